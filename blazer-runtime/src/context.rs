@@ -1,0 +1,78 @@
+//! Where this process stands: its rank, the world size, its host, and (on the driver) the
+//! scheduler. Outside `blazer::run` the process is a world of one and primitives run inline.
+
+use crate::scheduler::Scheduler;
+use std::cell::{Cell, RefCell};
+
+thread_local! {
+    static RANK: Cell<i32> = const { Cell::new(0) };
+    static SIZE: Cell<i32> = const { Cell::new(1) };
+    static HOST: RefCell<String> = const { RefCell::new(String::new()) };
+    static SCHEDULER: RefCell<Option<Scheduler>> = const { RefCell::new(None) };
+}
+
+/// Records this process's place in the world (called once at start-up).
+pub(crate) fn init(rank: i32, size: i32, host: String) {
+    RANK.set(rank);
+    SIZE.set(size);
+    HOST.with_borrow_mut(|h| *h = host);
+}
+
+/// This process's MPI rank (0 outside an MPI run).
+///
+/// ```
+/// assert_eq!(blazer_runtime::rank(), 0);
+/// ```
+pub fn rank() -> i32 {
+    RANK.get()
+}
+
+/// The number of ranks in the world (1 outside an MPI run).
+pub fn size() -> i32 {
+    SIZE.get()
+}
+
+/// True on rank 0, the driver that runs the body of `#[blazer::main]`.
+pub fn is_root() -> bool {
+    rank() == 0
+}
+
+/// The host name of this rank (MPI's processor name).
+pub fn host() -> String {
+    HOST.with_borrow(|h| {
+        if h.is_empty() {
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into())
+        } else {
+            h.clone()
+        }
+    })
+}
+
+pub(crate) fn install_scheduler(s: Scheduler) {
+    SCHEDULER.with_borrow_mut(|slot| *slot = Some(s));
+}
+
+pub(crate) fn take_scheduler() -> Option<Scheduler> {
+    SCHEDULER.with_borrow_mut(Option::take)
+}
+
+/// Runs `f` with the driver's scheduler, or returns `None` when there is none (a world of
+/// one, or a worker running a nested primitive): then the caller runs the work inline.
+/// The borrow never spans user code: the scheduler only moves messages.
+pub(crate) fn with_scheduler<R>(f: impl FnOnce(&mut Scheduler) -> R) -> Option<R> {
+    SCHEDULER.with_borrow_mut(|s| s.as_mut().map(f))
+}
+
+/// Prints its arguments like `println!`, on rank 0 only.
+///
+/// ```
+/// blazer_runtime::print!("result: {}", 42);
+/// ```
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => {
+        if $crate::is_root() {
+            ::std::println!($($arg)*);
+        }
+    };
+}

@@ -1,0 +1,102 @@
+//! Runs batches on the workers through the driver's scheduler, or inline when this process
+//! has none (a world of one, or a worker running a nested primitive).
+
+use crate::context;
+use crate::error::{Error, Result};
+use crate::exec;
+use crate::plan::{join_outputs, Plan};
+use crate::scheduler::{Job, Slot};
+use crate::wire::Request;
+use serde::de::DeserializeOwned;
+
+/// Runs `jobs` (filling `outputs` slots) and returns the slots in order.
+pub(crate) fn run_jobs(outputs: usize, jobs: Vec<Job>) -> Result<Vec<Slot>> {
+    let mut jobs = Some(jobs);
+    let remote = context::with_scheduler(|s| {
+        let call = s.submit(outputs, jobs.take().expect("once"))?;
+        s.wait(call)
+    });
+    match remote {
+        Some(slots) => slots,
+        None => Ok(run_inline(jobs.expect("not taken"))),
+    }
+}
+
+/// Runs jobs in this process, in order.
+pub(crate) fn run_inline(jobs: Vec<Job>) -> Vec<Slot> {
+    let rank = context::rank();
+    jobs.into_iter()
+        .flat_map(|j| {
+            let req = Request {
+                call: 0,
+                first: j.first,
+                fold: j.fold,
+                plan: j.plan,
+                inputs: j.inputs,
+            };
+            exec::execute_request(&req)
+        })
+        .map(|r| (rank, r))
+        .collect()
+}
+
+/// Number of ranks that run tasks: the workers, or this process alone.
+pub(crate) fn workers() -> usize {
+    context::with_scheduler(|s| s.workers()).unwrap_or(1).max(1)
+}
+
+/// Runs `plan` on `input`, spreading fan-out stages over the workers.
+pub(crate) fn drive(plan: &Plan, input: Vec<u8>) -> Result<Vec<u8>> {
+    if !plan.fans_out() {
+        let job = Job {
+            first: 0,
+            fold: false,
+            plan: plan.clone(),
+            inputs: vec![input],
+            target: None,
+        };
+        return first_ok(run_jobs(1, vec![job])?).map(|mut v| v.remove(0));
+    }
+    match plan {
+        Plan::Pipeline(stages) => stages
+            .iter()
+            .try_fold(input, |value, stage| drive(stage, value)),
+        Plan::Tuple(branches) | Plan::List(branches) => {
+            let jobs = branches
+                .iter()
+                .enumerate()
+                .map(|(i, b)| Job {
+                    first: i as u32,
+                    fold: false,
+                    plan: b.clone(),
+                    inputs: vec![input.clone()],
+                    target: None,
+                })
+                .collect();
+            let outputs = first_ok(run_jobs(branches.len(), jobs)?)?;
+            Ok(join_outputs(matches!(plan, Plan::List(_)), outputs))
+        }
+        Plan::Task { .. } => unreachable!("a task does not fan out"),
+    }
+}
+
+/// The encoded outputs, or the first failure in input order.
+pub(crate) fn first_ok(slots: Vec<Slot>) -> Result<Vec<Vec<u8>>> {
+    slots
+        .into_iter()
+        .map(|(_, r)| r.map_err(Error::Task))
+        .collect()
+}
+
+/// Decodes one value produced by a task.
+pub(crate) fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Decode {
+        rank: context::rank(),
+        message: format!("a task result: {e}"),
+    })
+}
+
+/// Decodes every slot: the outputs in order, or the first failure.
+pub(crate) fn decode_all<T: DeserializeOwned>(slots: Vec<Slot>) -> Result<Vec<T>> {
+    first_ok(slots)?.iter().map(|b| decode_value(b)).collect()
+}

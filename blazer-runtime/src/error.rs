@@ -1,0 +1,77 @@
+//! Errors returned by every blazer primitive.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why one task did not produce a result: it panicked, returned an error, or its
+/// input could not be decoded. Carries enough context to find the failure on the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFailure {
+    /// Full name of the task (`module::path::name`), or `"?"` when unknown.
+    pub task: String,
+    /// MPI rank that ran the task.
+    pub rank: i32,
+    /// Host name of that rank.
+    pub host: String,
+    /// The panic message or the task's error, rendered with `Display`.
+    pub message: String,
+}
+
+impl fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "task `{}` failed on rank {} ({}): {}",
+            self.task, self.rank, self.host, self.message
+        )
+    }
+}
+
+/// Everything that can go wrong in a blazer primitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A task panicked or returned an error. The other tasks of the call still ran to completion.
+    Task(TaskFailure),
+    /// A value could not be serialized for the wire.
+    Encode(String),
+    /// Bytes from another rank could not be decoded (a corrupt or foreign message).
+    Decode {
+        /// The rank the bytes came from.
+        rank: i32,
+        /// What failed to decode and why.
+        message: String,
+    },
+    /// The ranks do not run the same task registry (different binaries or versions).
+    RegistryMismatch(String),
+    /// Two tasks share an ID (a hash collision or a duplicated registration).
+    DuplicateTask(String),
+    /// The primitive was used in a way it cannot serve, such as reducing an empty sequence.
+    Usage(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Task(t) => t.fmt(f),
+            Error::Encode(m) => write!(f, "cannot encode a value for the wire: {m}"),
+            Error::Decode { rank, message } => {
+                write!(f, "cannot decode a message from rank {rank}: {message}")
+            }
+            Error::RegistryMismatch(m) => write!(f, "task registries differ between ranks: {m}"),
+            Error::DuplicateTask(m) => write!(f, "duplicate task registration: {m}"),
+            Error::Usage(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<TaskFailure> for Error {
+    fn from(t: TaskFailure) -> Self {
+        Error::Task(t)
+    }
+}
+
+/// Shorthand for `Result<T, blazer::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

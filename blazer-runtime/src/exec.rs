@@ -1,0 +1,87 @@
+//! Runs a [`Plan`] in this process, turning panics and task errors into [`TaskFailure`]s.
+
+use crate::context;
+use crate::error::TaskFailure;
+use crate::plan::{join_outputs, Plan};
+use crate::registry::Registry;
+use crate::wire::Request;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Runs `plan` on the encoded `input`.
+pub fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+    match plan {
+        Plan::Task { id, bound } => {
+            let entry = Registry::global()
+                .ok()
+                .and_then(|r| r.get(*id))
+                .ok_or_else(|| {
+                    failure("?", format!("no task with ID {:#018x} on this rank", id.0))
+                })?;
+            let mut args = Vec::with_capacity(bound.len() + input.len());
+            args.extend_from_slice(bound);
+            args.extend_from_slice(input);
+            match catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&args))) {
+                Ok(Ok(out)) => Ok(out),
+                Ok(Err(message)) => Err(failure(entry.name, message)),
+                Err(panic) => Err(failure(
+                    entry.name,
+                    format!("panicked: {}", panic_message(&*panic)),
+                )),
+            }
+        }
+        Plan::Pipeline(stages) => {
+            let mut value = input.to_vec();
+            for stage in stages {
+                value = execute(stage, &value)?;
+            }
+            Ok(value)
+        }
+        Plan::Tuple(branches) | Plan::List(branches) => {
+            let outputs = branches
+                .iter()
+                .map(|b| execute(b, input))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(join_outputs(matches!(plan, Plan::List(_)), outputs))
+        }
+    }
+}
+
+/// Runs a whole request: one output per input, or one folded output.
+pub fn execute_request(req: &Request) -> Vec<Result<Vec<u8>, TaskFailure>> {
+    if !req.fold {
+        return req.inputs.iter().map(|i| execute(&req.plan, i)).collect();
+    }
+    let mut items = req.inputs.iter();
+    let Some(first) = items.next() else {
+        return vec![Err(failure("?", "fold of an empty batch".into()))];
+    };
+    let mut acc = first.clone();
+    for item in items {
+        acc.extend_from_slice(item);
+        acc = match execute(&req.plan, &acc) {
+            Ok(v) => v,
+            Err(f) => return vec![Err(f)],
+        };
+    }
+    vec![Ok(acc)]
+}
+
+fn failure(task: &str, message: String) -> TaskFailure {
+    TaskFailure {
+        task: task.to_string(),
+        rank: context::rank(),
+        host: context::host(),
+        message,
+    }
+}
+
+/// The text of a panic payload (`&str` or `String`), as `panic!` formats it.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    }
+}

@@ -1,0 +1,126 @@
+//! Start-up and shutdown: MPI initialisation, the registry handshake, the driver/worker split.
+
+use crate::context;
+use crate::error::Error;
+use crate::registry::{explain_difference, Registry};
+use crate::scheduler::Scheduler;
+use crate::wire::{self, TAG_HANDSHAKE};
+use crate::worker;
+use mpi::collective::CommunicatorCollectives;
+use mpi::point_to_point::{Destination, Source};
+use mpi::topology::{Communicator, SimpleCommunicator};
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::ExitCode;
+
+/// What the driver body may return: `()` or `Result<(), E>`, as for `fn main`.
+pub trait DriverOutcome {
+    /// Reports a failure on stderr and maps the outcome to an exit code.
+    fn report(self) -> ExitCode;
+}
+
+impl DriverOutcome for () {
+    fn report(self) -> ExitCode {
+        ExitCode::SUCCESS
+    }
+}
+
+impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
+    fn report(self) -> ExitCode {
+        match self {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e:?}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Exit code of a rank whose registry differs from rank 0's.
+pub const EXIT_MISMATCH: u8 = 3;
+/// Exit code when the driver body panicked.
+pub const EXIT_PANIC: u8 = 101;
+
+/// Starts MPI, runs `body` on rank 0 while ranks 1..N-1 serve tasks, then shuts every rank
+/// down. This is what `#[blazer::main]` expands to.
+///
+/// Returns the exit code: the body's outcome on rank 0, success on the workers. Works without
+/// `mpirun` too: a singleton of size 1 runs its tasks itself.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     blazer_runtime::run(|| println!("hello from rank {}", blazer_runtime::rank()))
+/// }
+/// ```
+pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
+    let Some(universe) = mpi::initialize() else {
+        eprintln!("blazer: MPI is already initialized; call blazer::run once per process");
+        return ExitCode::FAILURE;
+    };
+    let world = universe.world();
+    let (rank, size) = (world.rank(), world.size());
+    context::init(
+        rank,
+        size,
+        mpi::environment::processor_name().unwrap_or_default(),
+    );
+
+    if let Err(e) = handshake(&world) {
+        if rank == 0 {
+            eprintln!("blazer: {e}");
+        }
+        return ExitCode::from(EXIT_MISMATCH);
+    }
+    if rank != 0 {
+        worker::serve(&world);
+        return ExitCode::SUCCESS;
+    }
+    if size > 1 {
+        context::install_scheduler(Scheduler::new(world));
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(body));
+    // Always release the workers, whatever the body did, so no rank is left waiting.
+    if let Some(mut s) = context::take_scheduler() {
+        s.shutdown();
+    }
+    match outcome {
+        Ok(r) => r.report(),
+        Err(_) => ExitCode::from(EXIT_PANIC),
+    }
+}
+
+/// Checks that every rank registered the same tasks; explains the difference on rank 0.
+fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
+    let registry = Registry::global();
+    let mine = registry.as_ref().map(|r| r.fingerprint()).unwrap_or(0);
+    let mut all = vec![0u64; world.size() as usize];
+    world.all_gather_into(&mine, &mut all[..]);
+    let rank = world.rank();
+    if all.iter().all(|f| *f == all[0]) {
+        return registry.map(|_| ());
+    }
+    let describe = || registry.as_ref().map(|r| r.describe()).unwrap_or_default();
+    if rank == 0 {
+        let ours = describe();
+        let mut diffs = Vec::new();
+        for (r, fp) in all.iter().enumerate().skip(1) {
+            if *fp != all[0] {
+                let (bytes, _) = world
+                    .process_at_rank(r as i32)
+                    .receive_vec_with_tag::<u8>(TAG_HANDSHAKE);
+                let theirs: Vec<String> = wire::decode(&bytes, r as i32)?;
+                diffs.push(explain_difference(&ours, r as i32, &theirs));
+            }
+        }
+        Err(Error::RegistryMismatch(diffs.join("; ")))
+    } else {
+        if all[rank as usize] != all[0] {
+            let bytes = wire::encode(&describe())?;
+            world
+                .process_at_rank(0)
+                .send_with_tag(&bytes[..], TAG_HANDSHAKE);
+        }
+        Err(Error::RegistryMismatch("see rank 0".into()))
+    }
+}

@@ -1,0 +1,97 @@
+//! The wire form of a computation: a tree of task calls that any rank can execute.
+//!
+//! Values travel as postcard bytes. postcard encodes a tuple as the concatenation of its
+//! fields and a sequence as a varint length followed by its elements, so partial application
+//! (bound arguments followed by the stage input), a tuple fan-out and a list fan-out are all
+//! byte concatenations: the runtime moves bytes while the typed [`crate::Flow`] front end
+//! guarantees at compile time that they fit.
+
+use crate::task::TaskId;
+use serde::{Deserialize, Serialize};
+
+/// A computation from one encoded value to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Plan {
+    /// Call a task on `bound ++ input` (its bound leading arguments, then the stage input).
+    Task {
+        /// Which task.
+        id: TaskId,
+        /// Encoded leading arguments (empty when none are bound).
+        bound: Vec<u8>,
+    },
+    /// Run stages in order, each output feeding the next stage.
+    Pipeline(Vec<Plan>),
+    /// Feed the same input to every branch; the output is the tuple of their outputs.
+    Tuple(Vec<Plan>),
+    /// Feed the same input to every branch; the output is the `Vec` of their outputs.
+    List(Vec<Plan>),
+}
+
+impl Plan {
+    /// True if running this plan on the driver can spread work over several ranks.
+    pub fn fans_out(&self) -> bool {
+        match self {
+            Plan::Task { .. } => false,
+            Plan::Pipeline(stages) => stages.iter().any(Plan::fans_out),
+            Plan::Tuple(_) | Plan::List(_) => true,
+        }
+    }
+
+    /// Appends `next` after `self`, flattening nested pipelines.
+    pub fn then(self, next: Plan) -> Plan {
+        let mut stages = match self {
+            Plan::Pipeline(s) => s,
+            other => vec![other],
+        };
+        match next {
+            Plan::Pipeline(s) => stages.extend(s),
+            other => stages.push(other),
+        }
+        Plan::Pipeline(stages)
+    }
+}
+
+/// Joins branch outputs into the encoding of a tuple (`Tuple`) or of a `Vec` (`List`).
+pub fn join_outputs(as_list: bool, outputs: Vec<Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(outputs.iter().map(Vec::len).sum::<usize>() + 10);
+    if as_list {
+        // postcard writes a sequence length as a varint usize.
+        out = postcard::to_extend(&outputs.len(), out).expect("a usize always encodes");
+    }
+    for o in outputs {
+        out.extend_from_slice(&o);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_outputs_decode_as_tuple_and_vec() {
+        let parts: Vec<Vec<u8>> = vec![
+            postcard::to_allocvec(&1u32).unwrap(),
+            postcard::to_allocvec(&"x").unwrap(),
+        ];
+        let t: (u32, String) = postcard::from_bytes(&join_outputs(false, parts)).unwrap();
+        assert_eq!(t, (1, "x".to_string()));
+        let many: Vec<Vec<u8>> = (0..300i64)
+            .map(|i| postcard::to_allocvec(&i).unwrap())
+            .collect();
+        let v: Vec<i64> = postcard::from_bytes(&join_outputs(true, many)).unwrap();
+        assert_eq!(v, (0..300).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn then_flattens_and_fan_out_is_detected() {
+        let t = |i| Plan::Task {
+            id: TaskId(i),
+            bound: vec![],
+        };
+        let p = t(1).then(t(2)).then(t(3).then(t(4)));
+        assert_eq!(p, Plan::Pipeline(vec![t(1), t(2), t(3), t(4)]));
+        assert!(!p.fans_out());
+        assert!(p.then(Plan::List(vec![t(5)])).fans_out());
+    }
+}

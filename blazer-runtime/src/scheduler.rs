@@ -1,0 +1,224 @@
+//! The driver's pull-based work queue.
+//!
+//! Every batch carries `(call, first)`; replies fill the slots of their own call, so nested or
+//! interleaved primitives never take each other's results, and results come back in input
+//! order whatever order they arrive in. Each worker holds at most `window` batches: a worker
+//! that finishes early gets the next batch, so fast ranks take more work.
+
+use crate::error::{Error, TaskFailure};
+use crate::plan::Plan;
+use crate::wire::{self, Reply, Request, ToDriver, ToWorker, TAG_TO_DRIVER, TAG_TO_WORKER};
+use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
+use mpi::topology::{Communicator, SimpleCommunicator};
+use std::collections::{HashMap, VecDeque};
+
+/// One output slot: the rank that produced it and the encoded value or the failure.
+pub type Slot = (i32, Result<Vec<u8>, TaskFailure>);
+
+/// A batch waiting for a worker.
+pub struct Job {
+    /// Output slot of its first output.
+    pub first: u32,
+    /// Fold the inputs instead of mapping over them.
+    pub fold: bool,
+    /// What to run.
+    pub plan: Plan,
+    /// Encoded inputs.
+    pub inputs: Vec<Vec<u8>>,
+    /// Send to this rank instead of the least loaded one.
+    pub target: Option<i32>,
+}
+
+impl Job {
+    fn outputs(&self) -> u32 {
+        if self.fold {
+            1
+        } else {
+            self.inputs.len() as u32
+        }
+    }
+}
+
+struct Call {
+    slots: Vec<Option<Slot>>,
+    missing: usize,
+}
+
+/// What a worker is busy with, oldest first: `(call, first, outputs)`.
+type InFlight = VecDeque<(u64, u32, u32)>;
+
+/// The scheduler that lives on rank 0 while workers serve.
+pub struct Scheduler {
+    world: SimpleCommunicator,
+    in_flight: Vec<InFlight>,
+    queue: VecDeque<(u64, Job)>,
+    calls: HashMap<u64, Call>,
+    next_call: u64,
+    window: usize,
+}
+
+impl Scheduler {
+    /// A scheduler over `world`, whose ranks 1.. are workers.
+    pub fn new(world: SimpleCommunicator) -> Scheduler {
+        let workers = (world.size() - 1).max(0) as usize;
+        Scheduler {
+            world,
+            in_flight: vec![VecDeque::new(); workers],
+            queue: VecDeque::new(),
+            calls: HashMap::new(),
+            next_call: 1,
+            window: 2,
+        }
+    }
+
+    /// Number of worker ranks.
+    pub fn workers(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Opens a call with `outputs` slots and queues its jobs; returns the call ID.
+    pub fn submit(&mut self, outputs: usize, jobs: Vec<Job>) -> Result<u64, Error> {
+        let call = self.next_call;
+        self.next_call += 1;
+        self.calls.insert(
+            call,
+            Call {
+                slots: (0..outputs).map(|_| None).collect(),
+                missing: outputs,
+            },
+        );
+        for job in jobs {
+            match job.target {
+                Some(rank) => self.send(call, job, rank)?,
+                None => self.queue.push_back((call, job)),
+            }
+        }
+        self.dispatch()?;
+        Ok(call)
+    }
+
+    /// Blocks until every slot of `call` is filled, then returns them in order.
+    pub fn wait(&mut self, call: u64) -> Result<Vec<Slot>, Error> {
+        loop {
+            match self.calls.get(&call) {
+                None => return Err(Error::Usage(format!("unknown call {call}"))),
+                Some(c) if c.missing == 0 => {
+                    let c = self.calls.remove(&call).expect("present");
+                    return Ok(c.slots.into_iter().map(|s| s.expect("filled")).collect());
+                }
+                Some(_) => {}
+            }
+            self.receive_one()?;
+            self.dispatch()?;
+        }
+    }
+
+    /// Sends queued jobs to the least loaded workers that have room in their window.
+    fn dispatch(&mut self) -> Result<(), Error> {
+        while !self.queue.is_empty() {
+            let Some((idx, load)) = self
+                .in_flight
+                .iter()
+                .map(VecDeque::len)
+                .enumerate()
+                .min_by_key(|(_, l)| *l)
+            else {
+                return Err(Error::Usage("no worker rank to run tasks on".into()));
+            };
+            if load >= self.window {
+                break;
+            }
+            let (call, job) = self.queue.pop_front().expect("non-empty");
+            self.send(call, job, idx as i32 + 1)?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, call: u64, job: Job, rank: i32) -> Result<(), Error> {
+        let outputs = job.outputs();
+        let msg = ToWorker::Run(Request {
+            call,
+            first: job.first,
+            fold: job.fold,
+            plan: job.plan,
+            inputs: job.inputs,
+        });
+        let bytes = wire::encode(&msg)?;
+        self.world
+            .process_at_rank(rank)
+            .send_with_tag(&bytes[..], TAG_TO_WORKER);
+        self.in_flight[rank as usize - 1].push_back((call, job.first, outputs));
+        Ok(())
+    }
+
+    /// Receives one reply from any worker and files its outputs under their call.
+    fn receive_one(&mut self) -> Result<(), Error> {
+        let (bytes, status) = self
+            .world
+            .any_process()
+            .matched_probe_with_tag(TAG_TO_DRIVER)
+            .matched_receive_vec::<u8>();
+        let rank = status.source_rank();
+        let Some(oldest) = self
+            .in_flight
+            .get_mut(rank as usize - 1)
+            .and_then(VecDeque::pop_front)
+        else {
+            return Err(Error::Decode {
+                rank,
+                message: "a reply with no request outstanding".into(),
+            });
+        };
+        let (call, first, expected) = oldest;
+        let outputs = match wire::decode::<ToDriver>(&bytes, rank) {
+            Ok(ToDriver::Done(Reply {
+                call: c,
+                first: f,
+                outputs,
+            })) if c == call && f == first && outputs.len() == expected as usize => outputs,
+            Ok(ToDriver::Done(_)) => {
+                return Err(Error::Decode {
+                    rank,
+                    message: "a reply that matches no request".into(),
+                })
+            }
+            // The batch cannot be answered: fail its slots so that nothing waits for them.
+            Ok(ToDriver::Unanswerable(why)) => self.failures(
+                rank,
+                expected,
+                format!("the worker could not answer its batch: {why}"),
+            ),
+            Err(e) => self.failures(rank, expected, format!("undecodable reply: {e}")),
+        };
+        if let Some(c) = self.calls.get_mut(&call) {
+            for (i, out) in outputs.into_iter().enumerate() {
+                let slot = &mut c.slots[first as usize + i];
+                if slot.is_none() {
+                    c.missing -= 1;
+                }
+                *slot = Some((rank, out));
+            }
+        }
+        Ok(())
+    }
+
+    fn failures(&self, rank: i32, n: u32, message: String) -> Vec<Result<Vec<u8>, TaskFailure>> {
+        let f = TaskFailure {
+            task: "?".into(),
+            rank,
+            host: String::new(),
+            message,
+        };
+        (0..n).map(|_| Err(f.clone())).collect()
+    }
+
+    /// Tells every worker to leave its serve loop.
+    pub fn shutdown(&mut self) {
+        let bytes = wire::encode(&ToWorker::Shutdown).expect("shutdown encodes");
+        for rank in 1..self.world.size() {
+            self.world
+                .process_at_rank(rank)
+                .send_with_tag(&bytes[..], TAG_TO_WORKER);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The [`Task`] trait that `#[blazer::task]` implements, and stable task IDs.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// A stable identifier of a task: a 64-bit FNV-1a hash of its full path and signature.
+///
+/// It depends only on the source (not on link order), so it is identical on every rank of the
+/// same binary, and it changes when the task's signature changes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct TaskId(pub u64);
+
+impl TaskId {
+    /// Hashes a task's full name and signature into its ID (usable in `const` context).
+    pub const fn of(name: &str, signature: &str) -> TaskId {
+        let h = fnv1a(0xcbf2_9ce4_8422_2325, name.as_bytes());
+        let h = fnv1a(h, b"|");
+        TaskId(fnv1a(h, signature.as_bytes()))
+    }
+}
+
+/// FNV-1a over `bytes`, continuing from `hash`.
+pub(crate) const fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// A function that every rank can run by ID. Implemented by `#[blazer::task]` on a marker
+/// type that has the same name as the function; you never implement it by hand.
+///
+/// The arguments travel as one value, [`Task::Input`]: `()` for no argument, the argument itself
+/// for one, and a tuple for several. [`Task::Head`] and [`Task::Last`] split the arguments for
+/// partial application: everything but the last argument, and the last one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a blazer task",
+    label = "not a task",
+    note = "annotate the function with `#[blazer::task]` to make it a task"
+)]
+pub trait Task: 'static {
+    /// All arguments as one value (`()`, `A`, or `(A, B, ...)`).
+    type Input: Serialize + DeserializeOwned;
+    /// What the task returns (the `T` of a `Result<T, E>` for fallible tasks).
+    type Output: Serialize + DeserializeOwned;
+    /// Every argument but the last (`()`, `A` or `(A, B, ...)`), bound by [`crate::partial`].
+    type Head: Serialize;
+    /// The last argument, supplied by the stage before in a pipeline.
+    type Last: Serialize + DeserializeOwned;
+    /// The full path of the function, `module::path::name`.
+    const NAME: &'static str;
+    /// The signature as written, e.g. `fn(i64, i64) -> i64`.
+    const SIGNATURE: &'static str;
+    /// The stable ID derived from [`Task::NAME`] and [`Task::SIGNATURE`].
+    const ID: TaskId = TaskId::of(Self::NAME, Self::SIGNATURE);
+    /// Calls the function. `Err` carries a fallible task's error, rendered with `Display`.
+    fn run(input: Self::Input) -> Result<Self::Output, String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_depends_on_name_and_signature() {
+        let a = TaskId::of("app::f", "fn(i64) -> i64");
+        assert_eq!(a, TaskId::of("app::f", "fn(i64) -> i64"));
+        assert_ne!(a, TaskId::of("app::g", "fn(i64) -> i64"));
+        assert_ne!(a, TaskId::of("app::f", "fn(i32) -> i64"));
+        // Known FNV-1a value of the empty input.
+        assert_eq!(fnv1a(0xcbf2_9ce4_8422_2325, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(0xcbf2_9ce4_8422_2325, b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}
