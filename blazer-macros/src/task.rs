@@ -116,6 +116,16 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
     }
 }
 
+/// Removes the spaces that token printing puts around `<`, `>`, `::` and `,`, so that a
+/// signature reads as written (`Vec<Value>`, not `Vec < Value >`).
+fn tidy(s: &str) -> String {
+    s.replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" :: ", "::")
+        .replace(" ,", ",")
+}
+
 /// `()`, `A` or `(A, B, ...)`: how a list of argument types travels as one value.
 fn as_value(types: &[Type]) -> TokenStream {
     match types {
@@ -159,7 +169,7 @@ fn codegen(func: &ItemFn, sig: &TaskSig) -> TokenStream {
         ReturnType::Default => "()".to_string(),
         ReturnType::Type(_, t) => t.to_token_stream().to_string(),
     };
-    let signature = format!("fn({}) -> {}", arg_strs.join(", "), ret_str);
+    let signature = tidy(&format!("fn({}) -> {}", arg_strs.join(", "), ret_str));
     let name_str = name.to_string();
     let doc =
         format!("The blazer task [`{name}()`](fn@{name}): use it as `blazer::task::<{name}>()`.");

@@ -47,6 +47,9 @@ pub(crate) fn workers() -> usize {
 
 /// Runs `plan` on `input`, spreading fan-out stages over the workers.
 pub(crate) fn drive(plan: &Plan, input: Vec<u8>) -> Result<Vec<u8>> {
+    if let Plan::Const(value) = plan {
+        return Ok(value.clone());
+    }
     if !plan.fans_out() {
         let job = Job {
             first: 0,
@@ -76,7 +79,7 @@ pub(crate) fn drive(plan: &Plan, input: Vec<u8>) -> Result<Vec<u8>> {
             let outputs = first_ok(run_jobs(branches.len(), jobs)?)?;
             Ok(join_outputs(matches!(plan, Plan::List(_)), outputs))
         }
-        Plan::Task { .. } => unreachable!("a task does not fan out"),
+        Plan::Task { .. } | Plan::Const(_) => unreachable!("does not fan out"),
     }
 }
 

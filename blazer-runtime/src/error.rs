@@ -28,7 +28,7 @@ impl fmt::Display for TaskFailure {
 }
 
 /// Everything that can go wrong in a blazer primitive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
     /// A task panicked or returned an error. The other tasks of the call still ran to completion.
@@ -62,6 +62,14 @@ impl fmt::Display for Error {
             Error::DuplicateTask(m) => write!(f, "duplicate task registration: {m}"),
             Error::Usage(m) => write!(f, "{m}"),
         }
+    }
+}
+
+/// Shows the message, not the structure, so that `fn main() -> Result<(), blazer::Error>`
+/// prints a readable `Error: ...` line.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

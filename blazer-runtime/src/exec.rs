@@ -36,6 +36,7 @@ pub fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure> {
             }
             Ok(value)
         }
+        Plan::Const(value) => Ok(value.clone()),
         Plan::Tuple(branches) | Plan::List(branches) => {
             let outputs = branches
                 .iter()

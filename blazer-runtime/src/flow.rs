@@ -100,6 +100,12 @@ pub fn call<T: Task>(input: T::Input) -> Call<T::Output> {
     Flow::from_plan(encode(&input).map(|bound| Plan::Task { id: T::ID, bound }))
 }
 
+/// A stage that ignores its input and outputs `value` (the original's data-as-a-stage, made
+/// explicit).
+pub fn constant<In, T: Serialize>(value: T) -> Flow<In, T> {
+    Flow::from_plan(encode(&value).map(Plan::Const))
+}
+
 /// A stage that feeds its input to every branch in parallel. A tuple of flows yields a tuple
 /// of outputs; a `Vec` of flows yields a `Vec`.
 pub fn fork<In, B: Branches<In>>(branches: B) -> Flow<In, B::Out> {

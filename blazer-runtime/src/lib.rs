@@ -23,7 +23,7 @@ pub use combinators::{filter, pipe, r#where, select, Pipe, Select, Where};
 pub use context::{host, is_root, rank, size};
 pub use error::{Error, Result, TaskFailure};
 pub use exec::{execute, panic_message};
-pub use flow::{call, fork, partial, task, Branches, Call, Flow};
+pub use flow::{call, constant, fork, partial, task, Branches, Call, Flow};
 pub use lifecycle::{run, DriverOutcome, EXIT_MISMATCH, EXIT_PANIC};
 pub use plan::Plan;
 pub use primitives::{map, map_chunked, parallel, parallel_settled, pipeline, reduce, scatter};

@@ -103,16 +103,24 @@ fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
     let describe = || registry.as_ref().map(|r| r.describe()).unwrap_or_default();
     if rank == 0 {
         let ours = describe();
-        let mut diffs = Vec::new();
+        // One explanation per distinct foreign binary, naming the ranks that run it.
+        let mut groups: Vec<(Vec<i32>, Vec<String>)> = Vec::new();
         for (r, fp) in all.iter().enumerate().skip(1) {
             if *fp != all[0] {
                 let (bytes, _) = world
                     .process_at_rank(r as i32)
                     .receive_vec_with_tag::<u8>(TAG_HANDSHAKE);
                 let theirs: Vec<String> = wire::decode(&bytes, r as i32)?;
-                diffs.push(explain_difference(&ours, r as i32, &theirs));
+                match groups.iter_mut().find(|(_, t)| *t == theirs) {
+                    Some((ranks, _)) => ranks.push(r as i32),
+                    None => groups.push((vec![r as i32], theirs)),
+                }
             }
         }
+        let diffs: Vec<String> = groups
+            .iter()
+            .map(|(ranks, theirs)| explain_difference(&ours, ranks, theirs))
+            .collect();
         Err(Error::RegistryMismatch(diffs.join("; ")))
     } else {
         if all[rank as usize] != all[0] {

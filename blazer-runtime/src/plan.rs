@@ -25,13 +25,15 @@ pub enum Plan {
     Tuple(Vec<Plan>),
     /// Feed the same input to every branch; the output is the `Vec` of their outputs.
     List(Vec<Plan>),
+    /// Ignore the input and output this encoded value.
+    Const(Vec<u8>),
 }
 
 impl Plan {
     /// True if running this plan on the driver can spread work over several ranks.
     pub fn fans_out(&self) -> bool {
         match self {
-            Plan::Task { .. } => false,
+            Plan::Task { .. } | Plan::Const(_) => false,
             Plan::Pipeline(stages) => stages.iter().any(Plan::fans_out),
             Plan::Tuple(_) | Plan::List(_) => true,
         }

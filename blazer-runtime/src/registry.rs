@@ -107,16 +107,26 @@ impl Registry {
     }
 }
 
-/// Explains how the task list `other` (of rank `rank`) differs from `ours` (rank 0's).
-pub fn explain_difference(ours: &[String], rank: i32, other: &[String]) -> String {
+/// Explains how the task list `other` (run by `ranks`) differs from `ours` (rank 0's).
+pub fn explain_difference(ours: &[String], ranks: &[i32], other: &[String]) -> String {
     let missing: Vec<&String> = ours.iter().filter(|t| !other.contains(t)).collect();
     let extra: Vec<&String> = other.iter().filter(|t| !ours.contains(t)).collect();
-    let mut msg = format!("rank {rank} runs a different binary than rank 0");
+    let who = match ranks {
+        [one] => format!("rank {one}"),
+        many => format!(
+            "ranks {}",
+            many.iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut msg = format!("{who} run(s) a different binary than rank 0");
     if !missing.is_empty() {
-        msg.push_str(&format!("; rank {rank} lacks {}", join(&missing)));
+        msg.push_str(&format!("; {who} lack(s) {}", join(&missing)));
     }
     if !extra.is_empty() {
-        msg.push_str(&format!("; rank {rank} has extra {}", join(&extra)));
+        msg.push_str(&format!("; {who} add(s) {}", join(&extra)));
     }
     msg
 }
@@ -176,7 +186,11 @@ mod tests {
     fn difference_names_missing_and_extra_tasks() {
         let ours = vec!["x [fn()]".to_string(), "y [fn()]".to_string()];
         let other = vec!["y [fn()]".to_string(), "z [fn()]".to_string()];
-        let msg = explain_difference(&ours, 3, &other);
-        assert_eq!(msg, "rank 3 runs a different binary than rank 0; rank 3 lacks `x [fn()]`; rank 3 has extra `z [fn()]`");
+        let msg = explain_difference(&ours, &[3], &other);
+        assert_eq!(
+            msg,
+            "rank 3 run(s) a different binary than rank 0; rank 3 lack(s) `x [fn()]`; rank 3 add(s) `z [fn()]`"
+        );
+        assert!(explain_difference(&ours, &[1, 2], &other).starts_with("ranks 1, 2 run(s)"));
     }
 }

@@ -1,0 +1,135 @@
+//! A test program for the multi-rank integration tests: each mode exercises one behaviour
+//! and prints lines that the tests assert on. `blazer-probe MODE`.
+
+use blazer::{call, task};
+use std::collections::BTreeSet;
+
+/// Which rank and host ran this call.
+#[blazer::task]
+fn whoami(i: u32) -> (u32, i32, String) {
+    (i, blazer::rank(), blazer::host())
+}
+
+#[blazer::task]
+fn sqr(x: i64) -> i64 {
+    x * x
+}
+
+#[blazer::task]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// Not commutative: shows that reduce keeps the order of the items.
+#[blazer::task]
+fn concat(a: String, b: String) -> String {
+    a + &b
+}
+
+#[blazer::task]
+fn boom(x: i64) -> i64 {
+    if x == 2 {
+        panic!("boom on {x}");
+    }
+    x
+}
+
+#[blazer::task]
+fn checked_div(a: i64, b: i64) -> Result<i64, String> {
+    if b == 0 {
+        return Err(format!("cannot divide {a} by zero"));
+    }
+    Ok(a / b)
+}
+
+/// A task that runs primitives itself (inline on its rank).
+#[blazer::task]
+fn sum_of_squares(n: i64) -> i64 {
+    let squares = blazer::map(task::<sqr>(), 1..=n).expect("inner map");
+    blazer::reduce(task::<add>(), squares).expect("inner reduce")
+}
+
+/// Used by `scatter` in the nesting test: on the driver it calls `parallel` while the
+/// scatter's own batches are still in flight on the workers.
+#[blazer::task]
+fn fan(x: i64) -> i64 {
+    let parts = blazer::parallel((0..3).map(|k| call::<sqr>(x + k))).expect("inner parallel");
+    parts.iter().sum()
+}
+
+fn main() -> std::process::ExitCode {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    blazer::run(|| run(&mode))
+}
+
+fn run(mode: &str) -> blazer::Result<()> {
+    match mode {
+        "world" => {
+            let n = 4 * blazer::size() as u32;
+            let who = blazer::map_chunked(task::<whoami>(), 0..n, 1)?;
+            let order: Vec<u32> = who.iter().map(|w| w.0).collect();
+            assert_eq!(order, (0..n).collect::<Vec<_>>(), "results in input order");
+            let ranks: BTreeSet<i32> = who.iter().map(|w| w.1).collect();
+            blazer::print!("SIZE {}", blazer::size());
+            blazer::print!("TASK RANKS {ranks:?}");
+            blazer::print!("HOST {}", who[0].2);
+        }
+        "primitives" => {
+            let squares = blazer::parallel((1..=6).map(call::<sqr>))?;
+            blazer::print!("PARALLEL {squares:?}");
+            let big = blazer::map(task::<sqr>(), 0..10_000)?;
+            blazer::print!("MAP SUM {}", big.iter().sum::<i64>());
+            let words: Vec<String> = (0..26).map(|i| char::from(b'a' + i).to_string()).collect();
+            blazer::print!("REDUCE {}", blazer::reduce(task::<concat>(), words)?);
+            blazer::print!("REDUCE ONE {}", blazer::reduce(task::<add>(), [7])?);
+            let empty = blazer::reduce(task::<add>(), Vec::<i64>::new());
+            blazer::print!("REDUCE EMPTY {}", empty.unwrap_err());
+            let scattered = blazer::scatter(0..7, blazer::partial::<add>(100))?;
+            blazer::print!("SCATTER {scattered:?}");
+            let none = blazer::scatter(Vec::<i64>::new(), task::<sqr>())?;
+            blazer::print!("SCATTER EMPTY {none:?}");
+            let three = blazer::pipeline(
+                call::<add>((1, 2))
+                    .then(task::<sqr>())
+                    .then(blazer::partial::<add>(1)),
+            )?;
+            blazer::print!("PIPELINE {three}");
+            let forked = task::<sqr>().then(blazer::fork((
+                task::<sqr>(),
+                blazer::constant("n=".to_string()).then(blazer::partial::<concat>("k".into())),
+            )));
+            blazer::print!("FORK {:?}", blazer::fork((forked, task::<sqr>())).run(3)?);
+        }
+        "nested" => {
+            let sums = blazer::parallel((1..=5).map(call::<sum_of_squares>))?;
+            blazer::print!("NESTED {sums:?}");
+            let fanned = blazer::scatter(0..8, task::<fan>())?;
+            blazer::print!("FANNED {fanned:?}");
+        }
+        "panic" => {
+            let settled = blazer::parallel_settled((1..=3).map(call::<boom>))?;
+            for s in &settled {
+                match s {
+                    Ok(v) => blazer::print!("SETTLED OK {v}"),
+                    Err(f) => blazer::print!("SETTLED ERR {f}"),
+                }
+            }
+            let err = blazer::map(task::<boom>(), 0..8).unwrap_err();
+            blazer::print!("MAP ERR {err}");
+            let after = blazer::parallel((1..=3).map(call::<sqr>))?;
+            blazer::print!("AFTER {after:?}");
+            // The failure goes all the way out of main: non-zero exit, message on stderr.
+            blazer::parallel((1..=3).map(call::<boom>))?;
+        }
+        "fallible" => {
+            blazer::print!("OK {:?}", blazer::parallel([call::<checked_div>((9, 3))])?);
+            blazer::parallel([call::<checked_div>((1, 0))])?;
+        }
+        "driver-panic" => {
+            blazer::parallel((1..=3).map(call::<sqr>))?;
+            panic!("the driver gives up");
+        }
+        other => return Err(blazer::Error::Usage(format!("unknown mode `{other}`"))),
+    }
+    Ok(())
+}
