@@ -11,6 +11,7 @@ mod error;
 mod exec;
 mod flow;
 mod lifecycle;
+mod outbox;
 mod plan;
 mod primitives;
 pub mod registry;

@@ -56,9 +56,7 @@ pub struct Registry {
 
 impl Registry {
     /// Builds the registry from `entries`, rejecting two entries with one ID.
-    pub fn build<'a>(
-        entries: impl IntoIterator<Item = &'static TaskEntry>,
-    ) -> Result<Registry, Error> {
+    pub fn build(entries: impl IntoIterator<Item = &'static TaskEntry>) -> Result<Registry, Error> {
         let mut by_id: HashMap<TaskId, &'static TaskEntry> = HashMap::new();
         for e in entries {
             if let Some(prev) = by_id.insert(e.id, e) {
@@ -111,22 +109,18 @@ impl Registry {
 pub fn explain_difference(ours: &[String], ranks: &[i32], other: &[String]) -> String {
     let missing: Vec<&String> = ours.iter().filter(|t| !other.contains(t)).collect();
     let extra: Vec<&String> = other.iter().filter(|t| !ours.contains(t)).collect();
-    let who = match ranks {
-        [one] => format!("rank {one}"),
-        many => format!(
-            "ranks {}",
-            many.iter()
-                .map(i32::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    let all: Vec<String> = ranks.iter().map(i32::to_string).collect();
+    // Singular or plural verbs: "rank 3 runs", "ranks 1, 2 run".
+    let (who, s) = match ranks {
+        [_] => (format!("rank {}", all[0]), "s"),
+        _ => (format!("ranks {}", all.join(", ")), ""),
     };
-    let mut msg = format!("{who} run(s) a different binary than rank 0");
+    let mut msg = format!("{who} run{s} a different binary than rank 0");
     if !missing.is_empty() {
-        msg.push_str(&format!("; {who} lack(s) {}", join(&missing)));
+        msg.push_str(&format!("; {who} lack{s} {}", join(&missing)));
     }
     if !extra.is_empty() {
-        msg.push_str(&format!("; {who} add(s) {}", join(&extra)));
+        msg.push_str(&format!("; {who} add{s} {}", join(&extra)));
     }
     msg
 }
@@ -189,8 +183,9 @@ mod tests {
         let msg = explain_difference(&ours, &[3], &other);
         assert_eq!(
             msg,
-            "rank 3 run(s) a different binary than rank 0; rank 3 lack(s) `x [fn()]`; rank 3 add(s) `z [fn()]`"
+            "rank 3 runs a different binary than rank 0; rank 3 lacks `x [fn()]`; rank 3 adds `z [fn()]`"
         );
-        assert!(explain_difference(&ours, &[1, 2], &other).starts_with("ranks 1, 2 run(s)"));
+        assert!(explain_difference(&ours, &[1, 2], &other)
+            .starts_with("ranks 1, 2 run a different binary"));
     }
 }

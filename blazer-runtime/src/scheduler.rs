@@ -6,9 +6,10 @@
 //! that finishes early gets the next batch, so fast ranks take more work.
 
 use crate::error::{Error, TaskFailure};
+use crate::outbox::{worker_count, Outbox};
 use crate::plan::Plan;
 use crate::wire::{self, Reply, Request, ToDriver, ToWorker, TAG_TO_DRIVER, TAG_TO_WORKER};
-use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
+use mpi::point_to_point::{MatchedReceiveVec, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::collections::{HashMap, VecDeque};
 
@@ -50,6 +51,7 @@ type InFlight = VecDeque<(u64, u32, u32)>;
 /// The scheduler that lives on rank 0 while workers serve.
 pub struct Scheduler {
     world: SimpleCommunicator,
+    outbox: Outbox,
     in_flight: Vec<InFlight>,
     queue: VecDeque<(u64, Job)>,
     calls: HashMap<u64, Call>,
@@ -60,9 +62,10 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler over `world`, whose ranks 1.. are workers.
     pub fn new(world: SimpleCommunicator) -> Scheduler {
-        let workers = (world.size() - 1).max(0) as usize;
+        let workers = worker_count(&world);
         Scheduler {
             world,
+            outbox: Outbox::default(),
             in_flight: vec![VecDeque::new(); workers],
             queue: VecDeque::new(),
             calls: HashMap::new(),
@@ -144,9 +147,7 @@ impl Scheduler {
             inputs: job.inputs,
         });
         let bytes = wire::encode(&msg)?;
-        self.world
-            .process_at_rank(rank)
-            .send_with_tag(&bytes[..], TAG_TO_WORKER);
+        self.outbox.send(&self.world, rank, bytes, TAG_TO_WORKER);
         self.in_flight[rank as usize - 1].push_back((call, job.first, outputs));
         Ok(())
     }
@@ -158,6 +159,7 @@ impl Scheduler {
             .any_process()
             .matched_probe_with_tag(TAG_TO_DRIVER)
             .matched_receive_vec::<u8>();
+        self.outbox.reap();
         let rank = status.source_rank();
         let Some(oldest) = self
             .in_flight
@@ -216,9 +218,9 @@ impl Scheduler {
     pub fn shutdown(&mut self) {
         let bytes = wire::encode(&ToWorker::Shutdown).expect("shutdown encodes");
         for rank in 1..self.world.size() {
-            self.world
-                .process_at_rank(rank)
-                .send_with_tag(&bytes[..], TAG_TO_WORKER);
+            self.outbox
+                .send(&self.world, rank, bytes.clone(), TAG_TO_WORKER);
         }
+        self.outbox.flush();
     }
 }

@@ -3,8 +3,6 @@
 //! Write plain functions and data; blazer runs them on an MPI cluster.
 //!
 //! ```no_run
-//! use serde::{Deserialize, Serialize};
-//!
 //! #[blazer::task]
 //! fn sqr(x: i64) -> i64 {
 //!     x * x

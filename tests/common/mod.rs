@@ -1,0 +1,96 @@
+//! Launches blazer programs under `mpirun` (or alone) for the multi-rank integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What a finished run printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts the run succeeded and returns its stdout lines.
+    pub fn ok_lines(&self) -> Vec<&str> {
+        assert_eq!(self.code, Some(0), "run failed: {self:#?}");
+        self.stdout.lines().collect()
+    }
+
+    /// Asserts the run finished by itself (no time-out) and failed.
+    pub fn assert_failed(&self) {
+        assert_ne!(
+            self.code,
+            Some(124),
+            "the run hung and was killed: {self:#?}"
+        );
+        assert_ne!(self.code, Some(0), "the run should have failed: {self:#?}");
+    }
+}
+
+/// Seconds after which a run counts as hung.
+const LIMIT_S: &str = "120";
+
+/// The test program with one mode per behaviour.
+pub fn probe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_blazer-probe"))
+}
+
+/// An example binary, built by `cargo test` next to the test binaries.
+pub fn example(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().expect("test binary path");
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("examples").join(name)
+}
+
+fn command(program: &str) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["--kill-after=10", LIMIT_S, program]);
+    // Run as root on a small machine: see the README's notes on Open MPI settings.
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_pml", "ob1")
+        .env("OMPI_MCA_mpi_yield_when_idle", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .env("RUST_BACKTRACE", "0");
+    cmd
+}
+
+fn finish(mut cmd: Command) -> Run {
+    let out = cmd.output().expect("spawn timeout/mpirun");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `mpirun -n N --oversubscribe EXE ARGS...`
+pub fn mpirun(n: usize, exe: &Path, args: &[&str]) -> Run {
+    mpmd(&[(n, exe, args)])
+}
+
+/// A multiple-program run: `mpirun -n A exe_a ... : -n B exe_b ...`.
+pub fn mpmd(parts: &[(usize, &Path, &[&str])]) -> Run {
+    let mut cmd = command("mpirun");
+    cmd.arg("--oversubscribe");
+    for (i, (n, exe, args)) in parts.iter().enumerate() {
+        if i > 0 {
+            cmd.arg(":");
+        }
+        cmd.arg("-n").arg(n.to_string()).arg(exe).args(*args);
+    }
+    finish(cmd)
+}
+
+/// The program alone, without `mpirun` (an MPI singleton).
+pub fn alone(exe: &Path, args: &[&str]) -> Run {
+    let mut cmd = command(exe.to_str().expect("utf-8 path"));
+    cmd.args(args);
+    finish(cmd)
+}

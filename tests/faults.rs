@@ -1,0 +1,89 @@
+//! Failures give clear errors, lose no other result and never hang.
+
+mod common;
+use common::{example, mpirun, mpmd, probe};
+
+#[test]
+fn a_panicking_task_is_reported_with_task_rank_and_message() {
+    for n in [1, 2, 4] {
+        let run = mpirun(n, &probe(), &["panic"]);
+        run.assert_failed();
+        let out: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(out[0], "SETTLED OK 1", "{run:#?}");
+        assert!(
+            out[1].starts_with("SETTLED ERR task `blazer_probe::boom` failed on rank ")
+                && out[1].ends_with("panicked: boom on 2"),
+            "{run:#?}"
+        );
+        assert_eq!(out[2], "SETTLED OK 3");
+        if n > 1 {
+            // The failing task ran on a worker, and the error says which.
+            assert!(!out[1].contains("on rank 0 "), "{run:#?}");
+        }
+        assert!(
+            out[3].starts_with("MAP ERR task `blazer_probe::boom` failed"),
+            "{run:#?}"
+        );
+        assert_eq!(
+            out[4], "AFTER [1, 4, 9]",
+            "the runtime keeps serving after a failure"
+        );
+        assert!(
+            run.stderr
+                .contains("Error: task `blazer_probe::boom` failed on rank"),
+            "{run:#?}"
+        );
+        assert_eq!(run.code, Some(1), "{run:#?}");
+    }
+}
+
+#[test]
+fn a_task_error_is_reported() {
+    let run = mpirun(2, &probe(), &["fallible"]);
+    run.assert_failed();
+    assert_eq!(run.stdout.trim(), "OK [3]");
+    assert!(
+        run.stderr
+            .contains("task `blazer_probe::checked_div` failed on rank 1")
+            && run.stderr.contains("cannot divide 1 by zero"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn a_panicking_driver_releases_the_workers() {
+    let run = mpirun(4, &probe(), &["driver-panic"]);
+    run.assert_failed();
+    assert_eq!(run.code, Some(101), "{run:#?}");
+    assert!(run.stderr.contains("the driver gives up"), "{run:#?}");
+}
+
+#[test]
+fn different_binaries_are_refused_with_the_difference_named() {
+    let run = mpmd(&[(1, &probe(), &["world"]), (2, &example("example3"), &[])]);
+    run.assert_failed();
+    assert_eq!(run.code, Some(3), "{run:#?}");
+    assert!(run.stdout.is_empty(), "nothing ran: {run:#?}");
+    let err = &run.stderr;
+    assert!(
+        err.contains("task registries differ between ranks: ranks 1, 2 run a different binary"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "ranks 1, 2 lack `blazer_probe::add [fn(i64, i64) -> i64]`, `blazer_probe::boom"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("ranks 1, 2 add `example3::add [fn(i64, i64) -> i64]`, `example3::sqr [fn(i64) -> i64]`"), "{err}");
+}
+
+#[test]
+fn an_unknown_mode_is_a_clean_error() {
+    let run = mpirun(2, &probe(), &["nonsense"]);
+    run.assert_failed();
+    assert!(
+        run.stderr.contains("Error: unknown mode `nonsense`"),
+        "{run:#?}"
+    );
+}
