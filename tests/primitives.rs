@@ -9,19 +9,24 @@ fn world_size_and_every_worker_takes_tasks() {
         let run = mpirun(n, &probe(), &["world"]);
         let lines = run.ok_lines();
         assert_eq!(lines[0], format!("SIZE {n}"));
+        // One host: every rank shares the driver's node.
+        assert_eq!(lines[1], format!("LOCAL 0 OF {n}"));
         let ranks: Vec<String> = if n == 1 {
             vec!["0".into()]
         } else {
             (1..n).map(|r| r.to_string()).collect()
         };
         assert_eq!(
-            lines[1],
+            lines[2],
             format!("TASK RANKS {{{}}}", ranks.join(", ")),
             "{lines:?}"
         );
     }
     let run = alone(&probe(), &["world"]);
-    assert_eq!(run.ok_lines()[..2], ["SIZE 1", "TASK RANKS {0}"]);
+    assert_eq!(
+        run.ok_lines()[..3],
+        ["SIZE 1", "LOCAL 0 OF 1", "TASK RANKS {0}"]
+    );
 }
 
 const PRIMITIVES: [&str; 9] = [

@@ -14,16 +14,41 @@ struct TaskSig {
     fallible: bool,
 }
 
+/// Options of the attribute: `#[blazer::task]` or `#[blazer::task(gpu)]`.
+#[derive(Default)]
+struct Options {
+    /// Hold a GPU of the rank's node while the task runs.
+    gpu: bool,
+}
+
+fn parse_options(attr: TokenStream) -> syn::Result<Options> {
+    let mut options = Options::default();
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("gpu") {
+            options.gpu = true;
+            Ok(())
+        } else {
+            Err(meta.error("unknown task option; the only option is `gpu`"))
+        }
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(options)
+}
+
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    if !attr.is_empty() {
-        return Err(syn::Error::new(
-            attr.span(),
-            "`#[blazer::task]` takes no arguments",
-        ));
-    }
-    let func: ItemFn = syn::parse2(item)?;
+    let options = parse_options(attr);
+    let func = syn::parse2::<ItemFn>(item);
+    // Report option and signature errors together.
+    let (options, func) = match (options, func) {
+        (Ok(o), Ok(f)) => (o, f),
+        (Err(mut a), Err(b)) => {
+            a.combine(b);
+            return Err(a);
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
     let sig = check(&func)?;
-    Ok(codegen(&func, &sig))
+    Ok(codegen(&func, &sig, &options))
 }
 
 /// Collects every reason the function cannot be a task, each spanned on its cause.
@@ -135,7 +160,7 @@ fn as_value(types: &[Type]) -> TokenStream {
     }
 }
 
-fn codegen(func: &ItemFn, sig: &TaskSig) -> TokenStream {
+fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenStream {
     let name = &func.sig.ident;
     let vis = &func.vis;
     let span = name.span();
@@ -171,10 +196,21 @@ fn codegen(func: &ItemFn, sig: &TaskSig) -> TokenStream {
     };
     let signature = tidy(&format!("fn({}) -> {}", arg_strs.join(", "), ret_str));
     let name_str = name.to_string();
+    // A GPU task holds a lease on one of its node's GPUs for the whole call.
+    let (gpu_check, gpu_lease) = if options.gpu {
+        (
+            quote_spanned!(span=> ::blazer::__private::require_gpu_feature!();),
+            quote_spanned!(span=> let _gpu = ::blazer::__private::gpu_lease_for_task(<Self as ::blazer::Task>::NAME)?;),
+        )
+    } else {
+        (quote!(), quote!())
+    };
     let doc =
         format!("The blazer task [`{name}()`](fn@{name}): use it as `blazer::task::<{name}>()`.");
     quote_spanned! {span=>
         #func
+
+        #gpu_check
 
         #[doc = #doc]
         #[allow(non_camel_case_types)]
@@ -188,6 +224,7 @@ fn codegen(func: &ItemFn, sig: &TaskSig) -> TokenStream {
             const NAME: &'static str = ::std::concat!(::std::module_path!(), "::", #name_str);
             const SIGNATURE: &'static str = #signature;
             fn run(input: Self::Input) -> ::std::result::Result<Self::Output, ::std::string::String> {
+                #gpu_lease
                 #unpack
                 #call
             }

@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 thread_local! {
     static RANK: Cell<i32> = const { Cell::new(0) };
     static SIZE: Cell<i32> = const { Cell::new(1) };
+    static LOCAL: Cell<(i32, i32)> = const { Cell::new((0, 1)) };
     static HOST: RefCell<String> = const { RefCell::new(String::new()) };
     static SCHEDULER: RefCell<Option<Scheduler>> = const { RefCell::new(None) };
 }
@@ -16,6 +17,23 @@ pub(crate) fn init(rank: i32, size: i32, host: String) {
     RANK.set(rank);
     SIZE.set(size);
     HOST.with_borrow_mut(|h| *h = host);
+}
+
+/// Records this rank's place on its node: `(local_rank, local_size)` among the ranks that
+/// share its memory (`MPI_Comm_split_type(SHARED)`).
+pub(crate) fn init_node(local_rank: i32, local_size: i32) {
+    LOCAL.set((local_rank, local_size));
+}
+
+/// This rank's index among the ranks on its node (0 outside an MPI run). Used to give each
+/// rank of a node its own GPU.
+pub fn local_rank() -> i32 {
+    LOCAL.get().0
+}
+
+/// The number of ranks on this rank's node (1 outside an MPI run).
+pub fn local_size() -> i32 {
+    LOCAL.get().1
 }
 
 /// This process's MPI rank (0 outside an MPI run).

@@ -65,6 +65,8 @@ pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
         size,
         mpi::environment::processor_name().unwrap_or_default(),
     );
+    let node = world.split_shared(rank);
+    context::init_node(node.rank(), node.size());
 
     if let Err(e) = handshake(&world) {
         if rank == 0 {

@@ -71,6 +71,7 @@ fn run(mode: &str) -> blazer::Result<()> {
             assert_eq!(order, (0..n).collect::<Vec<_>>(), "results in input order");
             let ranks: BTreeSet<i32> = who.iter().map(|w| w.1).collect();
             blazer::print!("SIZE {}", blazer::size());
+            blazer::print!("LOCAL {} OF {}", blazer::local_rank(), blazer::local_size());
             blazer::print!("TASK RANKS {ranks:?}");
             blazer::print!("HOST {}", who[0].2);
         }
