@@ -6,6 +6,7 @@
 
 use proc_macro::TokenStream;
 
+mod compose;
 mod main_fn;
 mod task;
 
@@ -21,6 +22,15 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     main_fn::expand(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Composes tasks with the original blazer's language, type-checked at compile time.
+/// See `blazer::blazer!` for the grammar.
+#[proc_macro]
+pub fn blazer(input: TokenStream) -> TokenStream {
+    compose::expand(input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

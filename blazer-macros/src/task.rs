@@ -221,6 +221,7 @@ fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenStream {
             type Output = #output;
             type Head = #head;
             type Last = #last;
+            const ARITY: usize = #n;
             const NAME: &'static str = ::std::concat!(::std::module_path!(), "::", #name_str);
             const SIGNATURE: &'static str = #signature;
             fn run(input: Self::Input) -> ::std::result::Result<Self::Output, ::std::string::String> {

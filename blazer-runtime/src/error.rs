@@ -48,6 +48,9 @@ pub enum Error {
     DuplicateTask(String),
     /// The primitive was used in a way it cannot serve, such as reducing an empty sequence.
     Usage(String),
+    /// No GPU could be held: no CUDA driver or device on the host, every GPU of the node busy
+    /// past the wait, or a CUDA call that failed (`blazer::gpu()`, `#[blazer::task(gpu)]`).
+    Gpu(String),
 }
 
 impl fmt::Display for Error {
@@ -61,6 +64,7 @@ impl fmt::Display for Error {
             Error::RegistryMismatch(m) => write!(f, "task registries differ between ranks: {m}"),
             Error::DuplicateTask(m) => write!(f, "duplicate task registration: {m}"),
             Error::Usage(m) => write!(f, "{m}"),
+            Error::Gpu(m) => write!(f, "GPU error: {m}"),
         }
     }
 }

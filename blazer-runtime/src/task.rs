@@ -51,6 +51,8 @@ pub trait Task: 'static {
     type Head: Serialize;
     /// The last argument, supplied by the stage before in a pipeline.
     type Last: Serialize + DeserializeOwned;
+    /// The number of arguments.
+    const ARITY: usize;
     /// The full path of the function, `module::path::name`.
     const NAME: &'static str;
     /// The signature as written, e.g. `fn(i64, i64) -> i64`.
@@ -60,6 +62,17 @@ pub trait Task: 'static {
     /// Calls the function. `Err` carries a fallible task's error, rendered with `Display`.
     fn run(input: Self::Input) -> Result<Self::Output, String>;
 }
+
+/// `Out: Fits<In>` holds when a stage producing `Out` can feed a stage taking `In`: exactly
+/// when the two types are the same. Its only purpose is a clear compile error.
+#[diagnostic::on_unimplemented(
+    message = "this stage takes `{In}`, but the stage before it produces `{Self}`",
+    label = "expects `{In}`, gets `{Self}`",
+    note = "each stage's input type must be the previous stage's output type"
+)]
+pub trait Fits<In> {}
+
+impl<T> Fits<T> for T {}
 
 #[cfg(test)]
 mod tests {

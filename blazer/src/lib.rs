@@ -37,7 +37,7 @@
 //!   failing task gives an `Err` naming the task, rank and message; nothing hangs.
 //! * Tasks that call primitives themselves run them inline on their own rank.
 
-pub use blazer_macros::{main, task};
+pub use blazer_macros::{blazer, main, task};
 pub use blazer_runtime::*;
 
 #[doc(hidden)]

@@ -1,0 +1,115 @@
+//! Structural checks that need no types; every violation is reported, each on its own span.
+//! Type and arity checks are left to the compiler on the generated code, spanned on the
+//! offending stage.
+
+use super::ast::Node;
+
+/// Where a node stands: does it receive an input, and must it be a `Flow` (data)?
+#[derive(Clone, Copy)]
+struct Place {
+    has_input: bool,
+    /// Inside a `parallel[...]` branch or the task of a data primitive: shipped to workers as
+    /// a plan, so driver-side primitives cannot appear.
+    in_flow: bool,
+}
+
+pub fn check(node: &Node) -> syn::Result<()> {
+    let mut errors = Vec::new();
+    visit(
+        node,
+        Place {
+            has_input: false,
+            in_flow: false,
+        },
+        &mut errors,
+    );
+    let mut errors = errors.into_iter();
+    match errors.next() {
+        None => Ok(()),
+        Some(mut first) => {
+            errors.for_each(|e| first.combine(e));
+            Err(first)
+        }
+    }
+}
+
+fn visit(node: &Node, place: Place, errors: &mut Vec<syn::Error>) {
+    match node {
+        Node::Task { .. } | Node::Const { .. } => {}
+        Node::Pipeline { stages, .. } => {
+            for (i, stage) in stages.iter().enumerate() {
+                let has_input = place.has_input || i > 0;
+                visit(
+                    stage,
+                    Place {
+                        has_input,
+                        in_flow: place.in_flow,
+                    },
+                    errors,
+                );
+            }
+        }
+        Node::Parallel {
+            branches, as_vec, ..
+        } => {
+            if branches.len() > 8 && !*as_vec && !super::codegen::homogeneous(branches) {
+                errors.push(syn::Error::new(
+                    node.span(),
+                    "a `parallel[...]` of different tasks has at most 8 branches (it yields a tuple); \
+                     write `parallel[...] as Vec` for a `Vec`, which has no limit",
+                ));
+            }
+            for branch in branches {
+                visit(
+                    branch,
+                    Place {
+                        has_input: place.has_input,
+                        in_flow: true,
+                    },
+                    errors,
+                );
+            }
+        }
+        Node::Data {
+            kind,
+            stage,
+            data,
+            span,
+        } => {
+            let name = kind.name();
+            if place.in_flow {
+                errors.push(syn::Error::new(
+                    *span,
+                    format!(
+                        "`{name}` runs on the driver: it cannot be a branch of `parallel[...]` or the task of \
+                         another `map`, `reduce` or `scatter`; make it a stage of the outer pipeline"
+                    ),
+                ));
+            } else if place.has_input && data.is_some() {
+                errors.push(syn::Error::new(
+                    *span,
+                    format!("here `{name}` takes its data from the stage before; remove the data argument"),
+                ));
+            } else if !place.has_input && data.is_none() {
+                let form = match kind {
+                    super::ast::DataKind::Scatter => "scatter(data, task)",
+                    _ if name == "map" => "map(task, data)",
+                    _ => "reduce(task, data)",
+                };
+                errors.push(syn::Error::new(
+                    *span,
+                    format!("`{name}` needs its data here: `{form}`"),
+                ));
+            }
+            // The stage of a data primitive runs on each item: it has an input and is shipped.
+            visit(
+                stage,
+                Place {
+                    has_input: true,
+                    in_flow: true,
+                },
+                errors,
+            );
+        }
+    }
+}
