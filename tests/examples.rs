@@ -70,3 +70,11 @@ fn example1_on_1_2_4_ranks() {
         check_example1(n as i64, mpirun(n, &example("example1"), &[]));
     }
 }
+
+/// The `blazer!` forms print exactly what the equivalent plain calls print.
+#[test]
+fn example1_macro_matches_plain_calls_on_1_2_4_ranks() {
+    for n in [1, 2, 4] {
+        check_example1(n as i64, mpirun(n, &example("example1_macro"), &[]));
+    }
+}

@@ -7,30 +7,82 @@
 use proc_macro::TokenStream;
 
 mod compose;
+#[cfg(test)]
+mod expand_tests;
 mod main_fn;
 mod task;
 
-/// Makes a plain function a blazer task. See `blazer::task` for the documentation.
+/// Makes a plain function a blazer task, callable by ID on every rank.
+///
+/// The function must be a free, non-generic, non-async function whose arguments and result
+/// are owned types implementing `serde::Serialize` and `Deserialize`. It stays an ordinary
+/// function; the macro adds a marker type of the same name (type namespace only) that
+/// implements `blazer::Task`, and registers it. A `Result<T, E>` return makes it fallible:
+/// an `Err` (rendered with `Display`) is reported like a panic. `#[blazer::task(gpu)]` holds
+/// one GPU of the node while the task runs (needs the `gpu` feature).
+///
+/// ```ignore
+/// #[blazer::task]
+/// fn add(a: i64, b: i64) -> i64 { a + b }
+///
+/// assert_eq!(add(1, 2), 3);                                  // still a function
+/// let sums = blazer::parallel([blazer::call::<add>((1, 2))])?; // and a task
+/// ```
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
-    task::expand(attr.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    let item: proc_macro2::TokenStream = item.into();
+    match task::expand(attr.into(), item.clone()) {
+        Ok(tokens) => tokens.into(),
+        // Keep the function as written, so that its callers do not add errors of their own.
+        Err(e) => {
+            let errors = e.into_compile_error();
+            quote::quote!(#errors #item).into()
+        }
+    }
 }
 
-/// Runs `main`'s body on rank 0 while the other ranks serve tasks. See `blazer::main`.
+/// Runs `main`'s body on rank 0 (the driver) while ranks 1..N-1 serve tasks.
+///
+/// Expands to a `main` that calls `blazer::run`: it starts MPI, checks that every rank runs
+/// the same task registry, runs the body on rank 0 and releases every rank when the body
+/// returns, fails or panics. `main` may return `()` or `Result<(), E: Debug>`.
+///
+/// ```ignore
+/// #[blazer::main]
+/// fn main() -> blazer::Result<()> {
+///     blazer::print!("{} ranks", blazer::size());
+///     Ok(())
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
-    main_fn::expand(attr.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    match main_fn::expand(attr.into(), item.into()) {
+        Ok(tokens) => tokens.into(),
+        // A stand-in `main` keeps rustc from adding "`main` function not found".
+        Err(e) => {
+            let errors = e.into_compile_error();
+            quote::quote!(#errors fn main() {}).into()
+        }
+    }
 }
 
 /// Composes tasks with the original blazer's language, type-checked at compile time.
-/// See `blazer::blazer!` for the grammar.
+///
+/// ```ignore
+/// let r = blazer! { pipeline[calc_stuff("DATA"), pipeline[calc_some, add_date], calc_stuff] }?;
+/// let (n, text) = blazer! { pipeline[sqr(3), parallel[sqr, describe]] }?;
+/// let total = blazer! { pipeline[map(sqr, vec![1, 2, 3, 4]), reduce(add)] }?;
+/// ```
+///
+/// The grammar is in the crate documentation of `blazer`.
 #[proc_macro]
 pub fn blazer(input: TokenStream) -> TokenStream {
-    compose::expand(input.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    match compose::expand(input.into()) {
+        Ok(tokens) => tokens.into(),
+        // Several errors must still form one expression.
+        Err(e) => {
+            let errors = e.into_compile_error();
+            quote::quote!({ #errors ::blazer::__private::unreachable_result() }).into()
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use crate::task::{Fits, Task};
+use crate::task::Task;
 use serde::{de::DeserializeOwned, Serialize};
 use std::marker::PhantomData;
 
@@ -51,10 +51,7 @@ impl<In, Out> Flow<In, Out> {
 
     /// Feeds this flow's output into `next`. A `next` that takes another type than `Out`
     /// is a compile error naming both types.
-    pub fn then<Mid, Next>(self, next: Flow<Mid, Next>) -> Flow<In, Next>
-    where
-        Out: Fits<Mid>,
-    {
+    pub fn then<Next>(self, next: Flow<Out, Next>) -> Flow<In, Next> {
         Flow::from_plan(self.plan.and_then(|a| next.plan.map(|b| a.then(b))))
     }
 

@@ -63,17 +63,6 @@ pub trait Task: 'static {
     fn run(input: Self::Input) -> Result<Self::Output, String>;
 }
 
-/// `Out: Fits<In>` holds when a stage producing `Out` can feed a stage taking `In`: exactly
-/// when the two types are the same. Its only purpose is a clear compile error.
-#[diagnostic::on_unimplemented(
-    message = "this stage takes `{In}`, but the stage before it produces `{Self}`",
-    label = "expects `{In}`, gets `{Self}`",
-    note = "each stage's input type must be the previous stage's output type"
-)]
-pub trait Fits<In> {}
-
-impl<T> Fits<T> for T {}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,42 @@
 //!   driver and return `Result<_, blazer::Error>` with results in input order. A panicking or
 //!   failing task gives an `Err` naming the task, rank and message; nothing hangs.
 //! * Tasks that call primitives themselves run them inline on their own rank.
+//!
+//! ## The `blazer!` composition language
+//!
+//! [`blazer!`] writes the original blazer's compositions and expands them into the typed
+//! calls above, so a stage whose input type differs from the previous output is a compile
+//! error spanned on that stage. It evaluates to `blazer::Result<T>`.
+//!
+//! ```text
+//! node := pipeline[node, ...]          stages in sequence, each output feeds the next
+//!       | parallel[node, ...]          branches fed the same input: a Vec when every branch
+//!       | parallel[node, ...] as Vec   calls one task (or with `as Vec`), else a tuple
+//!       | task                         a task taking the stage input
+//!       | task(args...)                partial application: args bound, the stage input last;
+//!                                      where there is no input (first stage), all arguments
+//!       | map(node, data)  | map(node)       map over data, or over the stage input
+//!       | reduce(node, data) | reduce(node)  tree reduction with a two-argument task
+//!       | scatter(data, node) | scatter(node) one block per rank
+//!       | constant(expr)               ignores its input and yields the value
+//! ```
+//!
+//! ```no_run
+//! # #[blazer::task] fn calc_stuff(v: String) -> String { v }
+//! # #[blazer::task] fn calc_some(v: String) -> String { v }
+//! # #[blazer::task] fn add_date(v: String) -> String { v }
+//! # fn demo() -> blazer::Result<()> {
+//! use blazer::blazer;
+//! let r = blazer! { pipeline[calc_stuff("DATA"), pipeline[calc_some, add_date], calc_stuff] }?;
+//! let (a, b) = blazer! { pipeline[calc_stuff("x"), parallel[calc_some, add_date]] }?;
+//! let all: Vec<String> = blazer! { parallel[calc_stuff("1"), calc_stuff("2")] }?;
+//! # Ok(()) }
+//! ```
+//!
+//! Arguments are converted with `Into`, so `"DATA"` fits a `String` parameter. `map`,
+//! `reduce` and `scatter` run on the driver: they are stages of the outermost pipeline, not
+//! branches of a `parallel`. A task named like a keyword (`map`, ...) must be called through
+//! the plain API.
 
 pub use blazer_macros::{blazer, main, task};
 pub use blazer_runtime::*;

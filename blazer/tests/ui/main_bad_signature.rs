@@ -1,0 +1,4 @@
+#[blazer::main]
+async fn start(args: Vec<String>) {
+    let _ = args;
+}

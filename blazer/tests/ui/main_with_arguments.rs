@@ -1,0 +1,2 @@
+#[blazer::main(threads = 4)]
+fn main() {}

@@ -1,0 +1,10 @@
+struct S;
+
+impl S {
+    #[blazer::task]
+    fn run(&self) -> i32 {
+        1
+    }
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[blazer::task(cpu)]
+fn f(x: i64) -> i64 {
+    x
+}
+
+fn main() {}
