@@ -7,3 +7,9 @@ scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The `gpu` feature: builds without CUDA; on a machine without a GPU its tests check the
+# clear no-GPU error, with a GPU they run real kernels.
+cargo clippy --workspace --all-targets --features gpu -- -D warnings
+cargo test -p blazer-runtime --features gpu
+cargo build -p blazer-suite --features gpu --example dovectors
+cargo test -p blazer-suite --features gpu --test gpu
