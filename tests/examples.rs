@@ -78,3 +78,29 @@ fn example1_macro_matches_plain_calls_on_1_2_4_ranks() {
         check_example1(n as i64, mpirun(n, &example("example1_macro"), &[]));
     }
 }
+
+#[test]
+fn streaming_example_counts_every_record_on_1_2_4_ranks() {
+    for n in [1, 2, 4] {
+        let run = mpirun(n, &example("streaming"), &[]);
+        let lines = run.ok_lines();
+        // 1000 records in chunks of 100: ten grouped results, then the totals.
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("RESULT [{'rank': "))
+                .count(),
+            10,
+            "{lines:?}"
+        );
+        let total = lines.last().expect("a total line");
+        let counts: Vec<i64> = total
+            .strip_prefix("TOTAL one=")
+            .expect(total)
+            .split(" zero=")
+            .map(|x| x.parse().expect("a count"))
+            .collect();
+        assert_eq!(counts.iter().sum::<i64>(), 1000, "{total}");
+        assert!(counts.iter().all(|c| *c > 400), "both keys occur: {total}");
+    }
+}

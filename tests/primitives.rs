@@ -66,3 +66,31 @@ fn nested_primitives_do_not_steal_results() {
         );
     }
 }
+
+#[test]
+fn streams_are_ordered_bounded_chainable_and_survive_failures() {
+    for n in [1, 2, 4] {
+        let run = mpirun(n, &probe(), &["stream"]);
+        assert_eq!(
+            run.ok_lines(),
+            [
+                "STREAM ORDERED true",
+                "STREAM PEAK WITHIN WINDOW true",
+                "STREAM UNORDERED SAME SET true",
+                "STREAM CHAINED [2, 5, 10, 17, 26, 37, 50, 65, 82, 101]",
+                "STREAM CHUNKED [14, 77, 49]",
+                "STREAM WITH FAILURE 0 1 ERR(true) 3 4",
+                "STREAM LONG 200000 peak<=window true",
+            ],
+            "on {n} ranks"
+        );
+        // A task panic is one line on stderr, naming the task and rank.
+        assert!(
+            run.stderr
+                .contains("blazer: task `blazer_probe::boom` panicked on rank"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("stack backtrace"), "{}", run.stderr);
+    }
+}

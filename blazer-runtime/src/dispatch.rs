@@ -22,6 +22,50 @@ pub(crate) fn run_jobs(outputs: usize, jobs: Vec<Job>) -> Result<Vec<Slot>> {
     }
 }
 
+/// Like [`run_jobs`], with a progress bar named `label` while the driver waits.
+pub(crate) fn run_jobs_reporting(label: &str, outputs: usize, jobs: Vec<Job>) -> Result<Vec<Slot>> {
+    match submit(outputs, jobs)? {
+        Submitted::Inline(slots) => Ok(slots),
+        Submitted::Remote(call) => wait_reporting(label, outputs, call),
+    }
+}
+
+/// Where submitted jobs went.
+pub(crate) enum Submitted {
+    /// To the workers, under this call ID.
+    Remote(u64),
+    /// Nowhere: they already ran in this process.
+    Inline(Vec<Slot>),
+}
+
+/// Submits `jobs` to the workers, or runs them here when there are none.
+pub(crate) fn submit(outputs: usize, jobs: Vec<Job>) -> Result<Submitted> {
+    let mut jobs = Some(jobs);
+    match context::with_scheduler(|s| s.submit(outputs, jobs.take().expect("once"))) {
+        Some(call) => Ok(Submitted::Remote(call?)),
+        None => Ok(Submitted::Inline(run_inline(jobs.expect("not taken")))),
+    }
+}
+
+/// Waits for `call`, showing a progress bar when bars are on.
+pub(crate) fn wait_reporting(label: &str, outputs: usize, call: u64) -> Result<Vec<Slot>> {
+    let bar = crate::progress::Progress::start(label, Some(outputs as u64));
+    loop {
+        let polled = context::with_scheduler(|s| s.poll(call).map(|r| (r, s.filled(call))));
+        let (slots, filled) = polled.expect("a remote call has a scheduler")?;
+        if let Some(slots) = slots {
+            if let Some(bar) = bar {
+                bar.finish();
+            }
+            return Ok(slots);
+        }
+        if let Some(bar) = &bar {
+            bar.set(filled as u64);
+        }
+        context::with_scheduler(|s| s.progress()).expect("a remote call has a scheduler")?;
+    }
+}
+
 /// Runs jobs in this process, in order.
 pub(crate) fn run_inline(jobs: Vec<Job>) -> Vec<Slot> {
     let rank = context::rank();

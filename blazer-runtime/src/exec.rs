@@ -5,7 +5,37 @@ use crate::error::TaskFailure;
 use crate::plan::{join_outputs, Plan};
 use crate::registry::Registry;
 use crate::wire::Request;
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+thread_local! {
+    /// The task this thread is running, for the panic hook.
+    static CURRENT_TASK: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// Makes a panic inside a task print one line naming the task and rank (the driver gets the
+/// message as the task's failure anyway); other panics keep the default report. Set
+/// `BLAZER_BACKTRACE=1` to keep full backtraces for task panics too.
+pub(crate) fn install_panic_hook() {
+    if std::env::var_os("BLAZER_BACKTRACE").is_some_and(|v| v == "1") {
+        return;
+    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| match CURRENT_TASK.get() {
+        Some(task) => {
+            let message = panic_message(info.payload());
+            let at = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            eprintln!(
+                "blazer: task `{task}` panicked on rank {}{at}: {message}",
+                context::rank()
+            );
+        }
+        None => default(info),
+    }));
+}
 
 /// Runs `plan` on the encoded `input`.
 pub fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure> {
@@ -20,7 +50,10 @@ pub fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure> {
             let mut args = Vec::with_capacity(bound.len() + input.len());
             args.extend_from_slice(bound);
             args.extend_from_slice(input);
-            match catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&args))) {
+            let outer = CURRENT_TASK.replace(Some(entry.name));
+            let outcome = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&args)));
+            CURRENT_TASK.set(outer);
+            match outcome {
                 Ok(Ok(out)) => Ok(out),
                 Ok(Err(message)) => Err(failure(entry.name, message)),
                 Err(panic) => Err(failure(

@@ -17,8 +17,10 @@ mod lifecycle;
 mod outbox;
 mod plan;
 mod primitives;
+mod progress;
 pub mod registry;
 mod scheduler;
+mod stream;
 mod task;
 pub mod wire;
 mod worker;
@@ -33,6 +35,7 @@ pub use gpu::{gpu, gpu_count, gpu_within, preferred_device, Gpu, GpuInfo, DEFAUL
 pub use lifecycle::{run, DriverOutcome, EXIT_MISMATCH, EXIT_PANIC};
 pub use plan::Plan;
 pub use primitives::{map, map_chunked, parallel, parallel_settled, pipeline, reduce, scatter};
+pub use stream::{chunks, stream, Chunks, Feed, Stream};
 pub use task::{Task, TaskId};
 
 /// The `cudarc` crate blazer's GPU context is built on (contexts, streams, kernels, NVRTC),

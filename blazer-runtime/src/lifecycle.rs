@@ -65,6 +65,7 @@ pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
         size,
         mpi::environment::processor_name().unwrap_or_default(),
     );
+    crate::exec::install_panic_hook();
     let node = world.split_shared(rank);
     context::init_node(node.rank(), node.size());
 

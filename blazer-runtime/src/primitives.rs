@@ -2,7 +2,7 @@
 //! `reduce`. Each runs on the driver and returns results in input order.
 
 use crate::context;
-use crate::dispatch::{self, decode_all, decode_value, run_jobs, workers};
+use crate::dispatch::{self, decode_all, decode_value, run_jobs, workers, Submitted};
 use crate::error::{Error, Result, TaskFailure};
 use crate::flow::{Call, Flow};
 use crate::scheduler::Job;
@@ -106,7 +106,7 @@ fn map_batched<I, O: DeserializeOwned>(
             target: None,
         });
     }
-    decode_all(run_jobs(n, jobs)?)
+    decode_all(dispatch::run_jobs_reporting("map", n, jobs)?)
 }
 
 /// Splits `data` into one contiguous block per rank (the driver included), applies `f` to
@@ -139,17 +139,14 @@ pub fn scatter<I: Serialize, O: DeserializeOwned>(
         })
         .filter(|j| !j.inputs.is_empty())
         .collect();
-    let mut remote = Some(remote);
-    let call = context::with_scheduler(|s| s.submit(n - bounds[1], remote.take().expect("once")));
+    let submitted = dispatch::submit(n - bounds[1], remote)?;
     // The driver computes its own block while the workers compute theirs.
     let mut slots = dispatch::run_inline(vec![own]);
-    match call {
-        Some(call) => {
-            let call = call?;
-            let theirs = context::with_scheduler(|s| s.wait(call)).expect("scheduler present")?;
-            slots.extend(theirs);
+    match submitted {
+        Submitted::Remote(call) => {
+            slots.extend(dispatch::wait_reporting("scatter", n - bounds[1], call)?)
         }
-        None => slots.extend(dispatch::run_inline(remote.expect("not taken"))),
+        Submitted::Inline(theirs) => slots.extend(theirs),
     }
     decode_all(slots)
 }

@@ -103,17 +103,38 @@ impl Scheduler {
     /// Blocks until every slot of `call` is filled, then returns them in order.
     pub fn wait(&mut self, call: u64) -> Result<Vec<Slot>, Error> {
         loop {
-            match self.calls.get(&call) {
-                None => return Err(Error::Usage(format!("unknown call {call}"))),
-                Some(c) if c.missing == 0 => {
-                    let c = self.calls.remove(&call).expect("present");
-                    return Ok(c.slots.into_iter().map(|s| s.expect("filled")).collect());
-                }
-                Some(_) => {}
+            if let Some(slots) = self.poll(call)? {
+                return Ok(slots);
             }
-            self.receive_one()?;
-            self.dispatch()?;
+            self.progress()?;
         }
+    }
+
+    /// The slots of `call` if all are filled (the call is then closed), without blocking.
+    pub fn poll(&mut self, call: u64) -> Result<Option<Vec<Slot>>, Error> {
+        match self.calls.get(&call) {
+            None => Err(Error::Usage(format!("unknown call {call}"))),
+            Some(c) if c.missing == 0 => {
+                let c = self.calls.remove(&call).expect("present");
+                Ok(Some(
+                    c.slots.into_iter().map(|s| s.expect("filled")).collect(),
+                ))
+            }
+            Some(_) => Ok(None),
+        }
+    }
+
+    /// Slots of `call` filled so far (for progress reports).
+    pub fn filled(&self, call: u64) -> usize {
+        self.calls
+            .get(&call)
+            .map_or(0, |c| c.slots.len() - c.missing)
+    }
+
+    /// Blocks until one reply arrives, files it, and hands out queued work.
+    pub fn progress(&mut self) -> Result<(), Error> {
+        self.receive_one()?;
+        self.dispatch()
     }
 
     /// Sends queued jobs to the least loaded workers that have room in their window.

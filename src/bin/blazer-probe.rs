@@ -27,6 +27,11 @@ fn concat(a: String, b: String) -> String {
 }
 
 #[blazer::task]
+fn total(xs: Vec<i64>) -> i64 {
+    xs.iter().sum()
+}
+
+#[blazer::task]
 fn boom(x: i64) -> i64 {
     if x == 2 {
         panic!("boom on {x}");
@@ -106,6 +111,50 @@ fn run(mode: &str) -> blazer::Result<()> {
             blazer::print!("NESTED {sums:?}");
             let fanned = blazer::scatter(0..8, task::<fan>())?;
             blazer::print!("FANNED {fanned:?}");
+        }
+        "stream" => {
+            let mapped = blazer::map(task::<sqr>(), 0..2000)?;
+            let mut ordered = blazer::stream(0..2000, task::<sqr>()).batch(4).window(3);
+            let streamed: Vec<i64> = ordered.by_ref().collect::<blazer::Result<_>>()?;
+            blazer::print!("STREAM ORDERED {}", streamed == mapped);
+            blazer::print!(
+                "STREAM PEAK WITHIN WINDOW {}",
+                ordered.peak_in_flight() <= 3
+            );
+            let mut any: Vec<i64> = blazer::stream(0..2000, task::<sqr>())
+                .unordered()
+                .collect::<blazer::Result<_>>()?;
+            any.sort();
+            blazer::print!("STREAM UNORDERED SAME SET {}", any == mapped);
+            let chained = blazer::stream(
+                blazer::stream(1..=10, task::<sqr>()),
+                blazer::partial::<add>(1),
+            );
+            let chained: Vec<i64> = chained.collect::<blazer::Result<_>>()?;
+            blazer::print!("STREAM CHAINED {chained:?}");
+            let chunked = blazer::stream(
+                blazer::chunks(blazer::stream(1..=7, task::<sqr>()), 3),
+                task::<total>(),
+            );
+            blazer::print!(
+                "STREAM CHUNKED {:?}",
+                chunked.collect::<blazer::Result<Vec<i64>>>()?
+            );
+            let outcomes: Vec<String> = blazer::stream(0..5, task::<boom>())
+                .batch(1)
+                .map(|r| match r {
+                    Ok(v) => v.to_string(),
+                    Err(e) => format!("ERR({})", e.to_string().contains("boom on 2")),
+                })
+                .collect();
+            blazer::print!("STREAM WITH FAILURE {}", outcomes.join(" "));
+            // A source far larger than any window: only a few batches are ever held.
+            let mut long = blazer::stream(0..200_000i64, task::<sqr>()).batch(64);
+            let count = long.by_ref().filter(|r| r.is_ok()).count();
+            blazer::print!(
+                "STREAM LONG {count} peak<=window {}",
+                long.peak_in_flight() <= 2 * (blazer::size().max(2) - 1) as usize
+            );
         }
         "panic" => {
             let settled = blazer::parallel_settled((1..=3).map(call::<boom>))?;

@@ -1,0 +1,344 @@
+//! `stream`: lazily apply a flow to an iterator of any length with a bounded number of items
+//! in flight, so the driver's memory stays flat however long the source is.
+
+use crate::context;
+use crate::dispatch::{self, decode_value};
+use crate::error::{Error, Result};
+use crate::flow::Flow;
+use crate::progress::Progress;
+use crate::scheduler::{Job, Slot};
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+
+/// An item a stream can consume: a plain value, or the `Result` of an upstream stream (its
+/// error is passed through), so streams chain: `stream(stream(source, f), g)`.
+pub trait Feed<I> {
+    /// The value, or the upstream error.
+    fn into_input(self) -> Result<I>;
+}
+
+impl<I> Feed<I> for I {
+    fn into_input(self) -> Result<I> {
+        Ok(self)
+    }
+}
+
+impl<I> Feed<I> for Result<I> {
+    fn into_input(self) -> Result<I> {
+        self
+    }
+}
+
+/// Applies `f` to every item of `source` across the workers, lazily: an iterator of
+/// `Result<O>`, one per item, in source order (see [`Stream::unordered`]).
+///
+/// At most [`Stream::window`] batches of [`Stream::batch`] items are in flight; the source is
+/// pulled only when a batch completes, so a generator that never fits in memory streams in
+/// constant memory. A failed item yields an `Err` and the stream goes on.
+///
+/// ```no_run
+/// # use blazer_runtime as blazer;
+/// # fn demo<M: blazer::Task<Input = u64, Output = u64>, R: blazer::Task<Input = u64, Output = String>>() -> blazer::Result<()> {
+/// let mapper = blazer::stream(0..u64::MAX, blazer::task::<M>());
+/// let reducer = blazer::stream(mapper, blazer::task::<R>());
+/// for line in reducer.take(10) {
+///     println!("{}", line?);
+/// }
+/// # Ok(()) }
+/// ```
+pub fn stream<S, I, O>(source: S, f: Flow<I, O>) -> Stream<S::IntoIter, I, O>
+where
+    S: IntoIterator,
+    S::Item: Feed<I>,
+    I: Serialize,
+    O: DeserializeOwned,
+{
+    Stream {
+        source: source.into_iter(),
+        flow: f,
+        batch: 8,
+        window: 0,
+        ordered: true,
+        in_flight: VecDeque::new(),
+        ready: VecDeque::new(),
+        exhausted: false,
+        progress: None,
+        done: 0,
+        peak: 0,
+        types: PhantomData,
+    }
+}
+
+/// The iterator returned by [`stream`].
+pub struct Stream<S, I, O> {
+    source: S,
+    flow: Flow<I, O>,
+    batch: usize,
+    /// Batches in flight at most; 0 means two per worker.
+    window: usize,
+    ordered: bool,
+    /// Calls in flight, oldest first, with the upstream errors met while filling each.
+    in_flight: VecDeque<Pending>,
+    ready: VecDeque<Result<O>>,
+    exhausted: bool,
+    progress: Option<Progress>,
+    done: u64,
+    /// Most batches ever in flight at once.
+    peak: usize,
+    types: PhantomData<fn(I) -> O>,
+}
+
+/// One submitted batch: its call ID on the scheduler, or its outputs when run inline.
+enum Pending {
+    Remote(u64),
+    Done(Vec<Slot>),
+    Failed(Error),
+}
+
+impl<S, I, O> Stream<S, I, O>
+where
+    S: Iterator,
+    S::Item: Feed<I>,
+    I: Serialize,
+    O: DeserializeOwned,
+{
+    /// Items per message (default 8). Larger batches amortise messages for small tasks;
+    /// 1 balances long, uneven tasks best.
+    pub fn batch(mut self, items: usize) -> Self {
+        self.batch = items.max(1);
+        self
+    }
+
+    /// Batches in flight at most (default: two per worker). Bounds the driver's memory.
+    pub fn window(mut self, batches: usize) -> Self {
+        self.window = batches.max(1);
+        self
+    }
+
+    /// Yields results as they complete instead of in source order (more throughput when
+    /// task durations vary).
+    pub fn unordered(mut self) -> Self {
+        self.ordered = false;
+        self
+    }
+
+    /// The most batches that were ever in flight at once: at most the window. Lets a test
+    /// or a benchmark check that memory is bounded.
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak
+    }
+
+    fn window_size(&self) -> usize {
+        if self.window > 0 {
+            self.window
+        } else {
+            dispatch::workers() * 2
+        }
+    }
+
+    /// Pulls one batch from the source and submits it; false when the source is empty.
+    fn submit_batch(&mut self) -> bool {
+        let mut inputs = Vec::with_capacity(self.batch);
+        while inputs.len() < self.batch {
+            let Some(item) = self.source.next() else {
+                self.exhausted = true;
+                break;
+            };
+            match item.into_input().and_then(|i| encode(&i)) {
+                Ok(bytes) => inputs.push(bytes),
+                // An upstream or encoding error takes the item's place in the output.
+                Err(e) => {
+                    self.flush_inputs(&mut inputs);
+                    self.in_flight.push_back(Pending::Failed(e));
+                }
+            }
+        }
+        let any = !inputs.is_empty();
+        self.flush_inputs(&mut inputs);
+        any || !self.exhausted
+    }
+
+    fn flush_inputs(&mut self, inputs: &mut Vec<Vec<u8>>) {
+        if inputs.is_empty() {
+            return;
+        }
+        let inputs = std::mem::take(inputs);
+        let plan = match self.flow.plan() {
+            Ok(p) => p.clone(),
+            Err(e) => {
+                self.in_flight.push_back(Pending::Failed(e));
+                return;
+            }
+        };
+        let n = inputs.len();
+        let job = Job {
+            first: 0,
+            fold: false,
+            plan,
+            inputs,
+            target: None,
+        };
+        let mut job = Some(job);
+        let pending =
+            match context::with_scheduler(|s| s.submit(n, vec![job.take().expect("once")])) {
+                Some(Ok(call)) => Pending::Remote(call),
+                Some(Err(e)) => Pending::Failed(e),
+                // No workers: run the batch here, lazily, as it is pulled.
+                None => Pending::Done(dispatch::run_inline(vec![job.take().expect("not taken")])),
+            };
+        self.in_flight.push_back(pending);
+    }
+
+    /// Moves one finished batch's outputs to `ready`, blocking if needed.
+    fn complete_one(&mut self) -> Result<()> {
+        loop {
+            let pick = if self.ordered {
+                self.in_flight
+                    .front()
+                    .map(|p| (0, p))
+                    .filter(|(_, p)| is_done(p))
+                    .map(|(i, _)| i)
+            } else {
+                self.in_flight.iter().position(is_done)
+            };
+            if let Some(i) = pick {
+                let pending = self.in_flight.remove(i).expect("present");
+                self.take(pending);
+                return Ok(());
+            }
+            // Nothing finished yet: collect finished remote calls, or wait for a reply.
+            let mut changed = false;
+            for p in self.in_flight.iter_mut() {
+                if let Pending::Remote(call) = p {
+                    let call = *call;
+                    match context::with_scheduler(|s| s.poll(call))
+                        .expect("remote implies a scheduler")
+                    {
+                        Ok(Some(slots)) => {
+                            *p = Pending::Done(slots);
+                            changed = true;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            *p = Pending::Failed(e);
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                context::with_scheduler(|s| s.progress()).expect("remote implies a scheduler")?;
+            }
+        }
+    }
+
+    fn take(&mut self, pending: Pending) {
+        match pending {
+            Pending::Done(slots) => {
+                self.done += slots.len() as u64;
+                for (_, slot) in slots {
+                    self.ready
+                        .push_back(slot.map_err(Error::Task).and_then(|b| decode_value(&b)));
+                }
+            }
+            Pending::Failed(e) => self.ready.push_back(Err(e)),
+            Pending::Remote(_) => unreachable!("only finished batches are taken"),
+        }
+        if let Some(p) = &self.progress {
+            p.set(self.done);
+        }
+    }
+}
+
+fn is_done(p: &Pending) -> bool {
+    !matches!(p, Pending::Remote(_))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    postcard::to_allocvec(v).map_err(|e| Error::Encode(e.to_string()))
+}
+
+impl<S, I, O> Iterator for Stream<S, I, O>
+where
+    S: Iterator,
+    S::Item: Feed<I>,
+    I: Serialize,
+    O: DeserializeOwned,
+{
+    type Item = Result<O>;
+
+    fn next(&mut self) -> Option<Result<O>> {
+        if self.progress.is_none() && self.done == 0 {
+            self.progress = Progress::start("stream", None);
+        }
+        loop {
+            if let Some(r) = self.ready.pop_front() {
+                return Some(r);
+            }
+            // Keep the window full, then wait for the oldest (or any) batch.
+            while !self.exhausted && self.in_flight.len() < self.window_size() {
+                if !self.submit_batch() {
+                    break;
+                }
+                self.peak = self.peak.max(self.in_flight.len());
+            }
+            if self.in_flight.is_empty() {
+                if let Some(p) = self.progress.take() {
+                    p.finish();
+                }
+                return None;
+            }
+            if let Err(e) = self.complete_one() {
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+/// Groups the items of `source` into `Vec`s of `size` (the last may be shorter), passing
+/// upstream errors through: turns a stream of results into a stream of chunks for a
+/// reducing stage, as the original's chunked streams did.
+///
+/// ```
+/// let chunks: Vec<_> = blazer_runtime::chunks(1..=5, 2).map(Result::unwrap).collect();
+/// assert_eq!(chunks, vec![vec![1, 2], vec![3, 4], vec![5]]);
+/// ```
+pub fn chunks<S, I>(source: S, size: usize) -> Chunks<S::IntoIter, I>
+where
+    S: IntoIterator,
+    S::Item: Feed<I>,
+{
+    Chunks {
+        source: source.into_iter(),
+        size: size.max(1),
+        types: PhantomData,
+    }
+}
+
+/// The iterator returned by [`chunks`].
+pub struct Chunks<S, I> {
+    source: S,
+    size: usize,
+    types: PhantomData<fn() -> I>,
+}
+
+impl<S, I> Iterator for Chunks<S, I>
+where
+    S: Iterator,
+    S::Item: Feed<I>,
+{
+    type Item = Result<Vec<I>>;
+
+    fn next(&mut self) -> Option<Result<Vec<I>>> {
+        let mut chunk = Vec::with_capacity(self.size);
+        while chunk.len() < self.size {
+            match self.source.next().map(Feed::into_input) {
+                None => break,
+                Some(Ok(item)) => chunk.push(item),
+                Some(Err(e)) => return Some(Err(e)),
+            }
+        }
+        (!chunk.is_empty()).then_some(Ok(chunk))
+    }
+}
