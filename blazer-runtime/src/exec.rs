@@ -51,7 +51,11 @@ pub fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure> {
             args.extend_from_slice(bound);
             args.extend_from_slice(input);
             let outer = CURRENT_TASK.replace(Some(entry.name));
+            let start = crate::trace::enabled().then(crate::trace::now_us);
             let outcome = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&args)));
+            if let Some(start) = start {
+                crate::trace::record(entry.name, start);
+            }
             CURRENT_TASK.set(outer);
             match outcome {
                 Ok(Ok(out)) => Ok(out),

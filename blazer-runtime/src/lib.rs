@@ -20,8 +20,10 @@ mod primitives;
 mod progress;
 pub mod registry;
 mod scheduler;
+mod shared;
 mod stream;
 mod task;
+pub mod trace;
 pub mod wire;
 mod worker;
 
@@ -34,7 +36,10 @@ pub use flow::{call, constant, fork, partial, task, Branches, Call, Flow};
 pub use gpu::{gpu, gpu_count, gpu_within, preferred_device, Gpu, GpuInfo, DEFAULT_GPU_WAIT};
 pub use lifecycle::{run, DriverOutcome, EXIT_MISMATCH, EXIT_PANIC};
 pub use plan::Plan;
-pub use primitives::{map, map_chunked, parallel, parallel_settled, pipeline, reduce, scatter};
+pub use primitives::{
+    map, map_chunked, on_every_rank, parallel, parallel_settled, pipeline, reduce, scatter,
+};
+pub use shared::{shared, Shared};
 pub use stream::{chunks, stream, Chunks, Feed, Stream};
 pub use task::{Task, TaskId};
 

@@ -6,7 +6,7 @@ use crate::registry::{explain_difference, Registry};
 use crate::scheduler::Scheduler;
 use crate::wire::{self, TAG_HANDSHAKE};
 use crate::worker;
-use mpi::collective::CommunicatorCollectives;
+use mpi::collective::{CommunicatorCollectives, Root};
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::fmt;
@@ -75,6 +75,11 @@ pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
         }
         return ExitCode::from(EXIT_MISMATCH);
     }
+    // Rank 0 decides whether to trace and tells every rank.
+    let trace_path = std::env::var("BLAZER_TRACE").ok().filter(|p| !p.is_empty());
+    let mut tracing = u8::from(rank == 0 && trace_path.is_some());
+    world.process_at_rank(0).broadcast_into(&mut tracing);
+    crate::trace::set_enabled(tracing == 1);
     if rank != 0 {
         worker::serve(&world);
         return ExitCode::SUCCESS;
@@ -86,6 +91,17 @@ pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
     // Always release the workers, whatever the body did, so no rank is left waiting.
     if let Some(mut s) = context::take_scheduler() {
         s.shutdown();
+        if let Some(path) = trace_path.as_deref() {
+            if let Err(e) = crate::trace::gather_and_write(s.world(), path) {
+                eprintln!("blazer: trace not written: {e}");
+            }
+        }
+    } else if let Some(path) = trace_path.as_deref() {
+        // A world of one: this process ran every task.
+        let world = universe.world();
+        if let Err(e) = crate::trace::gather_and_write(&world, path) {
+            eprintln!("blazer: trace not written: {e}");
+        }
     }
     match outcome {
         Ok(r) => r.report(),

@@ -187,3 +187,35 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
     }
     decode_value(&items[0])
 }
+
+/// Runs `call` once on every rank, the driver included, and returns the results in rank
+/// order. For per-rank set-up, and for contributing each rank's entries to a
+/// [`crate::Shared`] variable.
+pub fn on_every_rank<O: DeserializeOwned>(call: Call<O>) -> Result<Vec<O>> {
+    let plan = call.plan()?.clone();
+    let ranks = context::size().max(1) as usize;
+    let job = |rank: usize| Job {
+        first: rank as u32 - 1,
+        fold: false,
+        plan: plan.clone(),
+        inputs: vec![Vec::new()],
+        target: Some(rank as i32),
+    };
+    let remote: Vec<Job> = (1..ranks).map(job).collect();
+    let own = Job {
+        first: 0,
+        fold: false,
+        plan: plan.clone(),
+        inputs: vec![Vec::new()],
+        target: None,
+    };
+    let submitted = dispatch::submit(ranks - 1, remote)?;
+    let mut slots = dispatch::run_inline(vec![own]);
+    match submitted {
+        Submitted::Remote(call) => slots.extend(
+            context::with_scheduler(|s| s.wait(call)).expect("a remote call has a scheduler")?,
+        ),
+        Submitted::Inline(theirs) => slots.extend(theirs),
+    }
+    decode_all(slots)
+}

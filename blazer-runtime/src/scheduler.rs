@@ -235,6 +235,11 @@ impl Scheduler {
         (0..n).map(|_| Err(f.clone())).collect()
     }
 
+    /// The world communicator.
+    pub fn world(&self) -> &SimpleCommunicator {
+        &self.world
+    }
+
     /// Tells every worker to leave its serve loop.
     pub fn shutdown(&mut self) {
         let bytes = wire::encode(&ToWorker::Shutdown).expect("shutdown encodes");

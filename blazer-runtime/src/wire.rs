@@ -10,6 +10,8 @@ pub const TAG_TO_WORKER: i32 = 0x0B1A;
 pub const TAG_TO_DRIVER: i32 = 0x0B1B;
 /// Tag of the start-up registry exchange.
 pub const TAG_HANDSHAKE: i32 = 0x0B1C;
+/// Tag of the trace events sent to the driver at shutdown.
+pub const TAG_TRACE: i32 = 0x0B1D;
 
 /// A batch of work: run `plan` on each input, or fold the inputs with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

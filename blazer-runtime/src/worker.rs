@@ -13,7 +13,12 @@ pub fn serve(world: &SimpleCommunicator) {
             .matched_probe_with_tag(TAG_TO_WORKER)
             .matched_receive_vec::<u8>();
         let reply = match wire::decode::<ToWorker>(&bytes, 0) {
-            Ok(ToWorker::Shutdown) => return,
+            Ok(ToWorker::Shutdown) => {
+                if crate::trace::enabled() {
+                    crate::trace::send_to_driver(world);
+                }
+                return;
+            }
             Ok(ToWorker::Run(req)) => {
                 let outputs = execute_request(&req);
                 ToDriver::Done(Reply {

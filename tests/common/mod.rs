@@ -75,6 +75,18 @@ pub fn mpirun(n: usize, exe: &Path, args: &[&str]) -> Run {
     mpmd(&[(n, exe, args)])
 }
 
+/// `mpirun -n N` with extra environment variables for the ranks.
+pub fn mpirun_env(n: usize, exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = command("mpirun");
+    cmd.arg("--oversubscribe")
+        .arg("-n")
+        .arg(n.to_string())
+        .arg(exe)
+        .args(args);
+    cmd.envs(env.iter().copied());
+    finish(cmd)
+}
+
 /// A multiple-program run: `mpirun -n A exe_a ... : -n B exe_b ...`.
 pub fn mpmd(parts: &[(usize, &Path, &[&str])]) -> Run {
     let mut cmd = command("mpirun");

@@ -1,0 +1,166 @@
+//! Shared variables: each rank contributes its own entries, and after an explicit
+//! [`Shared::sync`] every rank can read all of them.
+//!
+//! Unlike the original, where every assignment was a hidden collective that all ranks had to
+//! make in lock-step, writes here are local and cheap; `sync` is the one synchronisation
+//! point, started by the driver.
+
+use crate::error::{Error, Result};
+use crate::flow::call;
+use crate::primitives::on_every_rank;
+use crate::registry::TaskEntry;
+use crate::task::Task;
+use serde::{de::DeserializeOwned, Serialize};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::marker::PhantomData;
+
+/// Encoded entries: key bytes → value bytes.
+type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
+
+#[derive(Default)]
+struct Store {
+    /// Entries this rank wrote since its last sync.
+    mine: Entries,
+    /// Everyone's entries as of the last sync.
+    view: Entries,
+}
+
+thread_local! {
+    static STORES: RefCell<HashMap<String, Store>> = RefCell::new(HashMap::new());
+}
+
+/// A named map from `K` to `V` shared by all ranks.
+///
+/// ```no_run
+/// # use blazer_runtime as blazer;
+/// # fn demo<T: blazer::Task<Input = (), Output = ()>>() -> blazer::Result<()> {
+/// let vars = blazer::shared::<String, i64>("vars");
+/// blazer::on_every_rank(blazer::call::<T>(()))?; // each rank inserts its entries in `T`
+/// vars.sync()?;                                  // the synchronisation point
+/// let all = vars.entries()?;                     // every rank's entries, on every rank
+/// # Ok(()) }
+/// ```
+pub struct Shared<K, V> {
+    name: String,
+    types: PhantomData<fn(K) -> V>,
+}
+
+/// Opens the shared variable `name` on this rank (the same name on every rank is the same
+/// variable).
+pub fn shared<K, V>(name: &str) -> Shared<K, V> {
+    Shared {
+        name: name.to_string(),
+        types: PhantomData,
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    postcard::to_allocvec(v).map_err(|e| Error::Encode(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
+    postcard::from_bytes(b).map_err(|e| Error::Decode {
+        rank: crate::rank(),
+        message: format!("a shared entry: {e}"),
+    })
+}
+
+impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Shared<K, V> {
+    /// Writes an entry on this rank. Local and immediate: this rank reads it at once; the
+    /// other ranks see it after the next [`Shared::sync`].
+    pub fn insert(&self, key: K, value: V) -> Result<()> {
+        let (k, v) = (encode(&key)?, encode(&value)?);
+        STORES.with_borrow_mut(|s| {
+            let store = s.entry(self.name.clone()).or_default();
+            store.mine.insert(k.clone(), v.clone());
+            store.view.insert(k, v);
+        });
+        Ok(())
+    }
+
+    /// The entry for `key`: this rank's own writes, and everyone's as of the last sync.
+    pub fn get(&self, key: &K) -> Result<Option<V>> {
+        let k = encode(key)?;
+        let bytes =
+            STORES.with_borrow(|s| s.get(&self.name).and_then(|st| st.view.get(&k).cloned()));
+        bytes.map(|b| decode(&b)).transpose()
+    }
+
+    /// Every entry visible on this rank, ordered by encoded key.
+    pub fn entries(&self) -> Result<Vec<(K, V)>> {
+        let all: Vec<(Vec<u8>, Vec<u8>)> = STORES.with_borrow(|s| {
+            s.get(&self.name)
+                .map(|st| st.view.clone().into_iter().collect())
+                .unwrap_or_default()
+        });
+        all.iter()
+            .map(|(k, v)| Ok((decode(k)?, decode(v)?)))
+            .collect()
+    }
+
+    /// The synchronisation point: gathers every rank's new entries on the driver, merges them
+    /// (for a key written on several ranks, the highest rank wins) and gives every rank the
+    /// merged map. Call it on the driver; no other rank needs to take part by hand.
+    pub fn sync(&self) -> Result<()> {
+        if !crate::is_root() {
+            return Err(Error::Usage(
+                "Shared::sync is started by the driver (rank 0)".into(),
+            ));
+        }
+        let exports = on_every_rank(call::<SharedExport>(self.name.clone()))?;
+        let mut merged = STORES.with_borrow(|s| {
+            s.get(&self.name)
+                .map(|st| st.view.clone())
+                .unwrap_or_default()
+        });
+        for entries in exports {
+            merged.extend(entries);
+        }
+        on_every_rank(call::<SharedImport>((
+            self.name.clone(),
+            merged.into_iter().collect(),
+        )))?;
+        Ok(())
+    }
+}
+
+/// Internal task: hands this rank's new entries of a variable to the driver.
+struct SharedExport;
+
+impl Task for SharedExport {
+    type Input = String;
+    type Output = Vec<(Vec<u8>, Vec<u8>)>;
+    type Head = ();
+    type Last = String;
+    const ARITY: usize = 1;
+    const NAME: &'static str = "blazer::shared::export";
+    const SIGNATURE: &'static str = "fn(String) -> Vec<(Vec<u8>, Vec<u8>)>";
+    fn run(name: String) -> std::result::Result<Self::Output, String> {
+        Ok(STORES.with_borrow_mut(|s| {
+            std::mem::take(&mut s.entry(name).or_default().mine)
+                .into_iter()
+                .collect()
+        }))
+    }
+}
+
+/// Internal task: replaces this rank's view of a variable with the merged entries.
+struct SharedImport;
+
+impl Task for SharedImport {
+    type Input = (String, Vec<(Vec<u8>, Vec<u8>)>);
+    type Output = ();
+    type Head = String;
+    type Last = Vec<(Vec<u8>, Vec<u8>)>;
+    const ARITY: usize = 2;
+    const NAME: &'static str = "blazer::shared::import";
+    const SIGNATURE: &'static str = "fn(String, Vec<(Vec<u8>, Vec<u8>)>) -> ()";
+    fn run((name, entries): Self::Input) -> std::result::Result<(), String> {
+        STORES.with_borrow_mut(|s| s.entry(name).or_default().view = entries.into_iter().collect());
+        Ok(())
+    }
+}
+
+inventory::submit! { TaskEntry::of::<SharedExport>(concat!(file!(), ":", line!())) }
+inventory::submit! { TaskEntry::of::<SharedImport>(concat!(file!(), ":", line!())) }

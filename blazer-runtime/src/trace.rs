@@ -1,0 +1,164 @@
+//! `BLAZER_TRACE=path.json`: a merged trace of every task on every rank, written by the
+//! driver at shutdown in the Chrome/Perfetto trace-event format (open it at
+//! <https://ui.perfetto.dev> or `chrome://tracing`). One row per rank shows load balance.
+
+use crate::wire::{self, TAG_TRACE};
+use mpi::point_to_point::{Destination, Source};
+use mpi::topology::{Communicator, SimpleCommunicator};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static EVENTS: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One task run: which task, on which rank, when (µs since the Unix epoch) and how long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Full task name.
+    pub task: String,
+    /// Rank that ran it.
+    pub rank: i32,
+    /// Start, in microseconds since the Unix epoch.
+    pub start_us: u64,
+    /// Duration in microseconds.
+    pub dur_us: u64,
+}
+
+/// True when tasks are being traced (decided by rank 0 from `BLAZER_TRACE`, told to all).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Records a task run that started at `start_us` and ends now.
+pub(crate) fn record(task: &str, start_us: u64) {
+    let end = now_us();
+    EVENTS.with_borrow_mut(|e| {
+        e.push(Event {
+            task: task.to_string(),
+            rank: crate::rank(),
+            start_us,
+            dur_us: end.saturating_sub(start_us),
+        })
+    });
+}
+
+fn take() -> Vec<Event> {
+    EVENTS.with_borrow_mut(std::mem::take)
+}
+
+/// On a worker at shutdown: sends this rank's events and host to the driver.
+pub(crate) fn send_to_driver(world: &SimpleCommunicator) {
+    let bytes = wire::encode(&(crate::host(), take())).unwrap_or_default();
+    world
+        .process_at_rank(0)
+        .send_with_tag(&bytes[..], TAG_TRACE);
+}
+
+/// On the driver at shutdown: gathers every worker's events and writes the trace to `path`.
+pub(crate) fn gather_and_write(world: &SimpleCommunicator, path: &str) -> Result<(), String> {
+    let mut events = take();
+    let mut hosts = vec![(0, crate::host())];
+    for rank in 1..world.size() {
+        let (bytes, _) = world
+            .process_at_rank(rank)
+            .receive_vec_with_tag::<u8>(TAG_TRACE);
+        let (host, theirs): (String, Vec<Event>) =
+            wire::decode(&bytes, rank).map_err(|e| e.to_string())?;
+        hosts.push((rank, host));
+        events.extend(theirs);
+    }
+    std::fs::write(path, to_chrome_json(&events, &hosts))
+        .map_err(|e| format!("cannot write {path}: {e}"))
+}
+
+/// Renders events as a Chrome trace: one process per rank, times relative to the first event.
+pub fn to_chrome_json(events: &[Event], hosts: &[(i32, String)]) -> String {
+    let origin = events.iter().map(|e| e.start_us).min().unwrap_or(0);
+    let mut out = String::from("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[");
+    let mut first = true;
+    let mut push = |item: String| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&item);
+    };
+    for (rank, host) in hosts {
+        let label = json_string(&format!("rank {rank} ({host})"));
+        push(format!("{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":{rank},\"tid\":0,\"args\":{{\"name\":{label}}}}}"));
+    }
+    for e in events {
+        push(format!(
+            "{{\"name\":{},\"cat\":\"task\",\"ph\":\"X\",\"pid\":{},\"tid\":0,\"ts\":{},\"dur\":{}}}",
+            json_string(&e.task),
+            e.rank,
+            e.start_us - origin,
+            e.dur_us
+        ));
+    }
+    out.push_str("]}");
+    out
+}
+
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_complete_events_relative_to_the_first() {
+        let events = vec![
+            Event {
+                task: "a::f".into(),
+                rank: 1,
+                start_us: 1_000,
+                dur_us: 5,
+            },
+            Event {
+                task: "a::\"g\"".into(),
+                rank: 2,
+                start_us: 1_010,
+                dur_us: 0,
+            },
+        ];
+        let json = to_chrome_json(&events, &[(0, "h0".into()), (1, "h1".into())]);
+        assert!(json.contains("{\"name\":\"a::f\",\"cat\":\"task\",\"ph\":\"X\",\"pid\":1,\"tid\":0,\"ts\":0,\"dur\":5}"), "{json}");
+        assert!(json.contains("\"name\":\"a::\\\"g\\\"\""), "{json}");
+        assert!(json.contains("\"ts\":10"), "{json}");
+        assert!(
+            json.contains("\"args\":{\"name\":\"rank 1 (h1)\"}"),
+            "{json}"
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! Shared variables and the merged trace, on real ranks.
+
+mod common;
+use common::{example, mpirun, mpirun_env, probe};
+
+#[test]
+fn shared_variables_are_visible_everywhere_after_sync() {
+    for n in [1usize, 2, 4] {
+        let run = mpirun(n, &example("shared_variables"), &[]);
+        let lines = run.ok_lines();
+        assert_eq!(
+            lines[0],
+            format!("BEFORE SYNC {:?}", vec![1; n]),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines[1],
+            format!("AFTER SYNC {:?}", vec![n; n]),
+            "{lines:?}"
+        );
+        for r in 0..n {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("rank{r}: [{{'key': "))),
+                "rank {r}: {lines:?}"
+            );
+        }
+        assert!(
+            lines.last().unwrap().starts_with("rank0 entry: [{'key': "),
+            "{lines:?}"
+        );
+    }
+}
+
+#[test]
+fn trace_records_every_task_on_the_rank_that_ran_it() {
+    let dir = std::env::temp_dir().join(format!("blazer-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trace.json");
+    let _ = std::fs::remove_file(&path);
+    let run = mpirun_env(
+        3,
+        &probe(),
+        &["world"],
+        &[("BLAZER_TRACE", path.to_str().unwrap())],
+    );
+    run.ok_lines();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("trace written")).unwrap();
+    let events = json["traceEvents"].as_array().expect("traceEvents");
+    let tasks: Vec<&serde_json::Value> = events.iter().filter(|e| e["ph"] == "X").collect();
+    // The `world` mode maps `whoami` over 4 * size items.
+    assert_eq!(tasks.len(), 12, "{json}");
+    for t in &tasks {
+        assert_eq!(t["name"], "blazer_probe::whoami");
+        let pid = t["pid"].as_i64().unwrap();
+        assert!(pid == 1 || pid == 2, "tasks run on the workers: {t}");
+        assert!(
+            t["ts"].as_u64().is_some() && t["dur"].as_u64().is_some(),
+            "{t}"
+        );
+    }
+    // Both workers took tasks, and every rank has a named row.
+    assert!(tasks.iter().any(|t| t["pid"] == 1) && tasks.iter().any(|t| t["pid"] == 2));
+    let names: Vec<&str> = events
+        .iter()
+        .filter(|e| e["ph"] == "M")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("rank ")), "{names:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
