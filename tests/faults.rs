@@ -69,9 +69,10 @@ fn different_binaries_are_refused_with_the_difference_named() {
         err.contains("task registries differ between ranks: ranks 1, 2 run a different binary"),
         "{err}"
     );
+    assert!(err.contains("ranks 1, 2 lack `blazer_probe::"), "{err}");
     assert!(
         err.contains(
-            "ranks 1, 2 lack `blazer_probe::add [fn(i64, i64) -> i64]`, `blazer_probe::boom"
+            "`blazer_probe::add [fn(i64, i64) -> i64]`, `blazer_probe::boom [fn(i64) -> i64]`"
         ),
         "{err}"
     );
@@ -86,4 +87,43 @@ fn an_unknown_mode_is_a_clean_error() {
         run.stderr.contains("Error: unknown mode `nonsense`"),
         "{run:#?}"
     );
+}
+
+#[test]
+fn a_task_that_aborts_its_process_ends_the_job_naming_the_rank() {
+    let run = mpirun(3, &probe(), &["abort"]);
+    run.assert_failed();
+    assert!(
+        run.stderr.contains("process rank 1") && run.stderr.contains("signal 6"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn a_killed_rank_ends_the_job_naming_the_rank() {
+    let run = mpirun(3, &probe(), &["killed"]);
+    run.assert_failed();
+    assert!(
+        run.stderr.contains("process rank 1") && run.stderr.contains("signal 9"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn an_undecodable_message_is_an_error_and_the_worker_keeps_serving() {
+    let run = mpirun(3, &probe(), &["garbage"]);
+    let lines = run.ok_lines();
+    assert!(
+        lines[0].starts_with("GARBAGE a batch failed on rank 1")
+            && lines[0].contains("cannot decode a message from rank 0"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], "AFTER [1, 4, 9]");
+}
+
+#[test]
+fn a_driver_that_exits_early_does_not_leave_workers_hanging() {
+    let run = mpirun(3, &probe(), &["driver-exit"]);
+    run.assert_failed();
+    assert_eq!(run.code, Some(4), "{run:#?}");
 }

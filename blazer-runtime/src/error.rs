@@ -19,11 +19,15 @@ pub struct TaskFailure {
 
 impl fmt::Display for TaskFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "task `{}` failed on rank {} ({}): {}",
-            self.task, self.rank, self.host, self.message
-        )
+        if self.task == "?" {
+            write!(f, "a batch failed on rank {}", self.rank)?;
+        } else {
+            write!(f, "task `{}` failed on rank {}", self.task, self.rank)?;
+        }
+        if !self.host.is_empty() {
+            write!(f, " ({})", self.host)?;
+        }
+        write!(f, ": {}", self.message)
     }
 }
 

@@ -34,11 +34,17 @@ pub use exec::{execute, panic_message};
 pub use flow::{call, constant, fork, partial, task, Branches, Call, Flow};
 #[cfg(feature = "gpu")]
 pub use gpu::{gpu, gpu_count, gpu_within, preferred_device, Gpu, GpuInfo, DEFAULT_GPU_WAIT};
-pub use lifecycle::{run, DriverOutcome, EXIT_MISMATCH, EXIT_PANIC};
+pub use lifecycle::{run, run_on, DriverOutcome, EXIT_MISMATCH, EXIT_PANIC};
+/// The MPI bindings blazer runs on (rsmpi), for programs that also use MPI directly.
+pub use mpi;
 pub use plan::Plan;
 pub use primitives::{
     map, map_chunked, on_every_rank, parallel, parallel_settled, pipeline, reduce, scatter,
 };
+/// Byte buffers that travel as one block: use `serde_bytes::ByteBuf` instead of `Vec<u8>`
+/// for bulk task arguments and results (several times faster than a `Vec<u8>`, which serde
+/// writes byte by byte).
+pub use serde_bytes;
 pub use shared::{shared, Shared};
 pub use stream::{chunks, stream, Chunks, Feed, Stream};
 pub use task::{Task, TaskId};
@@ -54,6 +60,17 @@ pub mod __private {
     pub use crate::gpu_glue::{gpu_lease_for_task, require_gpu_feature};
     pub use crate::registry::TaskEntry;
     pub use inventory;
+
+    /// Sends raw bytes to worker `rank` as if they were a batch, and returns the failure the
+    /// worker answers with. For fault-injection tests only.
+    pub fn send_garbage_for_test(rank: i32, bytes: Vec<u8>) -> crate::Result<()> {
+        let slots = crate::context::with_scheduler(|s| s.send_raw_batch(rank, bytes))
+            .ok_or_else(|| crate::Error::Usage("needs at least one worker".into()))??;
+        match slots.into_iter().next() {
+            Some((_, Err(f))) => Err(crate::Error::Task(f)),
+            _ => Ok(()),
+        }
+    }
 
     /// Stands in for a `blazer!` expression that failed to compile, so that the compile
     /// errors are not followed by type errors. Never called.

@@ -58,6 +58,16 @@ pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
         eprintln!("blazer: MPI is already initialized; call blazer::run once per process");
         return ExitCode::FAILURE;
     };
+    run_on(&universe, body)
+}
+
+/// Like [`run`], on an MPI environment the caller initialised (and finalises by dropping
+/// `universe` afterwards): for programs that also use MPI directly, such as benchmarks that
+/// time a hand-written rsmpi loop before handing the ranks to blazer.
+pub fn run_on<R: DriverOutcome>(
+    universe: &mpi::environment::Universe,
+    body: impl FnOnce() -> R,
+) -> ExitCode {
     let world = universe.world();
     let (rank, size) = (world.rank(), world.size());
     context::init(

@@ -235,6 +235,16 @@ impl Scheduler {
         (0..n).map(|_| Err(f.clone())).collect()
     }
 
+    /// Sends `bytes` as a batch to `rank` without encoding them, under a new call with one
+    /// slot, and waits for the answer. Only for testing how a worker survives a message it
+    /// cannot decode.
+    pub fn send_raw_batch(&mut self, rank: i32, bytes: Vec<u8>) -> Result<Vec<Slot>, Error> {
+        let call = self.submit(1, Vec::new())?;
+        self.outbox.send(&self.world, rank, bytes, TAG_TO_WORKER);
+        self.in_flight[rank as usize - 1].push_back((call, 0, 1));
+        self.wait(call)
+    }
+
     /// The world communicator.
     pub fn world(&self) -> &SimpleCommunicator {
         &self.world

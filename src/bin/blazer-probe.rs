@@ -40,6 +40,20 @@ fn boom(x: i64) -> i64 {
 }
 
 #[blazer::task]
+fn abort_process() {
+    std::process::abort();
+}
+
+#[blazer::task]
+fn kill_own_rank() {
+    let pid = std::process::id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status();
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
+
+#[blazer::task]
 fn checked_div(a: i64, b: i64) -> Result<i64, String> {
     if b == 0 {
         return Err(format!("cannot divide {a} by zero"));
@@ -174,6 +188,26 @@ fn run(mode: &str) -> blazer::Result<()> {
         "fallible" => {
             blazer::print!("OK {:?}", blazer::parallel([call::<checked_div>((9, 3))])?);
             blazer::parallel([call::<checked_div>((1, 0))])?;
+        }
+        "abort" => {
+            // A task that aborts its whole process: MPI ends the job and names the rank.
+            blazer::parallel((1..=3).map(call::<sqr>))?;
+            blazer::parallel([call::<abort_process>(())])?;
+        }
+        "killed" => {
+            blazer::parallel([call::<kill_own_rank>(())])?;
+        }
+        "garbage" => {
+            // Bytes no blazer rank ever sends: the worker answers with an error and serves on.
+            let err =
+                blazer::__private::send_garbage_for_test(1, vec![0xff, 0x13, 0x37]).unwrap_err();
+            blazer::print!("GARBAGE {err}");
+            blazer::print!("AFTER {:?}", blazer::parallel((1..=3).map(call::<sqr>))?);
+        }
+        "driver-exit" => {
+            blazer::parallel((1..=3).map(call::<sqr>))?;
+            // Leaves without releasing the workers or finalising MPI.
+            std::process::exit(4);
         }
         "driver-panic" => {
             blazer::parallel((1..=3).map(call::<sqr>))?;
