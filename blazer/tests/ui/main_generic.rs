@@ -1,0 +1,2 @@
+#[blazer::main]
+fn main<T>() {}
