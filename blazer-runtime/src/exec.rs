@@ -47,12 +47,19 @@ pub fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure> {
                 .ok_or_else(|| {
                     failure("?", format!("no task with ID {:#018x} on this rank", id.0))
                 })?;
-            let mut args = Vec::with_capacity(bound.len() + input.len());
-            args.extend_from_slice(bound);
-            args.extend_from_slice(input);
+            // A fully bound call has no input: use its arguments as they are.
+            let joined;
+            let args: &[u8] = if input.is_empty() {
+                bound
+            } else if bound.is_empty() {
+                input
+            } else {
+                joined = [&bound[..], input].concat();
+                &joined
+            };
             let outer = CURRENT_TASK.replace(Some(entry.name));
             let start = crate::trace::enabled().then(crate::trace::now_us);
-            let outcome = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&args)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(args)));
             if let Some(start) = start {
                 crate::trace::record(entry.name, start);
             }

@@ -1,8 +1,9 @@
 //! [`Flow`]: a typed computation built from tasks, checked by the compiler stage by stage.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plan::Plan;
 use crate::task::Task;
+use crate::wire::encode;
 use serde::{de::DeserializeOwned, Serialize};
 use std::marker::PhantomData;
 
@@ -55,6 +56,11 @@ impl<In, Out> Flow<In, Out> {
         Flow::from_plan(self.plan.and_then(|a| next.plan.map(|b| a.then(b))))
     }
 
+    /// The wire form of this flow, consumed (no copy of bound arguments).
+    pub fn into_plan(self) -> Result<Plan> {
+        self.plan
+    }
+
     /// The wire form of this flow, or the error met while building it.
     pub fn plan(&self) -> Result<&Plan> {
         self.plan.as_ref().map_err(Clone::clone)
@@ -68,14 +74,10 @@ impl<In, Out> Flow<In, Out> {
         In: Serialize,
         Out: DeserializeOwned,
     {
-        let bytes = postcard::to_allocvec(&input).map_err(|e| Error::Encode(e.to_string()))?;
+        let bytes = crate::wire::encode(&input)?;
         let out = crate::dispatch::drive(self.plan()?, bytes)?;
         crate::dispatch::decode_value(&out)
     }
-}
-
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    postcard::to_allocvec(value).map_err(|e| Error::Encode(e.to_string()))
 }
 
 /// The task `T` as a flow from its arguments to its output.

@@ -18,6 +18,7 @@ mod outbox;
 mod plan;
 mod primitives;
 mod progress;
+mod raw;
 pub mod registry;
 mod scheduler;
 mod shared;
@@ -41,6 +42,7 @@ pub use plan::Plan;
 pub use primitives::{
     map, map_chunked, on_every_rank, parallel, parallel_settled, pipeline, reduce, scatter,
 };
+pub use raw::{Plain, RawVec};
 /// Byte buffers that travel as one block: use `serde_bytes::ByteBuf` instead of `Vec<u8>`
 /// for bulk task arguments and results (several times faster than a `Vec<u8>`, which serde
 /// writes byte by byte).

@@ -9,9 +9,7 @@ use crate::scheduler::Job;
 use serde::{de::DeserializeOwned, Serialize};
 
 fn encode_all<I: Serialize>(data: impl IntoIterator<Item = I>) -> Result<Vec<Vec<u8>>> {
-    data.into_iter()
-        .map(|d| postcard::to_allocvec(&d).map_err(|e| Error::Encode(e.to_string())))
-        .collect()
+    data.into_iter().map(|d| crate::wire::encode(&d)).collect()
 }
 
 fn call_jobs<O>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<Job>> {
@@ -22,7 +20,7 @@ fn call_jobs<O>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<Job>> {
             Ok(Job {
                 first: i as u32,
                 fold: false,
-                plan: c.plan()?.clone(),
+                plan: c.into_plan()?,
                 inputs: vec![Vec::new()],
                 target: None,
             })

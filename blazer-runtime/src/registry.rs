@@ -44,7 +44,7 @@ fn invoke<T: Task>(input: &[u8]) -> Result<Vec<u8>, String> {
     let args: T::Input = postcard::from_bytes(input)
         .map_err(|e| format!("cannot decode the arguments of `{}`: {e}", T::NAME))?;
     let out = T::run(args)?;
-    postcard::to_allocvec(&out)
+    crate::wire::to_bytes(&out)
         .map_err(|e| format!("cannot encode the result of `{}`: {e}", T::NAME))
 }
 

@@ -10,6 +10,7 @@ use crate::flow::call;
 use crate::primitives::on_every_rank;
 use crate::registry::TaskEntry;
 use crate::task::Task;
+use crate::wire::encode;
 use serde::{de::DeserializeOwned, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -53,10 +54,6 @@ pub fn shared<K, V>(name: &str) -> Shared<K, V> {
         name: name.to_string(),
         types: PhantomData,
     }
-}
-
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    postcard::to_allocvec(v).map_err(|e| Error::Encode(e.to_string()))
 }
 
 fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {

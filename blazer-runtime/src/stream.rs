@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::progress::Progress;
 use crate::scheduler::{Job, Slot};
+use crate::wire::encode;
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -253,10 +254,6 @@ where
 
 fn is_done(p: &Pending) -> bool {
     !matches!(p, Pending::Remote(_))
-}
-
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    postcard::to_allocvec(v).map_err(|e| Error::Encode(e.to_string()))
 }
 
 impl<S, I, O> Iterator for Stream<S, I, O>

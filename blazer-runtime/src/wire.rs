@@ -99,9 +99,16 @@ mod byte_results {
     }
 }
 
-/// Encodes a message.
-pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, crate::Error> {
-    postcard::to_allocvec(msg).map_err(|e| crate::Error::Encode(e.to_string()))
+/// Encodes a value with postcard into a buffer of exactly the right size (sizing first is
+/// cheap, and saves the copies of a growing buffer for large payloads).
+pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> postcard::Result<Vec<u8>> {
+    let size = postcard::experimental::serialized_size(value)?;
+    postcard::to_extend(value, Vec::with_capacity(size))
+}
+
+/// Encodes a message or a value, as a blazer error on failure.
+pub fn encode<T: Serialize + ?Sized>(msg: &T) -> Result<Vec<u8>, crate::Error> {
+    to_bytes(msg).map_err(|e| crate::Error::Encode(e.to_string()))
 }
 
 /// Decodes a message received from `rank`.

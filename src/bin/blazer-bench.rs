@@ -30,6 +30,18 @@ fn echo_block(data: blazer::serde_bytes::ByteBuf) -> blazer::serde_bytes::ByteBu
     data
 }
 
+/// Numbers the plain serde way.
+#[blazer::task]
+fn echo_f64(data: Vec<f64>) -> Vec<f64> {
+    data
+}
+
+/// Numbers through the fast path.
+#[blazer::task]
+fn echo_raw_f64(data: blazer::RawVec<f64>) -> blazer::RawVec<f64> {
+    data
+}
+
 #[blazer::task]
 fn inc(x: u64) -> u64 {
     x + 1
@@ -231,6 +243,16 @@ fn secs<T>(f: impl FnOnce() -> T) -> (T, f64) {
     (out, start.elapsed().as_secs_f64())
 }
 
+/// Microseconds per round trip of one echo call built by `make`.
+fn time_echo<O: serde::de::DeserializeOwned>(
+    iters: usize,
+    make: impl Fn() -> blazer::Call<O>,
+) -> blazer::Result<f64> {
+    let (r, t) = secs(|| (0..iters).try_for_each(|_| blazer::parallel([make()]).map(drop)));
+    r?;
+    Ok(t * 1e6 / iters as f64)
+}
+
 fn mb_per_s(bytes: usize, roundtrip_us: f64) -> f64 {
     // Both directions move `bytes`: one-way time is half the round trip.
     bytes as f64 / (roundtrip_us / 2.0)
@@ -311,19 +333,22 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
         r?;
         let us = t * 1e6 / iters as f64;
         let block = blazer::serde_bytes::ByteBuf::from(data.clone());
-        let (r, t) = secs(|| {
-            (0..iters)
-                .try_for_each(|_| blazer::parallel([call::<echo_block>(block.clone())]).map(drop))
-        });
-        r?;
-        let block_us = t * 1e6 / iters as f64;
+        let block_us = time_echo(iters, || call::<echo_block>(block.clone()))?;
+        let floats = vec![1.5f64; bytes.div_ceil(8)];
+        let f64_us = time_echo(iters, || call::<echo_f64>(floats.clone()))?;
+        let rawvec = blazer::RawVec(floats.clone());
+        let raw_f64_us = time_echo(iters, || call::<echo_raw_f64>(rawvec.clone()))?;
         blazer::print!(
-            "payload_bytes={bytes:<9} vec_MB/s={:.0} bytebuf_MB/s={:.0} raw_MB/s={:.0} ratio_vec={:.2} ratio_bytebuf={:.2}",
+            "payload_bytes={bytes:<9} raw_MB/s={:.0} | Vec<u8>={:.0} ByteBuf={:.0} Vec<f64>={:.0} RawVec<f64>={:.0} | ratio Vec<u8>={:.2} ByteBuf={:.2} Vec<f64>={:.2} RawVec<f64>={:.2}",
+            mb_per_s(bytes, raw_us),
             mb_per_s(bytes, us),
             mb_per_s(bytes, block_us),
-            mb_per_s(bytes, raw_us),
+            mb_per_s(bytes, f64_us),
+            mb_per_s(bytes, raw_f64_us),
             us / raw_us,
-            block_us / raw_us
+            block_us / raw_us,
+            f64_us / raw_us,
+            raw_f64_us / raw_us
         );
     }
 
