@@ -11,21 +11,25 @@ fn world_size_and_every_worker_takes_tasks() {
         assert_eq!(lines[0], format!("SIZE {n}"));
         // One host: every rank shares the driver's node.
         assert_eq!(lines[1], format!("LOCAL 0 OF {n}"));
+        assert_eq!(
+            lines[2],
+            format!("NODES [{:?}]", (0..n as i32).collect::<Vec<_>>())
+        );
         let ranks: Vec<String> = if n == 1 {
             vec!["0".into()]
         } else {
             (1..n).map(|r| r.to_string()).collect()
         };
         assert_eq!(
-            lines[2],
+            lines[3],
             format!("TASK RANKS {{{}}}", ranks.join(", ")),
             "{lines:?}"
         );
     }
     let run = alone(&probe(), &["world"]);
     assert_eq!(
-        run.ok_lines()[..3],
-        ["SIZE 1", "LOCAL 0 OF 1", "TASK RANKS {0}"]
+        run.ok_lines()[..4],
+        ["SIZE 1", "LOCAL 0 OF 1", "NODES [[0]]", "TASK RANKS {0}"]
     );
 }
 

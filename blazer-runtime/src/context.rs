@@ -8,6 +8,7 @@ thread_local! {
     static RANK: Cell<i32> = const { Cell::new(0) };
     static SIZE: Cell<i32> = const { Cell::new(1) };
     static LOCAL: Cell<(i32, i32)> = const { Cell::new((0, 1)) };
+    static NODES: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
     static HOST: RefCell<String> = const { RefCell::new(String::new()) };
     static SCHEDULER: RefCell<Option<Scheduler>> = const { RefCell::new(None) };
 }
@@ -23,6 +24,37 @@ pub(crate) fn init(rank: i32, size: i32, host: String) {
 /// share its memory (`MPI_Comm_split_type(SHARED)`).
 pub(crate) fn init_node(local_rank: i32, local_size: i32) {
     LOCAL.set((local_rank, local_size));
+}
+
+/// Records the node of every rank: `nodes[r]` is the lowest world rank on rank `r`'s node.
+pub(crate) fn init_nodes(nodes: Vec<i32>) {
+    NODES.with_borrow_mut(|n| *n = nodes);
+}
+
+/// The node of `rank`, named by the lowest world rank on it: two ranks share memory (one
+/// host) exactly when `node_of` gives the same number. 0 for unknown ranks.
+pub fn node_of(rank: i32) -> i32 {
+    NODES.with_borrow(|n| n.get(rank as usize).copied().unwrap_or(0))
+}
+
+/// The ranks of each node, nodes in order of their lowest rank.
+///
+/// ```
+/// assert_eq!(blazer_runtime::nodes(), vec![vec![0]]); // outside an MPI run: one rank
+/// ```
+pub fn nodes() -> Vec<Vec<i32>> {
+    let table = NODES.with_borrow(Clone::clone);
+    if table.is_empty() {
+        return vec![vec![0]];
+    }
+    let mut out: Vec<(i32, Vec<i32>)> = Vec::new();
+    for (rank, node) in table.iter().enumerate() {
+        match out.iter_mut().find(|(n, _)| n == node) {
+            Some((_, ranks)) => ranks.push(rank as i32),
+            None => out.push((*node, vec![rank as i32])),
+        }
+    }
+    out.into_iter().map(|(_, ranks)| ranks).collect()
 }
 
 /// This rank's index among the ranks on its node (0 outside an MPI run). Used to give each

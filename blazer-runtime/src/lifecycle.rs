@@ -78,6 +78,12 @@ pub fn run_on<R: DriverOutcome>(
     crate::exec::install_panic_hook();
     let node = world.split_shared(rank);
     context::init_node(node.rank(), node.size());
+    // Name each node by its lowest world rank, and tell every rank the whole table.
+    let mut leader = rank;
+    node.process_at_rank(0).broadcast_into(&mut leader);
+    let mut table = vec![0i32; size as usize];
+    world.all_gather_into(&leader, &mut table[..]);
+    context::init_nodes(table);
 
     if let Err(e) = handshake(&world) {
         if rank == 0 {

@@ -52,6 +52,8 @@ type InFlight = VecDeque<(u64, u32, u32)>;
 pub struct Scheduler {
     world: SimpleCommunicator,
     outbox: Outbox,
+    /// Per worker: true when it is on another node than the driver.
+    off_node: Vec<bool>,
     in_flight: Vec<InFlight>,
     queue: VecDeque<(u64, Job)>,
     calls: HashMap<u64, Call>,
@@ -66,6 +68,9 @@ impl Scheduler {
         Scheduler {
             world,
             outbox: Outbox::default(),
+            off_node: (1..=workers as i32)
+                .map(|w| crate::context::node_of(w) != crate::context::node_of(0))
+                .collect(),
             in_flight: vec![VecDeque::new(); workers],
             queue: VecDeque::new(),
             calls: HashMap::new(),
@@ -140,12 +145,13 @@ impl Scheduler {
     /// Sends queued jobs to the least loaded workers that have room in their window.
     fn dispatch(&mut self) -> Result<(), Error> {
         while !self.queue.is_empty() {
+            // The least loaded worker; on a tie, one on the driver's own node (shared memory).
             let Some((idx, load)) = self
                 .in_flight
                 .iter()
                 .map(VecDeque::len)
                 .enumerate()
-                .min_by_key(|(_, l)| *l)
+                .min_by_key(|(i, load)| (*load, self.off_node[*i]))
             else {
                 return Err(Error::Usage("no worker rank to run tasks on".into()));
             };

@@ -10,6 +10,19 @@ fn whoami(i: u32) -> (u32, i32, String) {
     (i, blazer::rank(), blazer::host())
 }
 
+/// Where this rank runs: `(rank, host, local_rank, local_size)`. With `ms > 0` it first
+/// sleeps that long (slow work for the multi-host fault tests).
+#[blazer::task]
+fn placement(ms: u64) -> (i32, String, i32, i32) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    (
+        blazer::rank(),
+        blazer::host(),
+        blazer::local_rank(),
+        blazer::local_size(),
+    )
+}
+
 #[blazer::task]
 fn sqr(x: i64) -> i64 {
     x * x
@@ -91,8 +104,30 @@ fn run(mode: &str) -> blazer::Result<()> {
             let ranks: BTreeSet<i32> = who.iter().map(|w| w.1).collect();
             blazer::print!("SIZE {}", blazer::size());
             blazer::print!("LOCAL {} OF {}", blazer::local_rank(), blazer::local_size());
+            blazer::print!("NODES {:?}", blazer::nodes());
             blazer::print!("TASK RANKS {ranks:?}");
             blazer::print!("HOST {}", who[0].2);
+        }
+        "hosts" => {
+            // `hosts [SECONDS]`: every rank's host and node-local rank, then which (host, rank)
+            // pairs ran tasks; with SECONDS, then that long of 100 ms tasks on every worker.
+            for (rank, host, local, of) in blazer::on_every_rank(call::<placement>(0))? {
+                blazer::print!("RANK {rank} HOST {host} LOCAL {local} OF {of}");
+            }
+            let n = 4 * blazer::size() as usize;
+            let ran = blazer::map_chunked(task::<placement>(), vec![0u64; n], 1)?;
+            let pairs: BTreeSet<String> = ran.iter().map(|p| format!("{}/{}", p.1, p.0)).collect();
+            blazer::print!("TASKS ON {}", Vec::from_iter(pairs).join(" "));
+            let seconds: u64 = std::env::args()
+                .nth(2)
+                .map_or(0, |s| s.parse().unwrap_or(0));
+            if seconds > 0 {
+                let workers = (blazer::size() as u64 - 1).max(1);
+                let slow = vec![100u64; (seconds * 10 * workers) as usize];
+                blazer::print!("SLOW WORK STARTED");
+                let done = blazer::map_chunked(task::<placement>(), slow, 1)?;
+                blazer::print!("SLOW WORK DONE {}", done.len());
+            }
         }
         "primitives" => {
             let squares = blazer::parallel((1..=6).map(call::<sqr>))?;
