@@ -9,41 +9,10 @@
 //! results; `scatter` pads nothing, so no `{'some': None}` appears.
 
 use blazer::{call, constant, fork, r#where, select, task, Call};
-use blazer_suite::{utc_now, Value};
-
-/// Do some calculations.
-#[blazer::task]
-fn calc_some(value: Value) -> Value {
-    Value::single("some", value)
-}
-
-/// Do some calculations.
-#[blazer::task]
-fn calc_stuff(value: Value) -> Value {
-    Value::single("this", value)
-}
-
-/// Stamp a map with the current date.
-#[blazer::task]
-fn add_date(mut result: Value) -> Value {
-    result.insert("date", Value::Str(utc_now()));
-    result
-}
-
-/// Do some more calculations.
-#[blazer::task]
-fn calc_more_stuff(mut result: Vec<Value>) -> Vec<Value> {
-    result.push(Value::single("more", "stuff".into()));
-    result
-}
-
-/// Turn the outputs of a parallel stage into one value.
-#[blazer::task]
-fn listed(values: Vec<Value>) -> Value {
-    Value::List(values)
-}
-
-const INPUT_DATA: &str = "that";
+use blazer_suite::example1::{
+    add_date, calc_more_stuff, calc_some, calc_stuff, listed, INPUT_DATA,
+};
+use blazer_suite::Value;
 
 #[blazer::main]
 fn main() -> blazer::Result<()> {

@@ -3,6 +3,8 @@
 
 #![warn(missing_docs)]
 
+pub mod example1;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -7,6 +7,7 @@
 use proc_macro::TokenStream;
 
 mod compose;
+mod errors;
 #[cfg(test)]
 mod expand_tests;
 mod main_fn;

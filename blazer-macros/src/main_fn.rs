@@ -58,12 +58,5 @@ fn check(func: &ItemFn) -> syn::Result<()> {
             "`fn main` cannot be generic",
         ));
     }
-    let mut errors = errors.into_iter();
-    match errors.next() {
-        None => Ok(()),
-        Some(mut first) => {
-            errors.for_each(|e| first.combine(e));
-            Err(first)
-        }
-    }
+    crate::errors::all(errors)
 }

@@ -99,18 +99,12 @@ fn check(func: &ItemFn) -> syn::Result<TaskSig> {
             }
         }
     };
-    let mut errors = errors.into_iter();
-    match errors.next() {
-        None => Ok(TaskSig {
-            args,
-            output,
-            fallible,
-        }),
-        Some(mut first) => {
-            errors.for_each(|e| first.combine(e));
-            Err(first)
-        }
-    }
+    crate::errors::all(errors)?;
+    Ok(TaskSig {
+        args,
+        output,
+        fallible,
+    })
 }
 
 /// Arguments and results cross the network, so they must be owned and concrete.

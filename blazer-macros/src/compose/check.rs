@@ -23,14 +23,7 @@ pub fn check(node: &Node) -> syn::Result<()> {
         },
         &mut errors,
     );
-    let mut errors = errors.into_iter();
-    match errors.next() {
-        None => Ok(()),
-        Some(mut first) => {
-            errors.for_each(|e| first.combine(e));
-            Err(first)
-        }
-    }
+    crate::errors::all(errors)
 }
 
 fn visit(node: &Node, place: Place, errors: &mut Vec<syn::Error>) {
