@@ -17,6 +17,7 @@ fn benchmark_prints_every_figure_with_its_baseline() {
     assert!(count("payload_bytes=") >= 3, "{lines:?}");
     assert_eq!(count("load_balance_s "), 1, "{lines:?}");
     assert_eq!(count("pi "), 1, "{lines:?}");
+    assert_eq!(count("wordcount "), 1, "{lines:?}");
     assert_eq!(count("stream_items="), 2, "{lines:?}");
     for l in lines.iter().filter(|l| l.contains("raw=")) {
         assert!(

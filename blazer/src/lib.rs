@@ -76,5 +76,8 @@
 pub use blazer_macros::{blazer, main, task};
 pub use blazer_runtime::*;
 
+/// Cross-cluster jobs: Slurm, PBS or `mpirun` over one ssh connection, composed with flows.
+pub use blazer_cluster as cluster;
+
 #[doc(hidden)]
 pub use blazer_runtime::__private;

@@ -1,0 +1,71 @@
+//! Runs a local process (ssh) with bounded time: stdin fed and stdout/stderr drained on
+//! helper threads, so neither a full pipe nor a dead network can hang the caller.
+
+use crate::error::{Error, Result};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// What a finished process left.
+pub(crate) struct Output {
+    /// Exit status; `None` when killed by a signal.
+    pub status: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        buf
+    })
+}
+
+/// Runs `cmd` with `stdin` as its input; kills it after `timeout`.
+pub(crate) fn run(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -> Result<Output> {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::Io(format!("cannot start `{program}`: {e}")))?;
+    let feeder = match (stdin, child.stdin.take()) {
+        (Some(bytes), Some(mut pipe)) => Some(thread::spawn(move || {
+            // A remote side that stops reading early is reported by its exit status.
+            let _ = pipe.write_all(&bytes);
+        })),
+        _ => None,
+    };
+    let out = drain(child.stdout.take().expect("piped"));
+    let err = drain(child.stderr.take().expect("piped"));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::Timeout(format!(
+                    "`{program}` took longer than {timeout:?}"
+                )));
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(Error::Io(format!("waiting for `{program}`: {e}"))),
+        }
+    };
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    Ok(Output {
+        status: status.code(),
+        stdout: out.join().unwrap_or_default(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+    })
+}

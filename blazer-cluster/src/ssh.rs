@@ -1,0 +1,453 @@
+//! [`Cluster`] (where and how to log in) and [`Session`] (one authenticated OpenSSH
+//! connection, a ControlMaster, that every later command and job reuses).
+
+use crate::error::{Error, Result};
+use crate::job::{Job, JobSpec};
+use crate::process;
+use crate::quote::quote;
+use crate::scheduler::Scheduler;
+use crate::secret::{Prompt, Relay};
+use serde::{de::DeserializeOwned, Serialize};
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A remote machine and how to use it: host, user, port, authentication and batch system.
+/// Build it with the setters, then [`Cluster::connect`] once.
+///
+/// ```no_run
+/// use blazer_cluster::{Cluster, Prompt, Scheduler};
+/// let hpc = Cluster::new("login.hpc.example.org", Scheduler::Slurm)
+///     .user("alice")
+///     .prompt(Prompt::Terminal); // password or one-time code, asked once by ssh
+/// let session = hpc.connect()?;
+/// # Ok::<(), blazer_cluster::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub(crate) host: String,
+    user: Option<String>,
+    port: u16,
+    identity: Option<PathBuf>,
+    prompt: Option<Prompt>,
+    known_hosts: Option<PathBuf>,
+    ssh_config: Option<PathBuf>,
+    pub(crate) scheduler: Scheduler,
+    pub(crate) workdir: String,
+    connect_timeout: Duration,
+    pub(crate) command_timeout: Duration,
+    pub(crate) poll_interval: Duration,
+    env: Vec<(String, String)>,
+}
+
+impl Cluster {
+    /// A cluster reached at `host` (port 22, the local user name, ssh's usual keys) whose jobs
+    /// go through `scheduler`.
+    pub fn new(host: impl Into<String>, scheduler: Scheduler) -> Self {
+        Cluster {
+            host: host.into(),
+            user: None,
+            port: 22,
+            identity: None,
+            prompt: None,
+            known_hosts: None,
+            ssh_config: None,
+            scheduler,
+            workdir: ".blazer/jobs".into(),
+            connect_timeout: Duration::from_secs(15),
+            command_timeout: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(2),
+            env: Vec::new(),
+        }
+    }
+
+    /// The remote user name.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// The ssh port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Logs in with this private key only (`IdentitiesOnly`).
+    pub fn identity(mut self, key: impl Into<PathBuf>) -> Self {
+        self.identity = Some(key.into());
+        self
+    }
+
+    /// Answers password and one-time-code questions with `prompt`, once per connection.
+    /// Without it, login must need no answer (keys or an agent): ssh runs in batch mode.
+    pub fn prompt(mut self, prompt: Prompt) -> Self {
+        self.prompt = Some(prompt);
+        self
+    }
+
+    /// Trusts exactly the host keys in this `known_hosts` file (`StrictHostKeyChecking=yes`).
+    pub fn known_hosts(mut self, file: impl Into<PathBuf>) -> Self {
+        self.known_hosts = Some(file.into());
+        self
+    }
+
+    /// Reads this ssh configuration file instead of `~/.ssh/config` (`/dev/null` for none).
+    pub fn ssh_config(mut self, file: impl Into<PathBuf>) -> Self {
+        self.ssh_config = Some(file.into());
+        self
+    }
+
+    /// The remote directory under which each job gets its own directory (relative paths are
+    /// relative to the remote home). Default `.blazer/jobs`.
+    pub fn workdir(mut self, dir: impl Into<String>) -> Self {
+        self.workdir = dir.into();
+        self
+    }
+
+    /// How long to wait for the server to answer a connection. Default 15 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one remote command (submission, poll, fetch) may take. Default 120 s.
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// How often a waiting job asks the scheduler for its state. Default 2 s.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Sets an environment variable for every remote command, jobs included.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The scheduler jobs go through.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// `user@host:port`, for messages.
+    pub fn target(&self) -> String {
+        match &self.user {
+            Some(u) => format!("{u}@{}:{}", self.host, self.port),
+            None => format!("{}:{}", self.host, self.port),
+        }
+    }
+
+    /// Logs in once (asking for a password or code if the server wants one) and keeps the
+    /// connection open as an OpenSSH ControlMaster for every later command of the session.
+    pub fn connect(&self) -> Result<Session> {
+        if let Some((k, _)) = self.env.iter().find(|(k, _)| !is_identifier(k)) {
+            return Err(Error::Usage(format!(
+                "`{k}` is not a valid environment variable name"
+            )));
+        }
+        let dir = private_dir()?;
+        let control = dir.join("cm");
+        let log_path = dir.join("master.log");
+        let log = File::create(&log_path).map_err(|e| Error::Io(e.to_string()))?;
+        let mut cmd = self.ssh(&control);
+        cmd.args(["-M", "-o", "ControlMaster=yes", "-o", "ControlPersist=yes"])
+            .args([
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                "ServerAliveCountMax=4",
+            ])
+            .args(["-f", "-N"]);
+        // Kept alive until the master has authenticated: it answers ssh's questions.
+        let mut relay = None;
+        let timeout = match &self.prompt {
+            None => {
+                cmd.args(["-o", "BatchMode=yes"]);
+                self.connect_timeout * 2
+            }
+            Some(Prompt::Terminal) => {
+                cmd.args(["-o", "NumberOfPasswordPrompts=1"]);
+                Duration::from_secs(300)
+            }
+            Some(Prompt::With(answer)) => {
+                let r = Relay::start(&dir, answer.clone())?;
+                cmd.env("SSH_ASKPASS", r.script())
+                    .env("SSH_ASKPASS_REQUIRE", "force")
+                    .args(["-o", "NumberOfPasswordPrompts=1"]);
+                relay = Some(r);
+                Duration::from_secs(300)
+            }
+        };
+        cmd.arg(&self.host);
+        let stdin = match self.prompt {
+            Some(Prompt::Terminal) => Stdio::inherit(),
+            _ => Stdio::null(),
+        };
+        // stderr goes to a file, not a pipe: the backgrounded master keeps it open for good.
+        cmd.stdin(stdin).stdout(Stdio::null()).stderr(log);
+        let status = wait_with_timeout(&mut cmd, timeout)?;
+        drop(relay);
+        let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if status != Some(0) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(self.classify(status, &said));
+        }
+        Ok(Session {
+            inner: Arc::new(Inner {
+                cluster: self.clone(),
+                dir,
+                control,
+            }),
+        })
+    }
+
+    /// The ssh command with this cluster's connection options, through `control`.
+    fn ssh(&self, control: &Path) -> Command {
+        let mut cmd = Command::new("ssh");
+        if let Some(cfg) = &self.ssh_config {
+            cmd.arg("-F").arg(cfg);
+        }
+        cmd.arg("-p").arg(self.port.to_string());
+        if let Some(user) = &self.user {
+            cmd.arg("-l").arg(user);
+        }
+        cmd.arg("-o")
+            .arg(format!("ControlPath={}", control.display()));
+        cmd.arg("-o").arg(format!(
+            "ConnectTimeout={}",
+            self.connect_timeout.as_secs().max(1)
+        ));
+        if let Some(key) = &self.identity {
+            cmd.arg("-i").arg(key).args(["-o", "IdentitiesOnly=yes"]);
+        }
+        if let Some(file) = &self.known_hosts {
+            cmd.arg("-o")
+                .arg(format!("UserKnownHostsFile={}", file.display()))
+                .args(["-o", "StrictHostKeyChecking=yes"]);
+        }
+        cmd
+    }
+
+    /// Turns ssh's own failure (status 255) into an unreachable-host or failed-login error.
+    fn classify(&self, status: Option<i32>, said: &str) -> Error {
+        let detail = said
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("Warning: Permanently added"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let detail = if detail.is_empty() {
+            format!("ssh exited with {status:?}")
+        } else {
+            detail
+        };
+        const UNREACHABLE: &[&str] = &[
+            "Connection refused",
+            "Could not resolve hostname",
+            "No route to host",
+            "Network is unreachable",
+            "Connection timed out",
+            "Operation timed out",
+            "connect to host",
+            "Connection reset",
+            "Connection closed by",
+        ];
+        const LOGIN: &[&str] = &[
+            "Permission denied",
+            "Too many authentication failures",
+            "Host key verification failed",
+            "IDENTIFICATION HAS CHANGED",
+            "No more authentication methods",
+            "Authentication failed",
+        ];
+        if LOGIN.iter().any(|p| detail.contains(p)) {
+            Error::Login {
+                target: self.target(),
+                detail,
+            }
+        } else if UNREACHABLE.iter().any(|p| detail.contains(p)) {
+            Error::Unreachable {
+                host: format!("{}:{}", self.host, self.port),
+                detail,
+            }
+        } else {
+            Error::Login {
+                target: self.target(),
+                detail,
+            }
+        }
+    }
+}
+
+fn is_identifier(k: &str) -> bool {
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Spawns `cmd` and waits for it at most `timeout`; kills it after that.
+fn wait_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Option<i32>> {
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::Io(format!("cannot start ssh: {e}")))?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Ok(s.code()),
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::Timeout(format!(
+                    "ssh login took longer than {timeout:?}"
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(Error::Io(format!("waiting for ssh: {e}"))),
+        }
+    }
+}
+
+/// A fresh directory only we can enter, for the control socket, logs and the askpass FIFOs.
+/// Short, because a Unix socket path must fit in about 100 bytes.
+fn private_dir() -> Result<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let base = std::env::temp_dir();
+    let base = if base.as_os_str().len() > 60 {
+        PathBuf::from("/tmp")
+    } else {
+        base
+    };
+    let dir = base.join(format!(
+        "blz-{}-{}-{nanos:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir(&dir)
+        .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
+        .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// One logged-in connection to a [`Cluster`]. Cheap to clone; the connection closes when the
+/// last clone (and the last job using it) is dropped.
+#[derive(Clone, Debug)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cluster: Cluster,
+    dir: PathBuf,
+    control: PathBuf,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let mut cmd = self.cluster.ssh(&self.control);
+        cmd.args(["-O", "exit"]).arg(&self.cluster.host);
+        let _ = process::run(cmd, None, Duration::from_secs(10));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The result of a remote shell command.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// Exit status; `None` when it was killed by a signal.
+    pub status: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Session {
+    /// The cluster this session is logged in to.
+    pub fn cluster(&self) -> &Cluster {
+        &self.inner.cluster
+    }
+
+    /// Runs `args` as one remote command, each argument quoted: nothing in them is
+    /// interpreted by the remote shell. Fails unless it exits with status 0.
+    pub fn run<S: AsRef<str>>(&self, args: impl IntoIterator<Item = S>) -> Result<String> {
+        self.shell_ok(&crate::quote::command_line(args), None)
+    }
+
+    /// Runs a remote shell command line as written (the caller quotes its parts with
+    /// [`crate::quote`]), feeding `stdin` to it. Returns whatever its status.
+    pub fn shell(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<Remote> {
+        let c = &self.inner.cluster;
+        let mut line = String::new();
+        for (k, v) in &c.env {
+            line.push_str(&format!("export {}; ", quote(&format!("{k}={v}"))));
+        }
+        line.push_str(command);
+        let mut cmd = c.ssh(&self.inner.control);
+        // No master left means no prompt now: batch mode fails instead of asking again.
+        cmd.args(["-o", "ControlMaster=no", "-o", "BatchMode=yes"])
+            .arg(&c.host)
+            .arg("--")
+            .arg(&line);
+        let out = process::run(cmd, stdin, c.command_timeout)?;
+        let stderr = out.stderr;
+        if out.status == Some(255) && !self.alive() {
+            return Err(c.classify(out.status, &stderr));
+        }
+        Ok(Remote {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        })
+    }
+
+    /// Like [`Session::shell`], but an error unless the command exits with status 0.
+    pub fn shell_ok(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<String> {
+        let r = self.shell(command, stdin)?;
+        if r.status == Some(0) {
+            Ok(r.stdout)
+        } else {
+            Err(Error::Remote {
+                command: command.to_string(),
+                status: r.status,
+                stderr: r.stderr,
+            })
+        }
+    }
+
+    /// Writes `bytes` to the remote file `path` (creating its directory) over the session.
+    pub fn upload(&self, bytes: Vec<u8>, path: &str) -> Result<()> {
+        let dir = match path.rfind('/') {
+            Some(0) => "/",
+            Some(i) => &path[..i],
+            None => ".",
+        };
+        let line = format!("mkdir -p {} && cat > {}", quote(dir), quote(path));
+        self.shell_ok(&line, Some(bytes)).map(drop)
+    }
+
+    /// Whether the shared connection is still up (`ssh -O check`).
+    pub fn alive(&self) -> bool {
+        let c = &self.inner.cluster;
+        let mut cmd = c.ssh(&self.inner.control);
+        cmd.args(["-O", "check"]).arg(&c.host);
+        matches!(process::run(cmd, None, Duration::from_secs(10)), Ok(o) if o.status == Some(0))
+    }
+
+    /// A job of this session that runs `spec`, taking `In` and returning `Out` (both JSON on
+    /// the remote side). Nothing is submitted until the job runs.
+    pub fn job<In: Serialize, Out: DeserializeOwned>(&self, spec: JobSpec) -> Job<In, Out> {
+        Job::new(self.clone(), spec)
+    }
+}
