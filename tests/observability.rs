@@ -1,7 +1,7 @@
 //! Shared variables and the merged trace, on real ranks.
 
 mod common;
-use common::{example, mpirun, mpirun_env, probe};
+use common::{example, mpirun, mpirun_env, mpirun_env_without, probe};
 
 #[test]
 fn shared_variables_are_visible_everywhere_after_sync() {
@@ -71,4 +71,34 @@ fn trace_records_every_task_on_the_rank_that_ran_it() {
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("rank ")), "{names:?}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Open MPI gives a rank's stdout a pseudo-terminal, so under `mpirun` the driver draws its
+/// bars on stderr; `CI` or `BLAZER_PROGRESS=0` turn them off.
+#[test]
+fn progress_bars_are_drawn_for_people_and_never_under_ci() {
+    let shown = mpirun_env_without(2, &probe(), &["progress"], &[], &["CI", "BLAZER_PROGRESS"]);
+    assert_eq!(shown.ok_lines(), ["PROGRESS DONE 200 200"]);
+    assert!(
+        shown.stderr.contains("map [") && shown.stderr.contains("/200"),
+        "{}",
+        shown.stderr
+    );
+    assert!(
+        shown.stderr.contains("stream ") && shown.stderr.contains(" items"),
+        "{}",
+        shown.stderr
+    );
+    let ci = mpirun_env(2, &probe(), &["progress"], &[("CI", "true")]);
+    assert_eq!(ci.ok_lines(), ["PROGRESS DONE 200 200"]);
+    assert!(!ci.stderr.contains("map ["), "{}", ci.stderr);
+    let off = mpirun_env_without(
+        2,
+        &probe(),
+        &["progress"],
+        &[("BLAZER_PROGRESS", "0")],
+        &["CI"],
+    );
+    off.ok_lines();
+    assert!(!off.stderr.contains("map ["), "{}", off.stderr);
 }

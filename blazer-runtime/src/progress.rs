@@ -1,9 +1,11 @@
 //! A progress bar on the driver for long `map`, `scatter` and `stream` work.
 //!
-//! Shown only on rank 0, only when stderr is a terminal, never under CI (`CI` set), and not
-//! when `BLAZER_PROGRESS=0`.
+//! Shown only on rank 0, only when the user is at a terminal, never under CI (`CI` set), and
+//! not when `BLAZER_PROGRESS=0`. Under `mpirun`, Open MPI gives a rank's stdout a pseudo-terminal
+//! but its stderr a pipe (which it copies to the user's stderr), so either being a terminal
+//! counts, and the bar is drawn on stderr whatever indicatif thinks of that pipe.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 /// A live progress bar (drawn on stderr).
 pub struct Progress(indicatif::ProgressBar);
@@ -11,9 +13,10 @@ pub struct Progress(indicatif::ProgressBar);
 impl Progress {
     /// Starts a bar for `total` items (a counter when unknown), or `None` when bars are off.
     pub fn start(label: &str, total: Option<u64>) -> Option<Progress> {
+        let terminal = std::io::stderr().is_terminal() || std::io::stdout().is_terminal();
         let on = crate::context::is_root()
             && shown(
-                std::io::stderr().is_terminal(),
+                terminal,
                 std::env::var("CI").ok(),
                 std::env::var("BLAZER_PROGRESS").ok(),
             );
@@ -28,6 +31,10 @@ impl Progress {
             Some(_) => "{prefix} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
             None => "{prefix} {spinner} {pos} items ({per_sec})",
         };
+        bar.set_draw_target(indicatif::ProgressDrawTarget::term_like_with_hz(
+            Box::new(Stderr),
+            10,
+        ));
         if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -43,6 +50,44 @@ impl Progress {
     /// Removes the bar.
     pub fn finish(self) {
         self.0.finish_and_clear();
+    }
+}
+
+/// Stderr as a terminal, with ANSI cursor movements: under `mpirun` it is a pipe that ends
+/// at the user's terminal.
+#[derive(Debug)]
+struct Stderr;
+
+impl indicatif::TermLike for Stderr {
+    fn width(&self) -> u16 {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(100)
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.write_str(&format!("\x1b[{n}A"))
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.write_str(&format!("\x1b[{n}B"))
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.write_str(&format!("\x1b[{n}C"))
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.write_str(&format!("\x1b[{n}D"))
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        writeln!(std::io::stderr(), "{s}")
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        write!(std::io::stderr(), "{s}")
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.write_str("\r\x1b[2K")
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

@@ -24,6 +24,12 @@ fn placement(ms: u64) -> (i32, String, i32, i32) {
 }
 
 #[blazer::task]
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}
+
+#[blazer::task]
 fn sqr(x: i64) -> i64 {
     x * x
 }
@@ -204,6 +210,14 @@ fn run(mode: &str) -> blazer::Result<()> {
                 "STREAM LONG {count} peak<=window {}",
                 long.peak_in_flight() <= 2 * (blazer::size().max(2) - 1) as usize
             );
+        }
+        "progress" => {
+            // About a second of work, so that a progress bar has time to draw.
+            let n = blazer::map_chunked(task::<nap>(), vec![5u64; 200], 1)?.len();
+            let m = blazer::stream(vec![5u64; 200], task::<nap>())
+                .batch(1)
+                .count();
+            blazer::print!("PROGRESS DONE {n} {m}");
         }
         "panic" => {
             let settled = blazer::parallel_settled((1..=3).map(call::<boom>))?;

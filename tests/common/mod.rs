@@ -77,6 +77,17 @@ pub fn mpirun(n: usize, exe: &Path, args: &[&str]) -> Run {
 
 /// `mpirun -n N` with extra environment variables for the ranks.
 pub fn mpirun_env(n: usize, exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    mpirun_env_without(n, exe, args, env, &[])
+}
+
+/// `mpirun -n N` with extra environment variables, and without the variables in `remove`.
+pub fn mpirun_env_without(
+    n: usize,
+    exe: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    remove: &[&str],
+) -> Run {
     let mut cmd = command("mpirun");
     cmd.arg("--oversubscribe")
         .arg("-n")
@@ -84,6 +95,9 @@ pub fn mpirun_env(n: usize, exe: &Path, args: &[&str], env: &[(&str, &str)]) -> 
         .arg(exe)
         .args(args);
     cmd.envs(env.iter().copied());
+    for name in remove {
+        cmd.env_remove(name);
+    }
     finish(cmd)
 }
 
