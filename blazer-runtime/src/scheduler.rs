@@ -9,7 +9,7 @@ use crate::error::{Error, TaskFailure};
 use crate::outbox::{worker_count, Outbox};
 use crate::plan::Plan;
 use crate::wire::{self, Reply, Request, ToDriver, ToWorker, TAG_TO_DRIVER, TAG_TO_WORKER};
-use mpi::point_to_point::{MatchedReceiveVec, Source};
+use mpi::point_to_point::Source;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::collections::{HashMap, VecDeque};
 
@@ -52,6 +52,8 @@ type InFlight = VecDeque<(u64, u32, u32)>;
 pub struct Scheduler {
     world: SimpleCommunicator,
     outbox: Outbox,
+    /// The receive buffer, reused from reply to reply.
+    inbox: Vec<u8>,
     /// Per worker: true when it is on another node than the driver.
     off_node: Vec<bool>,
     in_flight: Vec<InFlight>,
@@ -68,6 +70,7 @@ impl Scheduler {
         Scheduler {
             world,
             outbox: Outbox::default(),
+            inbox: Vec::new(),
             off_node: (1..=workers as i32)
                 .map(|w| crate::context::node_of(w) != crate::context::node_of(0))
                 .collect(),
@@ -181,11 +184,12 @@ impl Scheduler {
 
     /// Receives one reply from any worker and files its outputs under their call.
     fn receive_one(&mut self) -> Result<(), Error> {
-        let (bytes, status) = self
+        let probed = self
             .world
             .any_process()
-            .matched_probe_with_tag(TAG_TO_DRIVER)
-            .matched_receive_vec::<u8>();
+            .matched_probe_with_tag(TAG_TO_DRIVER);
+        let status = wire::receive_reusing(probed, &mut self.inbox);
+        let bytes = std::mem::take(&mut self.inbox);
         self.outbox.reap();
         let rank = status.source_rank();
         let Some(oldest) = self
@@ -219,6 +223,7 @@ impl Scheduler {
             ),
             Err(e) => self.failures(rank, expected, format!("undecodable reply: {e}")),
         };
+        self.inbox = bytes;
         if let Some(c) = self.calls.get_mut(&call) {
             for (i, out) in outputs.into_iter().enumerate() {
                 let slot = &mut c.slots[first as usize + i];

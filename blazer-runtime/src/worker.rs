@@ -2,21 +2,15 @@
 
 use crate::exec::execute_request;
 use crate::wire::{self, Reply, ToDriver, ToWorker, TAG_TO_DRIVER, TAG_TO_WORKER};
-use mpi::datatype::Equivalence;
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
 
 /// Serves batches from rank 0 until it says `Shutdown`.
 pub fn serve(world: &SimpleCommunicator) {
     let driver = world.process_at_rank(0);
-    // One receive buffer for the whole run: a fresh allocation per large message costs
-    // page faults (measured: 64 MiB at 1.6 GB/s fresh against 6 GB/s reused).
     let mut buffer: Vec<u8> = Vec::new();
     loop {
-        let (msg, status) = driver.matched_probe_with_tag(TAG_TO_WORKER);
-        let len = status.count(u8::equivalent_datatype()) as usize;
-        buffer.resize(len, 0);
-        msg.matched_receive_into(&mut buffer[..]);
+        wire::receive_reusing(driver.matched_probe_with_tag(TAG_TO_WORKER), &mut buffer);
         let bytes = &buffer[..];
         let reply = match wire::decode::<ToWorker>(bytes, 0) {
             Ok(ToWorker::Shutdown) => {
