@@ -1,7 +1,7 @@
 //! Failures give clear errors, lose no other result and never hang.
 
 mod common;
-use common::{example, mpirun, mpmd, probe};
+use common::{example, mpirun, mpirun_env, mpmd, probe};
 
 #[test]
 fn a_panicking_task_is_reported_with_task_rank_and_message() {
@@ -126,4 +126,34 @@ fn a_driver_that_exits_early_does_not_leave_workers_hanging() {
     let run = mpirun(3, &probe(), &["driver-exit"]);
     run.assert_failed();
     assert_eq!(run.code, Some(4), "{run:#?}");
+}
+
+#[test]
+fn a_rank_that_stops_answering_is_declared_lost_and_the_job_ends() {
+    let started = std::time::Instant::now();
+    let run = mpirun_env(3, &probe(), &["stall"], &[("BLAZER_WORKER_TIMEOUT", "2")]);
+    run.assert_failed();
+    assert!(
+        started.elapsed().as_secs() < 40,
+        "ended long before the 60 s task: {run:#?}"
+    );
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let err = lines
+        .iter()
+        .find(|l| l.starts_with("STALL ERR"))
+        .expect("the stalled call fails");
+    assert!(
+        err.contains("was lost: no answer for 2.0 s") && err.contains("on host "),
+        "{run:#?}"
+    );
+    assert!(
+        lines.contains(&"STALL OK 1"),
+        "the other call's result is kept: {run:#?}"
+    );
+    assert!(run.stderr.contains("blazer: lost rank(s) "), "{run:#?}");
+    assert!(
+        run.stderr.contains("ending the job (MPI_Abort)"),
+        "{run:#?}"
+    );
+    assert_eq!(run.code, Some(i32::from(blazer::EXIT_LOST)), "{run:#?}");
 }

@@ -9,6 +9,7 @@ thread_local! {
     static SIZE: Cell<i32> = const { Cell::new(1) };
     static LOCAL: Cell<(i32, i32)> = const { Cell::new((0, 1)) };
     static NODES: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
+    static HOSTS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static HOST: RefCell<String> = const { RefCell::new(String::new()) };
     static SCHEDULER: RefCell<Option<Scheduler>> = const { RefCell::new(None) };
 }
@@ -29,6 +30,16 @@ pub(crate) fn init_node(local_rank: i32, local_size: i32) {
 /// Records the node of every rank: `nodes[r]` is the lowest world rank on rank `r`'s node.
 pub(crate) fn init_nodes(nodes: Vec<i32>) {
     NODES.with_borrow_mut(|n| *n = nodes);
+}
+
+/// Records the host name of every rank.
+pub(crate) fn init_hosts(hosts: Vec<String>) {
+    HOSTS.with_borrow_mut(|h| *h = hosts);
+}
+
+/// The host name of `rank` (this process's host for unknown ranks).
+pub fn host_of(rank: i32) -> String {
+    HOSTS.with_borrow(|h| h.get(rank as usize).cloned()).unwrap_or_else(host)
 }
 
 /// The node of `rank`, named by the lowest world rank on it: two ranks share memory (one

@@ -29,13 +29,15 @@ pub mod wire;
 mod worker;
 
 pub use combinators::{filter, pipe, r#where, select, Pipe, Select, Where};
-pub use context::{host, is_root, local_rank, local_size, node_of, nodes, rank, size};
+pub use context::{
+    host, host_of, is_root, local_rank, local_size, node_of, nodes, rank, size,
+};
 pub use error::{Error, Result, TaskFailure};
 pub use exec::{execute, panic_message};
 pub use flow::{call, constant, fork, partial, task, Branches, Call, Flow};
 #[cfg(feature = "gpu")]
 pub use gpu::{gpu, gpu_count, gpu_within, preferred_device, Gpu, GpuInfo, DEFAULT_GPU_WAIT};
-pub use lifecycle::{run, run_on, DriverOutcome, EXIT_MISMATCH, EXIT_PANIC};
+pub use lifecycle::{run, run_on, DriverOutcome, EXIT_LOST, EXIT_MISMATCH, EXIT_PANIC};
 /// The MPI bindings blazer runs on (rsmpi), for programs that also use MPI directly.
 pub use mpi;
 pub use plan::Plan;

@@ -37,10 +37,15 @@ impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
     }
 }
 
+/// The version of blazer's start-up and wire protocol; ranks must agree on it.
+pub const PROTOCOL_VERSION: u64 = 1;
+
 /// Exit code of a rank whose registry differs from rank 0's.
 pub const EXIT_MISMATCH: u8 = 3;
 /// Exit code when the driver body panicked.
 pub const EXIT_PANIC: u8 = 101;
+/// Exit code (through `MPI_Abort`) when ranks were lost during the run.
+pub const EXIT_LOST: u8 = 4;
 
 /// Starts MPI, runs `body` on rank 0 while ranks 1..N-1 serve tasks, then shuts every rank
 /// down. This is what `#[blazer::main]` expands to.
@@ -76,6 +81,13 @@ pub fn run_on<R: DriverOutcome>(
         mpi::environment::processor_name().unwrap_or_default(),
     );
     crate::exec::install_panic_hook();
+    // The handshake is the first collective, so ranks of different versions meet there.
+    if let Err(e) = handshake(&world) {
+        if rank == 0 {
+            eprintln!("blazer: {e}");
+        }
+        return ExitCode::from(EXIT_MISMATCH);
+    }
     let node = world.split_shared(rank);
     context::init_node(node.rank(), node.size());
     // Name each node by its lowest world rank, and tell every rank the whole table.
@@ -84,13 +96,24 @@ pub fn run_on<R: DriverOutcome>(
     let mut table = vec![0i32; size as usize];
     world.all_gather_into(&leader, &mut table[..]);
     context::init_nodes(table);
+    // Every rank's host name, for error messages about ranks on other hosts.
+    let mut name = [0u8; 64];
+    let mine = context::host();
+    let len = mine.len().min(name.len());
+    name[..len].copy_from_slice(&mine.as_bytes()[..len]);
+    let mut names = vec![0u8; 64 * size as usize];
+    world.all_gather_into(&name[..], &mut names[..]);
+    context::init_hosts(
+        names
+            .chunks(64)
+            .map(|n| {
+                String::from_utf8_lossy(n)
+                    .trim_end_matches('\0')
+                    .to_string()
+            })
+            .collect(),
+    );
 
-    if let Err(e) = handshake(&world) {
-        if rank == 0 {
-            eprintln!("blazer: {e}");
-        }
-        return ExitCode::from(EXIT_MISMATCH);
-    }
     // Rank 0 decides whether to trace and tells every rank.
     let trace_path = std::env::var("BLAZER_TRACE").ok().filter(|p| !p.is_empty());
     let mut tracing = u8::from(rank == 0 && trace_path.is_some());
@@ -104,6 +127,11 @@ pub fn run_on<R: DriverOutcome>(
         context::install_scheduler(Scheduler::new(world));
     }
     let outcome = catch_unwind(AssertUnwindSafe(body));
+    // Report first: releasing the workers may have to abort the job (a lost rank).
+    let code = match outcome {
+        Ok(r) => r.report(),
+        Err(_) => ExitCode::from(EXIT_PANIC),
+    };
     // Always release the workers, whatever the body did, so no rank is left waiting.
     if let Some(mut s) = context::take_scheduler() {
         s.shutdown();
@@ -119,19 +147,25 @@ pub fn run_on<R: DriverOutcome>(
             eprintln!("blazer: trace not written: {e}");
         }
     }
-    match outcome {
-        Ok(r) => r.report(),
-        Err(_) => ExitCode::from(EXIT_PANIC),
-    }
+    code
 }
 
 /// Checks that every rank registered the same tasks; explains the difference on rank 0.
 fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
     let registry = Registry::global();
-    let mine = registry.as_ref().map(|r| r.fingerprint()).unwrap_or(0);
-    let mut all = vec![0u64; world.size() as usize];
-    world.all_gather_into(&mine, &mut all[..]);
+    let fingerprint = registry.as_ref().map(|r| r.fingerprint()).unwrap_or(0);
+    let mut pairs = vec![0u64; 2 * world.size() as usize];
+    world.all_gather_into(&[PROTOCOL_VERSION, fingerprint][..], &mut pairs[..]);
     let rank = world.rank();
+    // Ranks of another protocol version cannot take part in the rest of the start-up.
+    let versions: Vec<u64> = pairs.iter().step_by(2).copied().collect();
+    if let Some(r) = versions.iter().position(|v| *v != PROTOCOL_VERSION) {
+        return Err(Error::RegistryMismatch(format!(
+            "rank {r} runs blazer protocol version {}, rank {rank} version {PROTOCOL_VERSION}",
+            versions[r]
+        )));
+    }
+    let all: Vec<u64> = pairs.iter().skip(1).step_by(2).copied().collect();
     if all.iter().all(|f| *f == all[0]) {
         return registry.map(|_| ());
     }

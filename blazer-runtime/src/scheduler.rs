@@ -5,6 +5,7 @@
 //! order whatever order they arrive in. Each worker holds at most `window` batches: a worker
 //! that finishes early gets the next batch, so fast ranks take more work.
 
+use crate::context::host_of;
 use crate::error::{Error, TaskFailure};
 use crate::outbox::{worker_count, Outbox};
 use crate::plan::Plan;
@@ -12,6 +13,17 @@ use crate::wire::{self, Reply, Request, ToDriver, ToWorker, TAG_TO_DRIVER, TAG_T
 use mpi::point_to_point::Source;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// `BLAZER_WORKER_TIMEOUT` in seconds (fractions allowed), if set to a positive number.
+fn worker_timeout() -> Option<Duration> {
+    let secs: f64 = std::env::var("BLAZER_WORKER_TIMEOUT")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (secs > 0.0).then(|| Duration::from_secs_f64(secs))
+}
 
 /// One output slot: the rank that produced it and the encoded value or the failure.
 pub type Slot = (i32, Result<Vec<u8>, TaskFailure>);
@@ -61,6 +73,13 @@ pub struct Scheduler {
     calls: HashMap<u64, Call>,
     next_call: u64,
     window: usize,
+    /// `BLAZER_WORKER_TIMEOUT`: how long a worker holding work may stay silent before it is
+    /// declared lost. `None`: wait forever (MPI itself reports dead processes).
+    timeout: Option<Duration>,
+    /// Per worker: when it last replied, or when it last went from idle to busy.
+    last_heard: Vec<Instant>,
+    /// Per worker: declared lost; it gets no more work.
+    lost: Vec<bool>,
 }
 
 impl Scheduler {
@@ -78,6 +97,9 @@ impl Scheduler {
             queue: VecDeque::new(),
             calls: HashMap::new(),
             next_call: 1,
+            timeout: worker_timeout(),
+            last_heard: vec![Instant::now(); workers],
+            lost: vec![false; workers],
             window: 2,
         }
     }
@@ -154,6 +176,7 @@ impl Scheduler {
                 .iter()
                 .map(VecDeque::len)
                 .enumerate()
+                .filter(|(i, _)| !self.lost[*i])
                 .min_by_key(|(i, load)| (*load, self.off_node[*i]))
             else {
                 return Err(Error::Usage("no worker rank to run tasks on".into()));
@@ -177,21 +200,51 @@ impl Scheduler {
             inputs: job.inputs,
         });
         let bytes = wire::encode(&msg)?;
+        if self.lost[rank as usize - 1] {
+            let failed =
+                self.failures(rank, outputs, "the rank was lost earlier in the run".into());
+            self.fill(call, job.first, rank, failed);
+            return Ok(());
+        }
         self.outbox.send(&self.world, rank, bytes, TAG_TO_WORKER);
+        if self.in_flight[rank as usize - 1].is_empty() {
+            self.last_heard[rank as usize - 1] = Instant::now();
+        }
         self.in_flight[rank as usize - 1].push_back((call, job.first, outputs));
         Ok(())
     }
 
     /// Receives one reply from any worker and files its outputs under their call.
     fn receive_one(&mut self) -> Result<(), Error> {
-        let probed = self
-            .world
-            .any_process()
-            .matched_probe_with_tag(TAG_TO_DRIVER);
+        let probed = match self.timeout {
+            None => self
+                .world
+                .any_process()
+                .matched_probe_with_tag(TAG_TO_DRIVER),
+            // Poll, so that a worker that stopped answering can be noticed.
+            Some(limit) => loop {
+                let any = self.world.any_process();
+                if let Some(probed) = any.immediate_matched_probe_with_tag(TAG_TO_DRIVER) {
+                    break probed;
+                }
+                let silent = self.silent_workers(limit);
+                if !silent.is_empty() {
+                    self.declare_lost(&silent, limit);
+                    return Ok(());
+                }
+                std::thread::yield_now();
+            },
+        };
         let status = wire::receive_reusing(probed, &mut self.inbox);
         let bytes = std::mem::take(&mut self.inbox);
         self.outbox.reap();
         let rank = status.source_rank();
+        if self.lost.get(rank as usize - 1) == Some(&true) {
+            // A late answer from a rank already given up on: its slots are filled.
+            self.inbox = bytes;
+            return Ok(());
+        }
+        self.last_heard[rank as usize - 1] = Instant::now();
         let Some(oldest) = self
             .in_flight
             .get_mut(rank as usize - 1)
@@ -224,6 +277,18 @@ impl Scheduler {
             Err(e) => self.failures(rank, expected, format!("undecodable reply: {e}")),
         };
         self.inbox = bytes;
+        self.fill(call, first, rank, outputs);
+        Ok(())
+    }
+
+    /// Files `outputs` (from `rank`) into the slots of `call` from `first` on.
+    fn fill(
+        &mut self,
+        call: u64,
+        first: u32,
+        rank: i32,
+        outputs: Vec<Result<Vec<u8>, TaskFailure>>,
+    ) {
         if let Some(c) = self.calls.get_mut(&call) {
             for (i, out) in outputs.into_iter().enumerate() {
                 let slot = &mut c.slots[first as usize + i];
@@ -233,14 +298,53 @@ impl Scheduler {
                 *slot = Some((rank, out));
             }
         }
-        Ok(())
+    }
+
+    /// Workers holding work that have been silent for longer than `limit`.
+    fn silent_workers(&self, limit: Duration) -> Vec<i32> {
+        (0..self.in_flight.len())
+            .filter(|&w| {
+                !self.lost[w]
+                    && !self.in_flight[w].is_empty()
+                    && self.last_heard[w].elapsed() > limit
+            })
+            .map(|w| w as i32 + 1)
+            .collect()
+    }
+
+    /// Gives up on `ranks`: their outstanding batches fail with a message naming the rank and
+    /// host, so the waiting calls return; they get no more work.
+    fn declare_lost(&mut self, ranks: &[i32], limit: Duration) {
+        let names: Vec<String> = ranks
+            .iter()
+            .map(|r| format!("{r} ({})", host_of(*r)))
+            .collect();
+        eprintln!(
+            "blazer: lost rank(s) {}: no answer for {:.1} s while holding work (BLAZER_WORKER_TIMEOUT)",
+            names.join(", "),
+            limit.as_secs_f64()
+        );
+        for &rank in ranks {
+            self.lost[rank as usize - 1] = true;
+            let pending: Vec<(u64, u32, u32)> =
+                self.in_flight[rank as usize - 1].drain(..).collect();
+            for (call, first, n) in pending {
+                let why = format!(
+                    "rank {rank} on host {} was lost: no answer for {:.1} s",
+                    host_of(rank),
+                    limit.as_secs_f64()
+                );
+                let failed = self.failures(rank, n, why);
+                self.fill(call, first, rank, failed);
+            }
+        }
     }
 
     fn failures(&self, rank: i32, n: u32, message: String) -> Vec<Result<Vec<u8>, TaskFailure>> {
         let f = TaskFailure {
             task: "?".into(),
             rank,
-            host: String::new(),
+            host: host_of(rank),
             message,
         };
         (0..n).map(|_| Err(f.clone())).collect()
@@ -263,6 +367,18 @@ impl Scheduler {
 
     /// Tells every worker to leave its serve loop.
     pub fn shutdown(&mut self) {
+        let lost: Vec<String> = (0..self.lost.len())
+            .filter(|&w| self.lost[w])
+            .map(|w| (w + 1).to_string())
+            .collect();
+        if !lost.is_empty() {
+            // A lost rank can neither be released nor finalised with: end the whole job.
+            eprintln!(
+                "blazer: ending the job (MPI_Abort): rank(s) {} were lost",
+                lost.join(", ")
+            );
+            self.world.abort(i32::from(crate::lifecycle::EXIT_LOST));
+        }
         let bytes = wire::encode(&ToWorker::Shutdown).expect("shutdown encodes");
         for rank in 1..self.world.size() {
             self.outbox

@@ -211,6 +211,17 @@ fn run(mode: &str) -> blazer::Result<()> {
                 long.peak_in_flight() <= 2 * (blazer::size().max(2) - 1) as usize
             );
         }
+        "stall" => {
+            // One task never answers (its rank hangs); with BLAZER_WORKER_TIMEOUT set the
+            // driver gives up on that rank, reports it, and the job ends instead of hanging.
+            let outcomes = blazer::parallel_settled([call::<nap>(60_000), call::<nap>(1)])?;
+            for o in outcomes {
+                match o {
+                    Ok(ms) => blazer::print!("STALL OK {ms}"),
+                    Err(f) => blazer::print!("STALL ERR {f}"),
+                }
+            }
+        }
         "progress" => {
             // About a second of work, so that a progress bar has time to draw.
             let n = blazer::map_chunked(task::<nap>(), vec![5u64; 200], 1)?.len();
