@@ -157,3 +157,15 @@ fn a_rank_that_stops_answering_is_declared_lost_and_the_job_ends() {
     );
     assert_eq!(run.code, Some(i32::from(blazer::EXIT_LOST)), "{run:#?}");
 }
+
+#[test]
+fn dropping_a_stream_early_still_ends_the_run_cleanly() {
+    for n in [2, 4] {
+        let run = mpirun(n, &probe(), &["abandon"]);
+        assert_eq!(
+            run.ok_lines(),
+            ["ABANDONED AFTER [524288, 524288]"],
+            "on {n} ranks"
+        );
+    }
+}

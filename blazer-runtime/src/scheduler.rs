@@ -379,6 +379,13 @@ impl Scheduler {
             );
             self.world.abort(i32::from(crate::lifecycle::EXIT_LOST));
         }
+        // Collect answers nobody waits for any more (a stream dropped early): a worker blocked
+        // sending a large one would never see the shutdown.
+        while self.in_flight.iter().any(|q| !q.is_empty()) {
+            if self.receive_one().is_err() {
+                break;
+            }
+        }
         let bytes = wire::encode(&ToWorker::Shutdown).expect("shutdown encodes");
         for rank in 1..self.world.size() {
             self.outbox

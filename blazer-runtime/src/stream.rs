@@ -252,6 +252,16 @@ where
     }
 }
 
+impl<S, I, O> Drop for Stream<S, I, O> {
+    /// A stream dropped before its end removes its progress bar; the scheduler collects the
+    /// answers still on their way at shutdown.
+    fn drop(&mut self) {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+    }
+}
+
 fn is_done(p: &Pending) -> bool {
     !matches!(p, Pending::Remote(_))
 }

@@ -23,6 +23,12 @@ fn placement(ms: u64) -> (i32, String, i32, i32) {
     )
 }
 
+/// A 4 MiB result: larger than any eager-send limit.
+#[blazer::task]
+fn big(seed: u64) -> blazer::RawVec<u64> {
+    blazer::RawVec(vec![seed; 1 << 19])
+}
+
 #[blazer::task]
 fn nap(ms: u64) -> u64 {
     std::thread::sleep(std::time::Duration::from_millis(ms));
@@ -210,6 +216,14 @@ fn run(mode: &str) -> blazer::Result<()> {
                 "STREAM LONG {count} peak<=window {}",
                 long.peak_in_flight() <= 2 * (blazer::size().max(2) - 1) as usize
             );
+        }
+        "abandon" => {
+            // Stop reading a stream of large results early: the run must still end cleanly.
+            let first: Vec<usize> = blazer::stream(0..64u64, task::<big>())
+                .take(2)
+                .map(|r| r.map(|v| v.len()))
+                .collect::<blazer::Result<_>>()?;
+            blazer::print!("ABANDONED AFTER {first:?}");
         }
         "stall" => {
             // One task never answers (its rank hangs); with BLAZER_WORKER_TIMEOUT set the
