@@ -190,6 +190,11 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
 /// order. For per-rank set-up, and for contributing each rank's entries to a
 /// [`crate::Shared`] variable.
 pub fn on_every_rank<O: DeserializeOwned>(call: Call<O>) -> Result<Vec<O>> {
+    if !context::is_root() {
+        return Err(Error::Usage(
+            "on_every_rank is started by the driver (rank 0), not from inside a task".into(),
+        ));
+    }
     let plan = call.plan()?.clone();
     let ranks = context::size().max(1) as usize;
     let job = |rank: usize| Job {
