@@ -8,8 +8,11 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # blazer-cluster's tests run against real servers on 127.0.0.1 (sshd and a one-node Slurm);
 # they are torn down whatever happens.
-trap 'scripts/cluster-env.sh down' EXIT
+# tests/multihost.rs runs across three simulated hosts (network namespaces on a private
+# subnet, with sshd and Slurm in each), made by scripts/multihost-env.sh: also torn down.
+trap 'scripts/cluster-env.sh down; scripts/multihost-env.sh down' EXIT
 scripts/cluster-env.sh up
+scripts/multihost-env.sh up
 cargo test --workspace
 # The `gpu` feature: builds without CUDA; on a machine without a GPU its tests check the
 # clear no-GPU error, with a GPU they run real kernels.
