@@ -39,7 +39,9 @@ pub(crate) fn init_hosts(hosts: Vec<String>) {
 
 /// The host name of `rank` (this process's host for unknown ranks).
 pub fn host_of(rank: i32) -> String {
-    HOSTS.with_borrow(|h| h.get(rank as usize).cloned()).unwrap_or_else(host)
+    HOSTS
+        .with_borrow(|h| h.get(rank as usize).cloned())
+        .unwrap_or_else(host)
 }
 
 /// The node of `rank`, named by the lowest world rank on it: two ranks share memory (one

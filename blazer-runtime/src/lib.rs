@@ -29,9 +29,7 @@ pub mod wire;
 mod worker;
 
 pub use combinators::{filter, pipe, r#where, select, Pipe, Select, Where};
-pub use context::{
-    host, host_of, is_root, local_rank, local_size, node_of, nodes, rank, size,
-};
+pub use context::{host, host_of, is_root, local_rank, local_size, node_of, nodes, rank, size};
 pub use error::{Error, Result, TaskFailure};
 pub use exec::{execute, panic_message};
 pub use flow::{call, constant, fork, partial, task, Branches, Call, Flow};
