@@ -16,32 +16,13 @@ PW_USER="blazerpw"
 
 log() { echo "cluster-env: $*" >&2; }
 
+# shellcheck source=lib/daemons.sh
+. "$(dirname "$0")/lib/daemons.sh"
+
 install_missing() {
     local need=()
-    [ -x /usr/sbin/sshd ] || need+=(openssh-server)
-    command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
-    command -v munged >/dev/null 2>&1 || [ -x /usr/sbin/munged ] || need+=(munge)
-    [ -x /usr/sbin/slurmctld ] || need+=(slurmctld)
-    [ -x /usr/sbin/slurmd ] || need+=(slurmd)
-    command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)
-    if [ ${#need[@]} -gt 0 ]; then
-        log "installing ${need[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    fi
-}
-
-# Kills the process whose pid is in $1, if any, and waits a little for it to go.
-stop_pidfile() {
-    local f="$1" pid
-    [ -s "$f" ] || return 0
-    pid="$(cat "$f")"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
+    mapfile -t -O "${#need[@]}" need < <(missing_server_packages)
+    apt_install "${need[@]}"
 }
 
 down() {
@@ -52,18 +33,6 @@ down() {
     fi
     if id "$PW_USER" >/dev/null 2>&1; then userdel "$PW_USER" 2>/dev/null || true; fi
     log "down"
-}
-
-# Waits until "$@" succeeds (at most 30 s); shows the log file $2 on failure.
-wait_for() {
-    local what="$1" logfile="$2"; shift 2
-    for _ in $(seq 150); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.2
-    done
-    log "$what did not come up; its log:"
-    cat "$logfile" >&2 || true
-    return 1
 }
 
 up() {

@@ -33,26 +33,20 @@ SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 
 log() { echo "multihost-env: $*" >&2; }
 
-ns() { echo "${NS_PREFIX}$1"; }
-addr() { echo "$SUBNET_PREFIX.${1#h}"; }
+# shellcheck source=lib/daemons.sh
+. "$(dirname "$0")/lib/daemons.sh"
 
 install_missing() {
     local need=()
     command -v ip >/dev/null 2>&1 || need+=(iproute2)
     command -v unshare >/dev/null 2>&1 || need+=(util-linux)
-    [ -x /usr/sbin/sshd ] || need+=(openssh-server)
-    command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
-    [ -x /usr/sbin/munged ] || need+=(munge)
-    [ -x /usr/sbin/slurmctld ] || need+=(slurmctld)
-    [ -x /usr/sbin/slurmd ] || need+=(slurmd)
-    command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)
     command -v mpirun >/dev/null 2>&1 || need+=(openmpi-bin)
-    if [ ${#need[@]} -gt 0 ]; then
-        log "installing ${need[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    fi
+    mapfile -t -O "${#need[@]}" need < <(missing_server_packages)
+    apt_install "${need[@]}"
 }
+
+ns() { echo "${NS_PREFIX}$1"; }
+addr() { echo "$SUBNET_PREFIX.${1#h}"; }
 
 # Runs "$@" on host $1: in its network namespace, in a fresh UTS namespace whose host name is
 # the host's name, and in a private mount namespace where /etc/hosts is the test hosts file and
@@ -66,19 +60,6 @@ on_host() {
         sh -c 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf \
             && hostname "$0" && shift 2 && exec "$@"' \
         "$h" "$DIR/hosts" "$DIR/resolv.conf" "$@"
-}
-
-# Kills the process whose pid is in file $1, if it is still alive, and waits for it.
-stop_pidfile() {
-    local f="$1" pid
-    [ -s "$f" ] || { rm -f "$f"; return 0; }
-    pid="$(cat "$f")"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
 }
 
 down() {
@@ -111,18 +92,6 @@ down() {
     done
     rm -rf "$DIR"
     log "down"
-}
-
-# Waits until "$@" succeeds (at most 30 s); shows the log file $2 on failure.
-wait_for() {
-    local what="$1" logfile="$2"; shift 2
-    for _ in $(seq 150); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.2
-    done
-    log "$what did not come up; its log:"
-    cat "$logfile" >&2 || true
-    return 1
 }
 
 up_network() {

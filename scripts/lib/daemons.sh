@@ -1,0 +1,45 @@
+# Shell helpers shared by the scripts that start test servers (cluster-env.sh,
+# multihost-env.sh). Source it after defining `log`.
+
+# Installs, with apt, the Debian packages named in "$@" (nothing when the list is empty).
+apt_install() {
+    [ $# -gt 0 ] || return 0
+    log "installing $*"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Packages that sshd, munge and Slurm need and that are missing, one per line.
+missing_server_packages() {
+    [ -x /usr/sbin/sshd ] || echo openssh-server
+    command -v ssh >/dev/null 2>&1 || echo openssh-client
+    [ -x /usr/sbin/munged ] || echo munge
+    [ -x /usr/sbin/slurmctld ] || echo slurmctld
+    [ -x /usr/sbin/slurmd ] || echo slurmd
+    command -v sbatch >/dev/null 2>&1 || echo slurm-client
+}
+
+# Kills the process whose pid is in file $1, if it is still alive, and waits for it.
+stop_pidfile() {
+    local f="$1" pid
+    [ -s "$f" ] || { rm -f "$f"; return 0; }
+    pid="$(cat "$f")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
+
+# Waits until "$@" succeeds (at most 30 s); shows the log file $2 on failure.
+wait_for() {
+    local what="$1" logfile="$2"; shift 2
+    for _ in $(seq 150); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    log "$what did not come up; its log:"
+    cat "$logfile" >&2 || true
+    return 1
+}
