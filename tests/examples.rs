@@ -1,7 +1,7 @@
 //! The ported examples print the right values on 1, 2 and 4 ranks, and alone.
 
 mod common;
-use common::{alone, example, mpirun, Run};
+use common::{alone, example, mpirun, streaming_totals, Run};
 
 fn check_example3(run: Run) {
     assert_eq!(run.ok_lines(), ["[1, 4, 9, 16]", "30"]);
@@ -93,14 +93,11 @@ fn streaming_example_counts_every_record_on_1_2_4_ranks() {
             10,
             "{lines:?}"
         );
-        let total = lines.last().expect("a total line");
-        let counts: Vec<i64> = total
-            .strip_prefix("TOTAL one=")
-            .expect(total)
-            .split(" zero=")
-            .map(|x| x.parse().expect("a count"))
-            .collect();
-        assert_eq!(counts.iter().sum::<i64>(), 1000, "{total}");
-        assert!(counts.iter().all(|c| *c > 400), "both keys occur: {total}");
+        let counts = streaming_totals(&lines);
+        assert_eq!(counts.iter().sum::<i64>(), 1000, "{lines:?}");
+        assert!(
+            counts.iter().all(|c| *c > 400),
+            "both keys occur: {lines:?}"
+        );
     }
 }

@@ -7,7 +7,9 @@
 //! start it, unless `BLAZER_MULTIHOST_TESTS=skip` is set.
 
 mod common;
-use common::{example, probe, Run};
+use common::{
+    example, probe, streaming_totals, Run, NESTED_OUTPUT, PRIMITIVES_OUTPUT, STREAM_OUTPUT,
+};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -187,39 +189,9 @@ fn hosts_talk_over_tcp_and_share_memory_only_inside_a_host() {
 #[test]
 fn integration_modes_give_the_same_results_across_hosts() {
     let Some(c) = cluster() else { return };
-    assert_eq!(
-        c.probe6(&["primitives"]).ok_lines(),
-        [
-            "PARALLEL [1, 4, 9, 16, 25, 36]",
-            "MAP SUM 333283335000",
-            "REDUCE abcdefghijklmnopqrstuvwxyz",
-            "REDUCE ONE 7",
-            "REDUCE EMPTY reduce of an empty sequence",
-            "SCATTER [100, 101, 102, 103, 104, 105, 106]",
-            "SCATTER EMPTY []",
-            "PIPELINE 10",
-            "FORK ((81, \"kn=\"), 9)",
-        ]
-    );
-    assert_eq!(
-        c.probe6(&["nested"]).ok_lines(),
-        [
-            "NESTED [1, 5, 14, 30, 55]",
-            "FANNED [5, 14, 29, 50, 77, 110, 149, 194]"
-        ]
-    );
-    assert_eq!(
-        c.probe6(&["stream"]).ok_lines(),
-        [
-            "STREAM ORDERED true",
-            "STREAM PEAK WITHIN WINDOW true",
-            "STREAM UNORDERED SAME SET true",
-            "STREAM CHAINED [2, 5, 10, 17, 26, 37, 50, 65, 82, 101]",
-            "STREAM CHUNKED [14, 77, 49]",
-            "STREAM WITH FAILURE 0 1 ERR(true) 3 4",
-            "STREAM LONG 200000 peak<=window true",
-        ]
-    );
+    assert_eq!(c.probe6(&["primitives"]).ok_lines(), PRIMITIVES_OUTPUT);
+    assert_eq!(c.probe6(&["nested"]).ok_lines(), NESTED_OUTPUT);
+    assert_eq!(c.probe6(&["stream"]).ok_lines(), STREAM_OUTPUT);
     // The runtime's view of the nodes: which ranks share a host (MPI's shared-memory split).
     for (hosts, n, nodes, on_h1) in [
         ("h1:2,h2:2,h3:2", 6, "[[0, 1], [2, 3], [4, 5]]", 2),
@@ -299,14 +271,11 @@ fn examples_run_across_hosts() {
 
     let run = c.mpirun("h1:2,h2:2,h3:2", 6, &[], &example("streaming"), &[]);
     let lines = run.ok_lines();
-    let total = lines.last().expect("a total line");
-    let counts: Vec<i64> = total
-        .strip_prefix("TOTAL one=")
-        .expect(total)
-        .split(" zero=")
-        .map(|x| x.parse().expect("a count"))
-        .collect();
-    assert_eq!(counts.iter().sum::<i64>(), 1000, "{total}");
+    assert_eq!(
+        streaming_totals(&lines).iter().sum::<i64>(),
+        1000,
+        "{lines:?}"
+    );
 
     // shared_variables is deterministic: across hosts it prints what it prints on one host.
     let across = c.mpirun("h1:2,h2:2,h3:2", 6, &[], &example("shared_variables"), &[]);

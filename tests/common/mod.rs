@@ -120,3 +120,44 @@ pub fn alone(exe: &Path, args: &[&str]) -> Run {
     cmd.args(args);
     finish(cmd)
 }
+
+/// What `blazer-probe primitives` prints, on any number of ranks and hosts.
+pub const PRIMITIVES_OUTPUT: [&str; 9] = [
+    "PARALLEL [1, 4, 9, 16, 25, 36]",
+    "MAP SUM 333283335000",
+    "REDUCE abcdefghijklmnopqrstuvwxyz",
+    "REDUCE ONE 7",
+    "REDUCE EMPTY reduce of an empty sequence",
+    "SCATTER [100, 101, 102, 103, 104, 105, 106]",
+    "SCATTER EMPTY []",
+    "PIPELINE 10",
+    "FORK ((81, \"kn=\"), 9)",
+];
+
+/// What `blazer-probe nested` prints.
+pub const NESTED_OUTPUT: [&str; 2] = [
+    "NESTED [1, 5, 14, 30, 55]",
+    "FANNED [5, 14, 29, 50, 77, 110, 149, 194]",
+];
+
+/// What `blazer-probe stream` prints.
+pub const STREAM_OUTPUT: [&str; 7] = [
+    "STREAM ORDERED true",
+    "STREAM PEAK WITHIN WINDOW true",
+    "STREAM UNORDERED SAME SET true",
+    "STREAM CHAINED [2, 5, 10, 17, 26, 37, 50, 65, 82, 101]",
+    "STREAM CHUNKED [14, 77, 49]",
+    "STREAM WITH FAILURE 0 1 ERR(true) 3 4",
+    "STREAM LONG 200000 peak<=window true",
+];
+
+/// The `one` and `zero` counts of the `streaming` example's last line, `TOTAL one=N zero=M`.
+pub fn streaming_totals(lines: &[&str]) -> Vec<i64> {
+    let total = lines.last().expect("a total line");
+    total
+        .strip_prefix("TOTAL one=")
+        .expect(total)
+        .split(" zero=")
+        .map(|x| x.parse().expect("a count"))
+        .collect()
+}
