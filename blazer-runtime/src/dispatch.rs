@@ -11,15 +11,29 @@ use serde::de::DeserializeOwned;
 
 /// Runs `jobs` (filling `outputs` slots) and returns the slots in order.
 pub(crate) fn run_jobs(outputs: usize, jobs: Vec<Job>) -> Result<Vec<Slot>> {
-    let mut jobs = Some(jobs);
-    let remote = context::with_scheduler(|s| {
-        let call = s.submit(outputs, jobs.take().expect("once"))?;
-        s.wait(call)
-    });
-    match remote {
-        Some(slots) => slots,
-        None => Ok(run_inline(jobs.expect("not taken"))),
+    match submit(outputs, jobs)? {
+        Submitted::Inline(slots) => Ok(slots),
+        Submitted::Remote(call) => {
+            context::with_scheduler(|s| s.wait(call)).expect("a remote call has a scheduler")
+        }
     }
+}
+
+/// Runs `own` in this process while `remote` (filling `outputs` slots) runs on the workers;
+/// returns `own`'s slots, then the others'.
+pub(crate) fn run_here_and_there(
+    own: Job,
+    remote: Vec<Job>,
+    outputs: usize,
+    label: &str,
+) -> Result<Vec<Slot>> {
+    let submitted = submit(outputs, remote)?;
+    let mut slots = run_inline(vec![own]);
+    match submitted {
+        Submitted::Remote(call) => slots.extend(wait_reporting(label, outputs, call)?),
+        Submitted::Inline(theirs) => slots.extend(theirs),
+    }
+    Ok(slots)
 }
 
 /// Like [`run_jobs`], with a progress bar named `label` while the driver waits.

@@ -2,7 +2,7 @@
 //! `reduce`. Each runs on the driver and returns results in input order.
 
 use crate::context;
-use crate::dispatch::{self, decode_all, decode_value, run_jobs, workers, Submitted};
+use crate::dispatch::{self, decode_all, decode_value, run_jobs, workers};
 use crate::error::{Error, Result, TaskFailure};
 use crate::flow::{Call, Flow};
 use crate::scheduler::Job;
@@ -137,16 +137,12 @@ pub fn scatter<I: Serialize, O: DeserializeOwned>(
         })
         .filter(|j| !j.inputs.is_empty())
         .collect();
-    let submitted = dispatch::submit(n - bounds[1], remote)?;
-    // The driver computes its own block while the workers compute theirs.
-    let mut slots = dispatch::run_inline(vec![own]);
-    match submitted {
-        Submitted::Remote(call) => {
-            slots.extend(dispatch::wait_reporting("scatter", n - bounds[1], call)?)
-        }
-        Submitted::Inline(theirs) => slots.extend(theirs),
-    }
-    decode_all(slots)
+    decode_all(dispatch::run_here_and_there(
+        own,
+        remote,
+        n - bounds[1],
+        "scatter",
+    )?)
 }
 
 /// Reduces `data` with an associative two-argument task, `f(a, b)`, as a tree: each worker
@@ -212,13 +208,10 @@ pub fn on_every_rank<O: DeserializeOwned>(call: Call<O>) -> Result<Vec<O>> {
         inputs: vec![Vec::new()],
         target: None,
     };
-    let submitted = dispatch::submit(ranks - 1, remote)?;
-    let mut slots = dispatch::run_inline(vec![own]);
-    match submitted {
-        Submitted::Remote(call) => slots.extend(
-            context::with_scheduler(|s| s.wait(call)).expect("a remote call has a scheduler")?,
-        ),
-        Submitted::Inline(theirs) => slots.extend(theirs),
-    }
-    decode_all(slots)
+    decode_all(dispatch::run_here_and_there(
+        own,
+        remote,
+        ranks - 1,
+        "every rank",
+    )?)
 }
