@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+mod blocks;
 mod combinators;
 mod context;
 mod dispatch;

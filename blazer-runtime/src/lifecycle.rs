@@ -38,7 +38,7 @@ impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
 }
 
 /// The version of blazer's start-up and wire protocol; ranks must agree on it.
-pub const PROTOCOL_VERSION: u64 = 1;
+pub const PROTOCOL_VERSION: u64 = 2;
 
 /// Exit code of a rank whose registry differs from rank 0's.
 pub const EXIT_MISMATCH: u8 = 3;

@@ -17,7 +17,7 @@ pub enum Plan {
         /// Which task.
         id: TaskId,
         /// Encoded leading arguments (empty when none are bound).
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::blocks::block")]
         bound: Vec<u8>,
     },
     /// Run stages in order, each output feeding the next stage.
@@ -27,7 +27,7 @@ pub enum Plan {
     /// Feed the same input to every branch; the output is the `Vec` of their outputs.
     List(Vec<Plan>),
     /// Ignore the input and output this encoded value.
-    Const(#[serde(with = "serde_bytes")] Vec<u8>),
+    Const(#[serde(with = "crate::blocks::block")] Vec<u8>),
 }
 
 impl Plan {

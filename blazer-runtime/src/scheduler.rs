@@ -5,11 +5,15 @@
 //! order whatever order they arrive in. Each worker holds at most `window` batches: a worker
 //! that finishes early gets the next batch, so fast ranks take more work.
 
+use crate::blocks;
 use crate::context::host_of;
 use crate::error::{Error, TaskFailure};
 use crate::outbox::{worker_count, Outbox};
 use crate::plan::Plan;
-use crate::wire::{self, Reply, Request, ToDriver, ToWorker, TAG_TO_DRIVER, TAG_TO_WORKER};
+use crate::wire::{
+    self, Reply, Request, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER, TAG_BLOCK_TO_WORKER,
+    TAG_TO_DRIVER, TAG_TO_WORKER,
+};
 use mpi::point_to_point::Source;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::collections::{HashMap, VecDeque};
@@ -199,14 +203,24 @@ impl Scheduler {
             plan: job.plan,
             inputs: job.inputs,
         });
-        let bytes = wire::encode(&msg)?;
         if self.lost[rank as usize - 1] {
             let failed =
                 self.failures(rank, outputs, "the rank was lost earlier in the run".into());
             self.fill(call, job.first, rank, failed);
             return Ok(());
         }
-        self.outbox.send(&self.world, rank, bytes, TAG_TO_WORKER);
+        let (header, blocks) = blocks::encode_parts(&msg)?;
+        let tag = TAG_TO_WORKER + blocks.len() as i32;
+        // The blocks point into `msg`'s buffers: the outbox keeps it until they are sent.
+        let owner: Box<dyn std::any::Any> = Box::new(msg);
+        self.outbox.send_with_blocks(
+            &self.world,
+            rank,
+            (header, tag),
+            blocks,
+            TAG_BLOCK_TO_WORKER,
+            Some(owner),
+        );
         if self.in_flight[rank as usize - 1].is_empty() {
             self.last_heard[rank as usize - 1] = Instant::now();
         }
@@ -217,14 +231,12 @@ impl Scheduler {
     /// Receives one reply from any worker and files its outputs under their call.
     fn receive_one(&mut self) -> Result<(), Error> {
         let probed = match self.timeout {
-            None => self
-                .world
-                .any_process()
-                .matched_probe_with_tag(TAG_TO_DRIVER),
+            // Any tag: the tag says how many blocks follow the reply.
+            None => self.world.any_process().matched_probe(),
             // Poll, so that a worker that stopped answering can be noticed.
             Some(limit) => loop {
                 let any = self.world.any_process();
-                if let Some(probed) = any.immediate_matched_probe_with_tag(TAG_TO_DRIVER) {
+                if let Some(probed) = any.immediate_matched_probe() {
                     break probed;
                 }
                 let silent = self.silent_workers(limit);
@@ -239,6 +251,18 @@ impl Scheduler {
         let bytes = std::mem::take(&mut self.inbox);
         self.outbox.reap();
         let rank = status.source_rank();
+        let blocks = match wire::blocks_after(status.tag(), TAG_TO_DRIVER) {
+            Some(n) => {
+                wire::receive_blocks(&self.world.process_at_rank(rank), n, TAG_BLOCK_TO_DRIVER)
+            }
+            None => {
+                self.inbox = bytes;
+                return Err(Error::Decode {
+                    rank,
+                    message: format!("a message with the unexpected tag {}", status.tag()),
+                });
+            }
+        };
         if self.lost.get(rank as usize - 1) == Some(&true) {
             // A late answer from a rank already given up on: its slots are filled.
             self.inbox = bytes;
@@ -256,7 +280,7 @@ impl Scheduler {
             });
         };
         let (call, first, expected) = oldest;
-        let outputs = match wire::decode::<ToDriver>(&bytes, rank) {
+        let outputs = match blocks::decode_parts::<ToDriver>(&bytes, blocks, rank) {
             Ok(ToDriver::Done(Reply {
                 call: c,
                 first: f,
