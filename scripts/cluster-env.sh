@@ -117,18 +117,7 @@ SlurmctldPidFile=$DIR/slurm/slurmctld.pid
 SlurmdPidFile=$DIR/slurm/slurmd.pid
 SlurmctldLogFile=$DIR/slurm/slurmctld.log
 SlurmdLogFile=$DIR/slurm/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-MpiDefault=none
-ReturnToService=2
-# Finished jobs stay visible to scontrol for 5 minutes: there is no accounting database.
-MinJobAge=300
-SchedulerType=sched/backfill
+$(slurm_common_settings)
 NodeName=localhost CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF

@@ -202,17 +202,7 @@ SlurmctldPidFile=$DIR/slurm/slurmctld.pidfile
 SlurmdPidFile=$DIR/slurm/slurmd-%n.pidfile
 SlurmctldLogFile=$DIR/slurm/slurmctld.log
 SlurmdLogFile=$DIR/slurm/slurmd-%n.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-MpiDefault=none
-ReturnToService=2
-MinJobAge=300
-SchedulerType=sched/backfill
+$(slurm_common_settings)
 # Every simulated host has all of this machine's cores (they share them).
 CONF
         for h in "${HOSTS[@]}"; do

@@ -316,8 +316,35 @@ fn slurm_sbatch_job_runs_across_nodes_with_srun_and_mpirun() {
     )
     .expect("job script");
     let out = job_dir.join("job.out");
-    let run = c.run("h1", &["sbatch", "--wait", "--output", s(&out), s(&script)]);
-    let printed = std::fs::read_to_string(&out).unwrap_or_default();
+    // Open MPI 4.1's TCP transport now and then reports a connect() still in progress
+    // (EINPROGRESS) as a failure when `srun` starts the ranks, and the job then hangs
+    // (seen about once in four runs here, never with mpirun). That is Open MPI's, not
+    // blazer's: such a job is cancelled and run once more, and said so on stderr.
+    let mut attempt = 0;
+    let (run, printed) = loop {
+        let run = c.run("h1", &["sbatch", "--wait", "--output", s(&out), s(&script)]);
+        let printed = std::fs::read_to_string(&out).unwrap_or_default();
+        let flake = printed.contains("Open MPI failed to TCP connect to a peer MPI process");
+        if run.code == Some(0) || !flake || attempt == 1 {
+            break (run, printed);
+        }
+        attempt += 1;
+        eprintln!("sbatch job hit Open MPI's TCP connect flake; cancelling and running it again:\n{printed}");
+        if let Some(id) = run.stdout.trim().strip_prefix("Submitted batch job ") {
+            let _ = c.run("h1", &["scancel", id]);
+            // Wait until the job has left the queue, so the retry gets the nodes.
+            for _ in 0..60 {
+                if c.run("h1", &["squeue", "-h", "-j", id])
+                    .stdout
+                    .trim()
+                    .is_empty()
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    };
     let _ = std::fs::remove_dir_all(&job_dir);
     assert_eq!(run.code, Some(0), "{run:#?}\njob output:\n{printed}");
     let mut expected = vec!["SRUN".to_string()];

@@ -43,3 +43,21 @@ wait_for() {
     cat "$logfile" >&2 || true
     return 1
 }
+
+# The slurm.conf lines both test Slurms share: no cgroups, no accounting database (finished
+# jobs stay visible to scontrol for 5 minutes instead), cores as the unit of allocation.
+slurm_common_settings() {
+    cat <<'CONF'
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+MpiDefault=none
+ReturnToService=2
+MinJobAge=300
+SchedulerType=sched/backfill
+CONF
+}
