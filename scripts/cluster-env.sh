@@ -84,19 +84,7 @@ CONF
     echo $! >"$DIR/sshd.pid.bg"
 
     # --- munge, with its own key and socket ---
-    mkdir -p "$DIR/munge"
-    mungekey -c -k "$DIR/munge/munge.key" 2>/dev/null \
-        || dd if=/dev/urandom of="$DIR/munge/munge.key" bs=1 count=128 2>/dev/null
-    chown -R munge:munge "$DIR/munge"
-    chmod 700 "$DIR/munge"
-    chmod 600 "$DIR/munge/munge.key"
-    runuser -u munge -- /usr/sbin/munged -F --force \
-        --socket="$DIR/munge/munge.socket" --key-file="$DIR/munge/munge.key" \
-        --pid-file="$DIR/munge/munged.pid" --log-file="$DIR/munge/munged.log" \
-        --seed-file="$DIR/munge/munged.seed" </dev/null >"$DIR/munged.out" 2>&1 &
-    echo $! >"$DIR/munged.pid"
-    chmod 755 "$DIR/munge"
-    wait_for munged "$DIR/munge/munged.log" test -S "$DIR/munge/munge.socket"
+    start_munge "$DIR/munge" "$DIR/munged.pid"
 
     # --- Slurm: one node, one partition, no accounting database ---
     mkdir -p "$DIR/slurm/state" "$DIR/slurm/spool"

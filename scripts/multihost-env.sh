@@ -165,20 +165,8 @@ CONF
 }
 
 up_slurm() {
-    mkdir -p "$DIR/munge"
-    mungekey -c -k "$DIR/munge/munge.key" 2>/dev/null \
-        || dd if=/dev/urandom of="$DIR/munge/munge.key" bs=1 count=128 2>/dev/null
-    chown -R munge:munge "$DIR/munge"
-    chmod 700 "$DIR/munge"
-    chmod 600 "$DIR/munge/munge.key"
     # One munged serves every host: its socket is a file, which every namespace sees.
-    runuser -u munge -- /usr/sbin/munged -F --force \
-        --socket="$DIR/munge/munge.socket" --key-file="$DIR/munge/munge.key" \
-        --pid-file="$DIR/munge/munged.pidfile" --log-file="$DIR/munge/munged.log" \
-        --seed-file="$DIR/munge/munged.seed" >"$DIR/munge/munged.out" 2>&1 </dev/null &
-    echo $! >"$DIR/pids/munged.pid"
-    chmod 755 "$DIR/munge"
-    wait_for munged "$DIR/munge/munged.log" test -S "$DIR/munge/munge.socket"
+    start_munge "$DIR/munge" "$DIR/pids/munged.pid"
 
     mkdir -p "$DIR/slurm/state"
     local h cpus; cpus="$(nproc)"

@@ -61,3 +61,25 @@ MinJobAge=300
 SchedulerType=sched/backfill
 CONF
 }
+
+# Starts a munged with its own key and socket in directory $1 (created), writes its pid to
+# file $2, and waits until its socket is up. Slurm's configs point at "$1/munge.socket".
+start_munge() {
+    local dir="$1" pidfile="$2"
+    mkdir -p "$dir"
+    mungekey -c -k "$dir/munge.key" 2>/dev/null \
+        || dd if=/dev/urandom of="$dir/munge.key" bs=1 count=128 2>/dev/null
+    chown -R munge:munge "$dir"
+    chmod 700 "$dir"
+    chmod 600 "$dir/munge.key"
+    # Daemons never hold the caller's stdout: a caller reading it through a pipe would wait
+    # for them forever.
+    runuser -u munge -- /usr/sbin/munged -F --force \
+        --socket="$dir/munge.socket" --key-file="$dir/munge.key" \
+        --pid-file="$dir/munged.pidfile" --log-file="$dir/munged.log" \
+        --seed-file="$dir/munged.seed" </dev/null >"$dir/munged.out" 2>&1 &
+    echo $! >"$pidfile"
+    # Slurm's daemons and clients, not only the munge user, must reach the socket.
+    chmod 755 "$dir"
+    wait_for munged "$dir/munged.log" test -S "$dir/munge.socket"
+}
