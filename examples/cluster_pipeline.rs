@@ -13,7 +13,7 @@
 //! path on the cluster; by default its local path, right when the cluster shares this file
 //! system, as the loopback test cluster does).
 
-use blazer::cluster::{self, Cluster, JobSpec, Scheduler, Stage};
+use blazer::cluster::{self, BatchSystem, Cluster, JobSpec, Stage};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ fn main() -> blazer::Result<()> {
     let port = port
         .parse()
         .map_err(|_| blazer::Error::Usage(format!("BLAZER_CLUSTER_PORT={port} is not a port")))?;
-    let mut hpc = Cluster::new(setting("BLAZER_CLUSTER_HOST")?, Scheduler::Slurm)
+    let mut hpc = Cluster::new(setting("BLAZER_CLUSTER_HOST")?, BatchSystem::Slurm)
         .port(port)
         .user(setting("BLAZER_CLUSTER_USER")?)
         .identity(setting("BLAZER_CLUSTER_KEY")?)
@@ -94,11 +94,11 @@ fn main() -> blazer::Result<()> {
 
     let session = hpc.connect()?; // one login for every job of the session
     let job: cluster::Job<Vec<i64>, Summary> = session.job(spec);
-    let text = cluster::pipeline(
+    let text = cluster::run_stages(
         cluster::stage(blazer::call::<numbers>(4))
             .then(job)
             .then(blazer::task::<report>()),
     )?;
-    blazer::print!("{text}");
+    blazer::root_println!("{text}");
     Ok(())
 }

@@ -17,7 +17,7 @@ use blazer_suite::Value;
 #[blazer::main]
 fn main() -> blazer::Result<()> {
     let result1 = blazer::parallel((1..=5).map(|i| call::<calc_stuff>(Value::Int(i))))?;
-    blazer::print!("PARALLEL1: {}", Value::List(result1.clone()));
+    blazer::root_println!("PARALLEL1: {}", Value::List(result1.clone()));
 
     // Build a list of calls locally, pipe style, then run them in parallel.
     let calls: Vec<Call<Value>> = (result1
@@ -29,18 +29,18 @@ fn main() -> blazer::Result<()> {
         }))
     .collect();
     let result = blazer::parallel(calls)?;
-    blazer::print!("PARALLEL2: {}", Value::List(result));
+    blazer::root_println!("PARALLEL2: {}", Value::List(result));
 
     let r = blazer::pipeline(
         call::<calc_stuff>("DATA".into())
             .then(task::<calc_some>().then(task::<add_date>()))
             .then(task::<calc_stuff>()),
     )?;
-    blazer::print!("PIPELINE: {r}");
+    blazer::root_println!("PIPELINE: {r}");
 
     let size = i64::from(blazer::size());
     let scatter_data = blazer::scatter((0..size * 2 + 2).map(Value::Int), task::<calc_some>())?;
-    blazer::print!("SCATTER_DATA: {}", Value::List(scatter_data.clone()));
+    blazer::root_println!("SCATTER_DATA: {}", Value::List(scatter_data.clone()));
 
     let result = blazer::pipeline(
         call::<calc_stuff>(INPUT_DATA.into())
@@ -56,11 +56,11 @@ fn main() -> blazer::Result<()> {
             ]))
             .then(task::<calc_more_stuff>()),
     )?;
-    blazer::print!("PIPELINE RESULT: {}", Value::List(result));
+    blazer::root_println!("PIPELINE RESULT: {}", Value::List(result));
 
     // A generator: any iterator works, and only rank 0 iterates it.
     let get_data = (0..size * 2).map(Value::Int);
     let result = blazer::scatter(get_data, task::<calc_some>())?;
-    blazer::print!("SCATTER: {}", Value::List(result));
+    blazer::root_println!("SCATTER: {}", Value::List(result));
     Ok(())
 }

@@ -19,7 +19,7 @@ fn main() -> blazer::Result<()> {
     let result1 = blazer! {
         parallel[calc_stuff(1), calc_stuff(2), calc_stuff(3), calc_stuff(4), calc_stuff(5)]
     }?;
-    blazer::print!("PARALLEL1: {}", Value::List(result1.clone()));
+    blazer::root_println!("PARALLEL1: {}", Value::List(result1.clone()));
 
     // Build a list of calls locally, pipe style, then run them in parallel.
     let calls: Vec<Call<Value>> = (result1
@@ -31,14 +31,14 @@ fn main() -> blazer::Result<()> {
         }))
     .collect();
     let result = blazer::parallel(calls)?;
-    blazer::print!("PARALLEL2: {}", Value::List(result));
+    blazer::root_println!("PARALLEL2: {}", Value::List(result));
 
     let r = blazer! { pipeline[calc_stuff("DATA"), pipeline[calc_some, add_date], calc_stuff] }?;
-    blazer::print!("PIPELINE: {r}");
+    blazer::root_println!("PIPELINE: {r}");
 
     let size = i64::from(blazer::size());
     let scatter_data = blazer! { scatter((0..size * 2 + 2).map(Value::Int), calc_some) }?;
-    blazer::print!("SCATTER_DATA: {}", Value::List(scatter_data.clone()));
+    blazer::root_println!("SCATTER_DATA: {}", Value::List(scatter_data.clone()));
 
     let result = blazer! {
         pipeline[
@@ -53,10 +53,10 @@ fn main() -> blazer::Result<()> {
             calc_more_stuff,
         ]
     }?;
-    blazer::print!("PIPELINE RESULT: {}", Value::List(result));
+    blazer::root_println!("PIPELINE RESULT: {}", Value::List(result));
 
     // A generator: any iterator works, and only rank 0 iterates it.
     let result = blazer! { scatter((0..size * 2).map(Value::Int), calc_some) }?;
-    blazer::print!("SCATTER: {}", Value::List(result));
+    blazer::root_println!("SCATTER: {}", Value::List(result));
     Ok(())
 }

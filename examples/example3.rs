@@ -15,8 +15,8 @@ fn add(x: i64, y: i64) -> i64 {
 #[blazer::main]
 fn main() -> blazer::Result<()> {
     let result = blazer::map(blazer::task::<sqr>(), vec![1, 2, 3, 4])?;
-    blazer::print!("{result:?}");
+    blazer::root_println!("{result:?}");
     let result = blazer::reduce(blazer::task::<add>(), result)?;
-    blazer::print!("{result}");
+    blazer::root_println!("{result}");
     Ok(())
 }

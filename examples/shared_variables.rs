@@ -36,13 +36,13 @@ fn main() -> blazer::Result<()> {
     let vars = shared::<String, Value>(VARS);
     on_every_rank(call::<contribute>(7))?;
     // Before the sync, each rank sees only its own entry; after it, every entry.
-    blazer::print!("BEFORE SYNC {:?}", on_every_rank(call::<visible>(()))?);
+    blazer::root_println!("BEFORE SYNC {:?}", on_every_rank(call::<visible>(()))?);
     vars.sync()?;
-    blazer::print!("AFTER SYNC {:?}", on_every_rank(call::<visible>(()))?);
+    blazer::root_println!("AFTER SYNC {:?}", on_every_rank(call::<visible>(()))?);
     for (key, value) in vars.entries()? {
-        blazer::print!("{key}: {value}");
+        blazer::root_println!("{key}: {value}");
     }
-    blazer::print!(
+    blazer::root_println!(
         "rank0 entry: {}",
         vars.get(&"rank0".to_string())?
             .map_or("none".into(), |v| v.to_string())

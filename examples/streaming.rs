@@ -64,7 +64,7 @@ fn main() -> blazer::Result<()> {
     let (mut ones, mut zeros) = (0, 0);
     for result in reducer {
         let result = result?;
-        blazer::print!("RESULT {result}");
+        blazer::root_println!("RESULT {result}");
         if let Value::List(groups) = &result {
             for g in groups {
                 ones += g.get("one").and_then(Value::as_int).unwrap_or(0);
@@ -72,6 +72,6 @@ fn main() -> blazer::Result<()> {
             }
         }
     }
-    blazer::print!("TOTAL one={ones} zero={zeros}");
+    blazer::root_println!("TOTAL one={ones} zero={zeros}");
     Ok(())
 }

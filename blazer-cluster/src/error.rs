@@ -9,7 +9,7 @@ use std::fmt;
 /// scheduler's own output, which never echo secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ClusterError {
     /// The host could not be reached: refused connection, unknown name, timeout.
     Unreachable {
         /// `host:port` as configured.
@@ -28,7 +28,7 @@ pub enum Error {
     /// The scheduler refused the job (bad partition or queue, account, limits).
     Rejected {
         /// The scheduler, e.g. `slurm`.
-        scheduler: String,
+        batch_system: String,
         /// What the submission command said.
         detail: String,
     },
@@ -64,15 +64,22 @@ pub enum Error {
     Usage(String),
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for ClusterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Unreachable { host, detail } => write!(f, "cannot reach {host}: {detail}"),
-            Error::Login { target, detail } => write!(f, "login to {target} failed: {detail}"),
-            Error::Rejected { scheduler, detail } => {
-                write!(f, "{scheduler} rejected the job: {detail}")
+            ClusterError::Unreachable { host, detail } => {
+                write!(f, "cannot reach {host}: {detail}")
             }
-            Error::JobFailed {
+            ClusterError::Login { target, detail } => {
+                write!(f, "login to {target} failed: {detail}")
+            }
+            ClusterError::Rejected {
+                batch_system,
+                detail,
+            } => {
+                write!(f, "{batch_system} rejected the job: {detail}")
+            }
+            ClusterError::JobFailed {
                 id,
                 state,
                 exit_code,
@@ -87,7 +94,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Remote {
+            ClusterError::Remote {
                 command,
                 status,
                 stderr,
@@ -99,33 +106,33 @@ impl fmt::Display for Error {
                     stderr.trim()
                 )
             }
-            Error::Timeout(m) => write!(f, "timed out: {m}"),
-            Error::Serde(m) => write!(f, "cannot encode or decode a job value: {m}"),
-            Error::Io(m) => write!(f, "{m}"),
-            Error::Local(e) => write!(f, "local stage failed: {e}"),
-            Error::Usage(m) => write!(f, "{m}"),
+            ClusterError::Timeout(m) => write!(f, "timed out: {m}"),
+            ClusterError::Serde(m) => write!(f, "cannot encode or decode a job value: {m}"),
+            ClusterError::Io(m) => write!(f, "{m}"),
+            ClusterError::Local(e) => write!(f, "local stage failed: {e}"),
+            ClusterError::Usage(m) => write!(f, "{m}"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for ClusterError {}
 
-impl From<blazer_runtime::Error> for Error {
+impl From<blazer_runtime::Error> for ClusterError {
     fn from(e: blazer_runtime::Error) -> Self {
-        Error::Local(e)
+        ClusterError::Local(e)
     }
 }
 
 /// Lets `?` carry a cluster error out of `#[blazer::main] fn main() -> blazer::Result<()>`;
 /// the message is kept, the structure is not.
-impl From<Error> for blazer_runtime::Error {
-    fn from(e: Error) -> Self {
+impl From<ClusterError> for blazer_runtime::Error {
+    fn from(e: ClusterError) -> Self {
         match e {
-            Error::Local(inner) => inner,
+            ClusterError::Local(inner) => inner,
             other => blazer_runtime::Error::Usage(other.to_string()),
         }
     }
 }
 
-/// Shorthand for `Result<T, blazer_cluster::Error>`.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// Shorthand for `Result<T, blazer_cluster::ClusterError>`.
+pub(crate) type Result<T, E = ClusterError> = std::result::Result<T, E>;

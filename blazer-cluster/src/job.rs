@@ -1,154 +1,19 @@
-//! [`JobSpec`] (what to run and with which resources), [`Job`] (a spec bound to a session,
-//! typed by its input and result) and [`RunningJob`] (a submitted job: state, logs, result).
+//! [`Job`] (a [`JobSpec`] bound to a session, typed by its input and result) and
+//! [`RunningJob`] (a submitted job: state, logs, result).
 
-use crate::error::{Error, Result};
-use crate::quote::{command_line, quote};
-use crate::scheduler::{self, JobState, Scheduler};
+use crate::batch_system::{self, JobState};
+use crate::error::{ClusterError, Result};
+use crate::quote::quote;
+use crate::spec::JobSpec;
 use crate::ssh::Session;
 use crate::stage::{Pending, Stage};
 use serde::{de::DeserializeOwned, Serialize};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// What a job runs and the resources it asks for.
-///
-/// The program finds its input in the JSON file named by `BLAZER_JOB_INPUT` and writes its
-/// result as JSON to `BLAZER_JOB_OUTPUT`; [`crate::remote`] does both for a Rust program.
-#[derive(Debug, Clone)]
-pub struct JobSpec {
-    pub(crate) command: Vec<String>,
-    pub(crate) name: String,
-    pub(crate) nodes: u32,
-    pub(crate) ranks: Option<u32>,
-    pub(crate) queue: Option<String>,
-    pub(crate) account: Option<String>,
-    pub(crate) time_limit: Option<Duration>,
-    pub(crate) extra: Vec<String>,
-    pub(crate) env: Vec<(String, String)>,
-    pub(crate) wait_timeout: Option<Duration>,
-}
-
-impl JobSpec {
-    /// Runs `args` (a program and its arguments, each passed verbatim) on the cluster.
-    pub fn command<S: Into<String>>(args: impl IntoIterator<Item = S>) -> Self {
-        JobSpec {
-            command: args.into_iter().map(Into::into).collect(),
-            name: "blazer".into(),
-            nodes: 1,
-            ranks: None,
-            queue: None,
-            account: None,
-            time_limit: None,
-            extra: Vec::new(),
-            env: Vec::new(),
-            wait_timeout: None,
-        }
-    }
-
-    /// Runs a blazer binary (a path on the cluster) with no arguments.
-    pub fn binary(path: impl Into<String>) -> Self {
-        JobSpec::command([path.into()])
-    }
-
-    /// Appends one argument to the command.
-    pub fn arg(mut self, arg: impl Into<String>) -> Self {
-        self.command.push(arg.into());
-        self
-    }
-
-    /// The job's name in the scheduler (and in its remote directory's name).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Number of nodes. Default 1.
-    pub fn nodes(mut self, nodes: u32) -> Self {
-        self.nodes = nodes.max(1);
-        self
-    }
-
-    /// Runs the command as `ranks` MPI processes: under `srun` (Slurm), `mpiexec -n` (PBS)
-    /// or `mpirun -n` (no scheduler).
-    pub fn mpi(mut self, ranks: u32) -> Self {
-        self.ranks = Some(ranks.max(1));
-        self
-    }
-
-    /// The queue (PBS) or partition (Slurm).
-    pub fn queue(mut self, queue: impl Into<String>) -> Self {
-        self.queue = Some(queue.into());
-        self
-    }
-
-    /// The account or project charged for the job.
-    pub fn account(mut self, account: impl Into<String>) -> Self {
-        self.account = Some(account.into());
-        self
-    }
-
-    /// The scheduler's wall-clock limit for the job.
-    pub fn time_limit(mut self, limit: Duration) -> Self {
-        self.time_limit = Some(limit);
-        self
-    }
-
-    /// One more option for the submission command, passed verbatim (quoted), e.g.
-    /// `--gres=gpu:1` or `-l filesystems=home`.
-    pub fn scheduler_arg(mut self, arg: impl Into<String>) -> Self {
-        self.extra.push(arg.into());
-        self
-    }
-
-    /// Sets an environment variable for the job's command.
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// How long [`RunningJob::wait`] (and a pipeline) waits for the job before giving up
-    /// locally (the job itself keeps its own time limit). Default: no limit.
-    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
-        self.wait_timeout = Some(timeout);
-        self
-    }
-
-    /// The batch script: exports the job's file names, runs the command, records its status.
-    fn script(&self, sched: &Scheduler, dir: &str) -> String {
-        let mut command = match self.ranks {
-            Some(n) => scheduler::launcher(sched, n),
-            None => Vec::new(),
-        };
-        command.extend(self.command.iter().cloned());
-        let d = quote(dir);
-        let mut s = format!("#!/bin/sh\n# blazer job {}\n", quote(&self.name));
-        s.push_str(&format!("BLAZER_JOB_DIR={d}; export BLAZER_JOB_DIR\n"));
-        for (k, f) in [
-            ("BLAZER_JOB_INPUT", "input.json"),
-            ("BLAZER_JOB_OUTPUT", "output.json"),
-        ] {
-            s.push_str(&format!(
-                "{k}={}; export {k}\n",
-                quote(&format!("{dir}/{f}"))
-            ));
-        }
-        for (k, v) in &self.env {
-            s.push_str(&format!("export {}\n", quote(&format!("{k}={v}"))));
-        }
-        s.push_str(&format!("cd {d} || exit 97\n"));
-        s.push_str(&command_line(&command));
-        s.push_str("\ncode=$?\n");
-        // Renamed into place, so a reader never sees half a number.
-        s.push_str(&format!(
-            "echo \"$code\" > {d}/exit_code.tmp && mv {d}/exit_code.tmp {d}/exit_code\nexit \"$code\"\n"
-        ));
-        s
-    }
-}
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A job on a cluster taking `In` and producing `Out`. It is a [`Stage`]: chain it with
-/// [`Stage::then`], put it in [`crate::pipeline`] or [`crate::parallel`], or run it with
+/// [`Stage::then`], put it in [`crate::run_stages`] or [`crate::fork_stages`], or run it with
 /// [`Job::run`]. Each run is a separate submission.
 pub struct Job<In, Out> {
     session: Session,
@@ -194,7 +59,7 @@ impl<In: Serialize, Out: DeserializeOwned> Job<In, Out> {
     /// scheduler has accepted it.
     pub fn submit(&self, input: &In) -> Result<RunningJob<Out>> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let bytes = serde_json::to_vec(input).map_err(|e| Error::Serde(e.to_string()))?;
+        let bytes = serde_json::to_vec(input).map_err(|e| ClusterError::Serde(e.to_string()))?;
         let cluster = self.session.cluster();
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -224,20 +89,20 @@ impl<In: Serialize, Out: DeserializeOwned> Job<In, Out> {
             .to_string();
         let script = format!("{dir}/job.sh");
         self.session.upload(
-            self.spec.script(&cluster.scheduler, &dir).into_bytes(),
+            batch_system::batch_script(&cluster.batch_system, &self.spec, &dir).into_bytes(),
             &script,
         )?;
-        let submit = scheduler::submit_command(&cluster.scheduler, &self.spec, &dir, &script);
+        let submit = batch_system::submit_command(&cluster.batch_system, &self.spec, &dir, &script);
         let r = self.session.shell(&submit, None)?;
         let id = match (
             r.status,
-            scheduler::parse_job_id(&cluster.scheduler, &r.stdout),
+            batch_system::parse_job_id(&cluster.batch_system, &r.stdout),
         ) {
             (Some(0), Some(id)) => id,
             _ => {
                 let said = format!("{}{}", r.stderr.trim(), r.stdout.trim());
-                return Err(Error::Rejected {
-                    scheduler: cluster.scheduler.name().into(),
+                return Err(ClusterError::Rejected {
+                    batch_system: cluster.batch_system.name().into(),
                     detail: if said.is_empty() {
                         format!(
                             "submission exited with {:?} and printed no job id",
@@ -299,7 +164,7 @@ impl<Out> std::fmt::Debug for RunningJob<Out> {
 }
 
 impl<Out: DeserializeOwned> RunningJob<Out> {
-    /// The scheduler's job id (the process id with [`Scheduler::Mpirun`]).
+    /// The scheduler's job id (the process id with [`BatchSystem::Mpirun`]).
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -322,8 +187,8 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
 
     /// Asks the scheduler for the job's state now.
     pub fn refresh(&mut self) -> Result<&JobState> {
-        let sched = self.session.cluster().scheduler.clone();
-        let (state, exit) = scheduler::query(&self.session, &sched, &self.id, &self.dir)?;
+        let sched = self.session.cluster().batch_system.clone();
+        let (state, exit) = batch_system::query(&self.session, &sched, &self.id, &self.dir)?;
         self.last_poll = Instant::now();
         self.state = state;
         if exit.is_some() {
@@ -350,8 +215,8 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
 
     /// Asks the scheduler to cancel the job.
     pub fn cancel(&mut self) -> Result<()> {
-        let sched = &self.session.cluster().scheduler;
-        let line = scheduler::cancel_command(sched, &self.id);
+        let sched = &self.session.cluster().batch_system;
+        let line = batch_system::cancel_command(sched, &self.id);
         self.session.shell_ok(&line, None).map(drop)
     }
 
@@ -370,7 +235,7 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
             None,
         )?;
         if r.trim() == "__blazer_no_output__" {
-            return serde_json::from_str("null").map_err(|_| Error::JobFailed {
+            return serde_json::from_str("null").map_err(|_| ClusterError::JobFailed {
                 id: self.id.clone(),
                 state: "COMPLETED without a result".into(),
                 exit_code: self.exit_code,
@@ -378,14 +243,14 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
             });
         }
         serde_json::from_str(&r)
-            .map_err(|e| Error::Serde(format!("result of job {} ({path}): {e}", self.id)))
+            .map_err(|e| ClusterError::Serde(format!("result of job {} ({path}): {e}", self.id)))
     }
 
-    fn failure(&self) -> Error {
+    fn failure(&self) -> ClusterError {
         let tail = self.stderr().unwrap_or_default();
         let lines: Vec<&str> = tail.lines().collect();
         let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-        Error::JobFailed {
+        ClusterError::JobFailed {
             id: self.id.clone(),
             state: match &self.state {
                 JobState::Failed(s) => s.clone(),
@@ -408,7 +273,7 @@ impl<Out: DeserializeOwned> Pending<Out> for RunningJob<Out> {
             JobState::Completed => self.result().map(Some),
             s if s.is_terminal() => Err(self.failure()),
             _ => match self.deadline {
-                Some(d) if Instant::now() >= d => Err(Error::Timeout(format!(
+                Some(d) if Instant::now() >= d => Err(ClusterError::Timeout(format!(
                     "job {} still {:?} after its wait timeout",
                     self.id, self.state
                 ))),
@@ -421,5 +286,13 @@ impl<Out: DeserializeOwned> Pending<Out> for RunningJob<Out> {
         if !self.state.is_terminal() {
             let _ = RunningJob::cancel(self);
         }
+    }
+}
+
+impl Session {
+    /// A job of this session that runs `spec`, taking `In` and returning `Out` (both JSON on
+    /// the remote side). Nothing is submitted until the job runs.
+    pub fn job<In: Serialize, Out: DeserializeOwned>(&self, spec: JobSpec) -> Job<In, Out> {
+        Job::new(self.clone(), spec)
     }
 }

@@ -3,21 +3,21 @@
 //! connection per cluster, and compose them with local blazer flows.
 //!
 //! ```no_run
-//! use blazer_cluster::{self as cluster, Cluster, JobSpec, Scheduler, Stage};
+//! use blazer_cluster::{self as cluster, Cluster, JobSpec, BatchSystem, Stage};
 //!
-//! let hpc = Cluster::new("login.hpc.example.org", Scheduler::Slurm)
+//! let hpc = Cluster::new("login.hpc.example.org", BatchSystem::Slurm)
 //!     .user("alice")
 //!     .identity("/home/alice/.ssh/id_ed25519")
 //!     .connect()?; // logs in once; every job below reuses the connection
 //! let sum: cluster::Job<Vec<i64>, i64> = hpc.job(
 //!     JobSpec::binary("/home/alice/bin/sum").queue("debug").nodes(1),
 //! );
-//! let text = cluster::pipeline(
+//! let text = cluster::run_stages(
 //!     cluster::value(vec![1, 2, 3])
 //!         .then(sum)
 //!         .then(cluster::local(|total: i64| format!("total = {total}"))),
 //! )?;
-//! # Ok::<(), cluster::Error>(())
+//! # Ok::<(), cluster::ClusterError>(())
 //! ```
 //!
 //! * [`Cluster`] says where and how to log in; [`Cluster::connect`] authenticates once
@@ -27,30 +27,32 @@
 //!   polls the scheduler ([`JobState`]), and fetches the result the program wrote
 //!   ([`remote::serve`] on the job side).
 //! * Jobs, blazer [`blazer_runtime::Flow`]s and [`local`] functions are all [`Stage`]s:
-//!   chain them with [`Stage::then`], run them with [`pipeline`] or side by side with
-//!   [`parallel`]. Local stages run on the calling thread (MPI's), jobs are only polled.
+//!   chain them with [`Stage::then`], run them with [`run_stages`] or side by side with
+//!   [`fork_stages`]. Local stages run on the calling thread (MPI's), jobs are only polled.
 //! * Every remote command is built with [`quote`]: no argument is ever interpreted by the
 //!   remote shell. The remote login shell must be a POSIX shell (sh, bash, dash, zsh).
 
-#![warn(missing_docs)]
-
+// Modules in dependency order: each uses only those above it.
+mod batch_system;
 mod error;
 mod job;
 mod process;
 mod quote;
 pub mod remote;
-mod scheduler;
 mod secret;
+mod spec;
 mod ssh;
 mod stage;
 
-pub use error::{Error, Result};
-pub use job::{Job, JobSpec, RunningJob};
+pub use batch_system::{BatchSystem, JobState};
+pub use error::ClusterError;
+pub use job::{Job, RunningJob};
+pub use process::Remote;
 pub use quote::{command_line, quote};
-pub use scheduler::{JobState, Scheduler};
 pub use secret::{Prompt, Secret};
-pub use ssh::{Cluster, Remote, Session};
+pub use spec::JobSpec;
+pub use ssh::{Cluster, Session};
 pub use stage::{
-    finish, local, parallel, pipeline, stage, try_local, value, FlowStage, Local, Parallel,
+    finish, fork_stages, local, run_stages, stage, try_local, value, FlowStage, ForkStages, Local,
     Pending, Stage, Then,
 };

@@ -1,7 +1,7 @@
 //! Runs a local process (ssh) with bounded time: stdin fed and stdout/stderr drained on
 //! helper threads, so neither a full pipe nor a dead network can hang the caller.
 
-use crate::error::{Error, Result};
+use crate::error::{ClusterError, Result};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::thread;
@@ -35,7 +35,7 @@ pub(crate) fn run(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -
     let program = cmd.get_program().to_string_lossy().into_owned();
     let mut child = cmd
         .spawn()
-        .map_err(|e| Error::Io(format!("cannot start `{program}`: {e}")))?;
+        .map_err(|e| ClusterError::Io(format!("cannot start `{program}`: {e}")))?;
     let feeder = match (stdin, child.stdin.take()) {
         (Some(bytes), Some(mut pipe)) => Some(thread::spawn(move || {
             // A remote side that stops reading early is reported by its exit status.
@@ -52,12 +52,12 @@ pub(crate) fn run(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Error::Timeout(format!(
+                return Err(ClusterError::Timeout(format!(
                     "`{program}` took longer than {timeout:?}"
                 )));
             }
             Ok(None) => thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(Error::Io(format!("waiting for `{program}`: {e}"))),
+            Err(e) => return Err(ClusterError::Io(format!("waiting for `{program}`: {e}"))),
         }
     };
     if let Some(f) = feeder {
@@ -68,4 +68,15 @@ pub(crate) fn run(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -
         stdout: out.join().unwrap_or_default(),
         stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
     })
+}
+
+/// The result of a remote shell command.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// Exit status; `None` when it was killed by a signal.
+    pub status: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
 }

@@ -1,7 +1,7 @@
 //! Passwords and one-time codes: asked for once per connection, handed to ssh through a
 //! private pipe, never logged, printed or written to a file.
 
-use crate::error::{Error, Result};
+use crate::error::{ClusterError, Result};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -85,7 +85,8 @@ pub(crate) struct Relay {
 impl Relay {
     /// Sets up the script and FIFOs in `dir` (a private directory) and starts answering.
     pub(crate) fn start(dir: &Path, answer: Arc<AnswerFn>) -> Result<Relay> {
-        let io = |what: &str, e: std::io::Error| Error::Io(format!("askpass relay: {what}: {e}"));
+        let io =
+            |what: &str, e: std::io::Error| ClusterError::Io(format!("askpass relay: {what}: {e}"));
         for fifo in ["q", "a"] {
             let status = std::process::Command::new("mkfifo")
                 .arg("-m")
@@ -94,7 +95,7 @@ impl Relay {
                 .status()
                 .map_err(|e| io("mkfifo", e))?;
             if !status.success() {
-                return Err(Error::Io("askpass relay: mkfifo failed".into()));
+                return Err(ClusterError::Io("askpass relay: mkfifo failed".into()));
             }
         }
         let script = dir.join("askpass");

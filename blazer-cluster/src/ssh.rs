@@ -1,13 +1,12 @@
 //! [`Cluster`] (where and how to log in) and [`Session`] (one authenticated OpenSSH
 //! connection, a ControlMaster, that every later command and job reuses).
 
-use crate::error::{Error, Result};
-use crate::job::{Job, JobSpec};
+use crate::batch_system::BatchSystem;
+use crate::error::{ClusterError, Result};
 use crate::process;
+use crate::process::Remote;
 use crate::quote::quote;
-use crate::scheduler::Scheduler;
 use crate::secret::{Prompt, Relay};
-use serde::{de::DeserializeOwned, Serialize};
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -20,12 +19,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Build it with the setters, then [`Cluster::connect`] once.
 ///
 /// ```no_run
-/// use blazer_cluster::{Cluster, Prompt, Scheduler};
-/// let hpc = Cluster::new("login.hpc.example.org", Scheduler::Slurm)
+/// use blazer_cluster::{Cluster, Prompt, BatchSystem};
+/// let hpc = Cluster::new("login.hpc.example.org", BatchSystem::Slurm)
 ///     .user("alice")
 ///     .prompt(Prompt::Terminal); // password or one-time code, asked once by ssh
 /// let session = hpc.connect()?;
-/// # Ok::<(), blazer_cluster::Error>(())
+/// # Ok::<(), blazer_cluster::ClusterError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -36,7 +35,7 @@ pub struct Cluster {
     prompt: Option<Prompt>,
     known_hosts: Option<PathBuf>,
     ssh_config: Option<PathBuf>,
-    pub(crate) scheduler: Scheduler,
+    pub(crate) batch_system: BatchSystem,
     pub(crate) workdir: String,
     connect_timeout: Duration,
     pub(crate) command_timeout: Duration,
@@ -47,7 +46,7 @@ pub struct Cluster {
 impl Cluster {
     /// A cluster reached at `host` (port 22, the local user name, ssh's usual keys) whose jobs
     /// go through `scheduler`.
-    pub fn new(host: impl Into<String>, scheduler: Scheduler) -> Self {
+    pub fn new(host: impl Into<String>, batch_system: BatchSystem) -> Self {
         Cluster {
             host: host.into(),
             user: None,
@@ -56,7 +55,7 @@ impl Cluster {
             prompt: None,
             known_hosts: None,
             ssh_config: None,
-            scheduler,
+            batch_system,
             workdir: ".blazer/jobs".into(),
             connect_timeout: Duration::from_secs(15),
             command_timeout: Duration::from_secs(120),
@@ -134,8 +133,8 @@ impl Cluster {
     }
 
     /// The scheduler jobs go through.
-    pub fn scheduler(&self) -> &Scheduler {
-        &self.scheduler
+    pub fn batch_system(&self) -> &BatchSystem {
+        &self.batch_system
     }
 
     /// `user@host:port`, for messages.
@@ -150,14 +149,14 @@ impl Cluster {
     /// connection open as an OpenSSH ControlMaster for every later command of the session.
     pub fn connect(&self) -> Result<Session> {
         if let Some((k, _)) = self.env.iter().find(|(k, _)| !is_identifier(k)) {
-            return Err(Error::Usage(format!(
+            return Err(ClusterError::Usage(format!(
                 "`{k}` is not a valid environment variable name"
             )));
         }
         let dir = private_dir()?;
         let control = dir.join("cm");
         let log_path = dir.join("master.log");
-        let log = File::create(&log_path).map_err(|e| Error::Io(e.to_string()))?;
+        let log = File::create(&log_path).map_err(|e| ClusterError::Io(e.to_string()))?;
         let mut cmd = self.ssh(&control);
         cmd.args(["-M", "-o", "ControlMaster=yes", "-o", "ControlPersist=yes"])
             .args([
@@ -238,7 +237,7 @@ impl Cluster {
     }
 
     /// Turns ssh's own failure (status 255) into an unreachable-host or failed-login error.
-    fn classify(&self, status: Option<i32>, said: &str) -> Error {
+    fn classify(&self, status: Option<i32>, said: &str) -> ClusterError {
         let detail = said
             .lines()
             .filter(|l| !l.trim().is_empty() && !l.starts_with("Warning: Permanently added"))
@@ -269,17 +268,17 @@ impl Cluster {
             "Authentication failed",
         ];
         if LOGIN.iter().any(|p| detail.contains(p)) {
-            Error::Login {
+            ClusterError::Login {
                 target: self.target(),
                 detail,
             }
         } else if UNREACHABLE.iter().any(|p| detail.contains(p)) {
-            Error::Unreachable {
+            ClusterError::Unreachable {
                 host: format!("{}:{}", self.host, self.port),
                 detail,
             }
         } else {
-            Error::Login {
+            ClusterError::Login {
                 target: self.target(),
                 detail,
             }
@@ -297,7 +296,7 @@ fn is_identifier(k: &str) -> bool {
 fn wait_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Option<i32>> {
     let mut child = cmd
         .spawn()
-        .map_err(|e| Error::Io(format!("cannot start ssh: {e}")))?;
+        .map_err(|e| ClusterError::Io(format!("cannot start ssh: {e}")))?;
     let deadline = std::time::Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -305,12 +304,12 @@ fn wait_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Option<i32>
             Ok(None) if std::time::Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Error::Timeout(format!(
+                return Err(ClusterError::Timeout(format!(
                     "ssh login took longer than {timeout:?}"
                 )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(Error::Io(format!("waiting for ssh: {e}"))),
+            Err(e) => return Err(ClusterError::Io(format!("waiting for ssh: {e}"))),
         }
     }
 }
@@ -335,7 +334,7 @@ fn private_dir() -> Result<PathBuf> {
     ));
     std::fs::create_dir(&dir)
         .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
-        .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+        .map_err(|e| ClusterError::Io(format!("cannot create {}: {e}", dir.display())))?;
     Ok(dir)
 }
 
@@ -360,17 +359,6 @@ impl Drop for Inner {
         let _ = process::run(cmd, None, Duration::from_secs(10));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// The result of a remote shell command.
-#[derive(Debug, Clone)]
-pub struct Remote {
-    /// Exit status; `None` when it was killed by a signal.
-    pub status: Option<i32>,
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
 }
 
 impl Session {
@@ -418,7 +406,7 @@ impl Session {
         if r.status == Some(0) {
             Ok(r.stdout)
         } else {
-            Err(Error::Remote {
+            Err(ClusterError::Remote {
                 command: command.to_string(),
                 status: r.status,
                 stderr: r.stderr,
@@ -444,10 +432,13 @@ impl Session {
         cmd.args(["-O", "check"]).arg(&c.host);
         matches!(process::run(cmd, None, Duration::from_secs(10)), Ok(o) if o.status == Some(0))
     }
+}
 
-    /// A job of this session that runs `spec`, taking `In` and returning `Out` (both JSON on
-    /// the remote side). Nothing is submitted until the job runs.
-    pub fn job<In: Serialize, Out: DeserializeOwned>(&self, spec: JobSpec) -> Job<In, Out> {
-        Job::new(self.clone(), spec)
+impl crate::batch_system::Shell for Session {
+    fn shell(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<Remote> {
+        Session::shell(self, command, stdin)
+    }
+    fn shell_ok(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<String> {
+        Session::shell_ok(self, command, stdin)
     }
 }

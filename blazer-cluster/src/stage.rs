@@ -1,11 +1,11 @@
 //! Composition of remote jobs and local work: [`Stage`], chained with [`Stage::then`], run
-//! with [`pipeline`] or side by side with [`parallel`].
+//! with [`run_stages`] or side by side with [`fork_stages`].
 //!
 //! Local stages (blazer [`Flow`]s and [`local`] closures) always run on the calling thread,
 //! because MPI belongs to the driver's main thread; remote jobs are only polled, so many can
 //! be in flight while local work runs.
 
-use crate::error::{Error, Result};
+use crate::error::{ClusterError, Result};
 use blazer_runtime::Flow;
 use serde::{de::DeserializeOwned, Serialize};
 use std::marker::PhantomData;
@@ -60,7 +60,7 @@ pub trait Stage {
         Then { first: self, next }
     }
 
-    /// This stage as a trait object, to mix kinds of stages in one [`parallel`].
+    /// This stage as a trait object, to mix kinds of stages in one [`fork_stages`].
     fn boxed<'s>(self) -> Box<dyn Stage<In = Self::In, Out = Self::Out> + 's>
     where
         Self: Sized + 's,
@@ -127,6 +127,12 @@ pub fn try_local<In, Out, F: Fn(In) -> Result<Out>>(f: F) -> Local<F, In, Out> {
     }
 }
 
+impl<F, In, Out> std::fmt::Debug for Local<F, In, Out> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Local")
+    }
+}
+
 impl<F: Fn(In) -> Result<Out>, In, Out> Stage for Local<F, In, Out> {
     type In = In;
     type Out = Out;
@@ -138,7 +144,7 @@ impl<F: Fn(In) -> Result<Out>, In, Out> Stage for Local<F, In, Out> {
     }
 }
 
-/// Local work deferred to the first poll, so that in a [`parallel`] every job is submitted
+/// Local work deferred to the first poll, so that in a [`fork_stages`] every job is submitted
 /// before any local stage starts; it then runs on the polling (calling) thread.
 struct Deferred<In, W> {
     input: Option<In>,
@@ -147,20 +153,20 @@ struct Deferred<In, W> {
 
 impl<In, Out, W: Fn(In) -> Result<Out>> Pending<Out> for Deferred<In, W> {
     fn poll(&mut self) -> Result<Option<Out>> {
-        let input = self
-            .input
-            .take()
-            .ok_or_else(|| Error::Usage("a local stage was polled after it finished".into()))?;
+        let input = self.input.take().ok_or_else(|| {
+            ClusterError::Usage("a local stage was polled after it finished".into())
+        })?;
         (self.work)(input).map(Some)
     }
 }
 
-/// A stage that outputs `value` whatever its input: the head of a [`pipeline`].
+/// A stage that outputs `value` whatever its input: the head of a [`run_stages`].
 pub fn value<In, T: Clone>(value: T) -> Local<impl Fn(In) -> Result<T>, In, T> {
     try_local(move |_| Ok(value.clone()))
 }
 
 /// Two stages in sequence; built by [`Stage::then`].
+#[derive(Debug)]
 pub struct Then<A, B> {
     first: A,
     next: B,
@@ -211,8 +217,9 @@ impl<A: Stage, B: Stage<In = A::Out>> Stage for Then<A, B> {
 }
 
 /// Branches that all take a copy of the same input and run side by side; built by
-/// [`parallel`].
-pub struct Parallel<S> {
+/// [`fork_stages`].
+#[derive(Debug)]
+pub struct ForkStages<S> {
     branches: Vec<S>,
 }
 
@@ -222,19 +229,19 @@ pub struct Parallel<S> {
 /// local stages run on the calling thread as their turn comes, while the jobs run remotely.
 /// When one branch fails, the jobs still running are cancelled and its error is returned.
 /// Mix kinds of stages with [`Stage::boxed`].
-pub fn parallel<S: Stage>(branches: Vec<S>) -> Parallel<S>
+pub fn fork_stages<S: Stage>(branches: Vec<S>) -> ForkStages<S>
 where
     S::In: Clone,
 {
-    Parallel { branches }
+    ForkStages { branches }
 }
 
-struct ParallelState<'a, T> {
+struct ForkState<'a, T> {
     branches: Vec<Box<dyn Pending<T> + 'a>>,
     done: Vec<Option<T>>,
 }
 
-impl<T> Pending<Vec<T>> for ParallelState<'_, T> {
+impl<T> Pending<Vec<T>> for ForkState<'_, T> {
     fn poll(&mut self) -> Result<Option<Vec<T>>> {
         for i in 0..self.branches.len() {
             if self.done[i].is_some() {
@@ -270,7 +277,7 @@ impl<T> Pending<Vec<T>> for ParallelState<'_, T> {
     }
 }
 
-impl<S: Stage> Stage for Parallel<S>
+impl<S: Stage> Stage for ForkStages<S>
 where
     S::In: Clone,
 {
@@ -288,7 +295,7 @@ where
             }
         }
         let done = started.iter().map(|_| None).collect();
-        Ok(Box::new(ParallelState {
+        Ok(Box::new(ForkState {
             branches: started,
             done,
         }))
@@ -297,6 +304,6 @@ where
 
 /// Runs a chain whose first stage needs no input (a blazer [`blazer_runtime::call`], a
 /// [`value`], a job taking `()`), and returns the last stage's output.
-pub fn pipeline<S: Stage<In = ()>>(stages: S) -> Result<S::Out> {
+pub fn run_stages<S: Stage<In = ()>>(stages: S) -> Result<S::Out> {
     stages.run(())
 }

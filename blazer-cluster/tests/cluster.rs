@@ -6,7 +6,7 @@
 extern crate blazer_runtime as blazer;
 
 use blazer_cluster::{
-    self as cluster, Cluster, Error, JobSpec, JobState, Prompt, Scheduler, Secret, Stage,
+    self as cluster, BatchSystem, Cluster, ClusterError, JobSpec, JobState, Prompt, Secret, Stage,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,8 +52,8 @@ fn bounded(limit: Duration, name: &'static str, body: impl FnOnce()) {
     let _ = done.send(());
 }
 
-fn cluster(env: &HashMap<String, String>, scheduler: Scheduler) -> Cluster {
-    Cluster::new(&env["BLAZER_CLUSTER_HOST"], scheduler)
+fn cluster(env: &HashMap<String, String>, batch_system: BatchSystem) -> Cluster {
+    Cluster::new(&env["BLAZER_CLUSTER_HOST"], batch_system)
         .port(env["BLAZER_CLUSTER_PORT"].parse().expect("port"))
         .user(&env["BLAZER_CLUSTER_USER"])
         .identity(&env["BLAZER_CLUSTER_KEY"])
@@ -88,9 +88,9 @@ fn describe(result: (i64, String)) -> String {
 fn pipeline_runs_a_local_task_then_a_slurm_job_over_ssh_then_a_task_on_its_result() {
     let Some(env) = env() else { return };
     bounded(Duration::from_secs(90), "pipeline", || {
-        let session = cluster(&env, Scheduler::Slurm).connect().expect("login");
+        let session = cluster(&env, BatchSystem::Slurm).connect().expect("login");
         let sumsq: cluster::Job<Vec<i64>, (i64, String)> = session.job(slurm_job(&env, "sumsq"));
-        let out = cluster::pipeline(
+        let out = cluster::run_stages(
             cluster::stage(blazer::call::<numbers>(4))
                 .then(sumsq)
                 .then(blazer::task::<describe>()),
@@ -105,7 +105,7 @@ fn pipeline_runs_a_local_task_then_a_slurm_job_over_ssh_then_a_task_on_its_resul
 fn a_job_exposes_its_id_state_and_logs() {
     let Some(env) = env() else { return };
     bounded(Duration::from_secs(90), "state", || {
-        let session = cluster(&env, Scheduler::Slurm).connect().expect("login");
+        let session = cluster(&env, BatchSystem::Slurm).connect().expect("login");
         let job: cluster::Job<Vec<i64>, (i64, String)> = session.job(slurm_job(&env, "sumsq"));
         let running = job.submit(&vec![2, 3]).expect("submit");
         assert!(
@@ -131,7 +131,7 @@ fn a_job_exposes_its_id_state_and_logs() {
         }
         assert_eq!(running.state(), &JobState::Cancelled);
         match running.wait() {
-            Err(Error::JobFailed { state, .. }) => assert_eq!(state, "CANCELLED"),
+            Err(ClusterError::JobFailed { state, .. }) => assert_eq!(state, "CANCELLED"),
             other => panic!("expected a cancelled job, got {other:?}"),
         }
     });
@@ -141,7 +141,7 @@ fn a_job_exposes_its_id_state_and_logs() {
 fn one_login_serves_every_command_and_job_of_a_session() {
     let Some(env) = env() else { return };
     bounded(Duration::from_secs(90), "reuse", || {
-        let session = cluster(&env, Scheduler::Slurm).connect().expect("login");
+        let session = cluster(&env, BatchSystem::Slurm).connect().expect("login");
         // SSH_CLIENT names the client's TCP port: one connection means one port.
         let ports: Vec<String> = (0..4)
             .map(|_| {
@@ -174,7 +174,7 @@ fn one_login_serves_every_command_and_job_of_a_session() {
 fn parallel_mixes_slurm_jobs_and_local_work_on_the_calling_thread() {
     let Some(env) = env() else { return };
     bounded(Duration::from_secs(90), "parallel", || {
-        let session = cluster(&env, Scheduler::Slurm).connect().expect("login");
+        let session = cluster(&env, BatchSystem::Slurm).connect().expect("login");
         let caller = std::thread::current().id();
         let job =
             || -> cluster::Job<Vec<i64>, (i64, String)> { session.job(slurm_job(&env, "sumsq")) };
@@ -186,7 +186,7 @@ fn parallel_mixes_slurm_jobs_and_local_work_on_the_calling_thread() {
             );
             (xs.iter().sum::<i64>(), "local".to_string())
         });
-        let fan = cluster::parallel(vec![job().boxed(), local.boxed(), job().boxed()]);
+        let fan = cluster::fork_stages(vec![job().boxed(), local.boxed(), job().boxed()]);
         let out = fan.run(vec![1, 2, 3]).expect("parallel");
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].0, 14);
@@ -210,7 +210,7 @@ fn hostile_arguments_arrive_verbatim() {
             "$HOME \"x\" \\".to_string(),
             String::new(),
         ];
-        let session = cluster(&env, Scheduler::Slurm).connect().expect("login");
+        let session = cluster(&env, BatchSystem::Slurm).connect().expect("login");
         // Straight over ssh...
         let mut args = vec!["printf".to_string(), "%s\\0".to_string()];
         args.extend(hostile.iter().cloned());
@@ -246,12 +246,12 @@ fn an_unreachable_host_is_a_clear_error() {
             .local_addr()
             .unwrap()
             .port();
-        let err = cluster(&env, Scheduler::Slurm)
+        let err = cluster(&env, BatchSystem::Slurm)
             .port(port)
             .connect()
             .unwrap_err();
         match &err {
-            Error::Unreachable { detail, .. } => {
+            ClusterError::Unreachable { detail, .. } => {
                 assert!(detail.contains("Connection refused"), "{err}")
             }
             other => panic!("expected Unreachable, got {other:?}"),
@@ -268,17 +268,17 @@ fn an_unreachable_host_is_a_clear_error() {
 fn a_failed_login_is_a_clear_error() {
     let Some(env) = env() else { return };
     bounded(Duration::from_secs(30), "login", || {
-        let wrong_key = cluster(&env, Scheduler::Slurm)
+        let wrong_key = cluster(&env, BatchSystem::Slurm)
             .identity(&env["BLAZER_CLUSTER_STRANGER_KEY"])
             .connect()
             .unwrap_err();
-        let wrong_user = cluster(&env, Scheduler::Slurm)
+        let wrong_user = cluster(&env, BatchSystem::Slurm)
             .user("nobody-here")
             .connect()
             .unwrap_err();
         for err in [wrong_key, wrong_user] {
             match &err {
-                Error::Login { detail, .. } => {
+                ClusterError::Login { detail, .. } => {
                     assert!(detail.contains("Permission denied"), "{err}")
                 }
                 other => panic!("expected Login, got {other:?}"),
@@ -291,12 +291,15 @@ fn a_failed_login_is_a_clear_error() {
 fn a_rejected_submission_is_a_clear_error() {
     let Some(env) = env() else { return };
     bounded(Duration::from_secs(30), "rejected", || {
-        let session = cluster(&env, Scheduler::Slurm).connect().expect("login");
+        let session = cluster(&env, BatchSystem::Slurm).connect().expect("login");
         let job: cluster::Job<Vec<i64>, (i64, String)> =
             session.job(slurm_job(&env, "sumsq").queue("no-such-partition"));
         match job.run(vec![1]).unwrap_err() {
-            Error::Rejected { scheduler, detail } => {
-                assert_eq!(scheduler, "slurm");
+            ClusterError::Rejected {
+                batch_system,
+                detail,
+            } => {
+                assert_eq!(batch_system, "slurm");
                 assert!(detail.contains("invalid partition"), "{detail}");
             }
             other => panic!("expected Rejected, got {other:?}"),
@@ -308,11 +311,11 @@ fn a_rejected_submission_is_a_clear_error() {
 fn a_failed_job_reports_its_state_exit_code_and_stderr() {
     let Some(env) = env() else { return };
     bounded(Duration::from_secs(90), "failed", || {
-        let session = cluster(&env, Scheduler::Slurm).connect().expect("login");
+        let session = cluster(&env, BatchSystem::Slurm).connect().expect("login");
         let job: cluster::Job<Vec<i64>, i64> = session.job(slurm_job(&env, "fail"));
-        let err = cluster::pipeline(cluster::value(vec![1]).then(job)).unwrap_err();
+        let err = cluster::run_stages(cluster::value(vec![1]).then(job)).unwrap_err();
         match &err {
-            Error::JobFailed {
+            ClusterError::JobFailed {
                 state,
                 exit_code,
                 stderr_tail,
@@ -327,7 +330,7 @@ fn a_failed_job_reports_its_state_exit_code_and_stderr() {
         // A job that exits 0 but writes no result cannot give an i64...
         let silent: cluster::Job<(), i64> =
             session.job(JobSpec::command(["true"]).queue(&env["BLAZER_CLUSTER_PARTITION"]));
-        assert!(matches!(silent.run(()), Err(Error::JobFailed { .. })));
+        assert!(matches!(silent.run(()), Err(ClusterError::JobFailed { .. })));
         // ...but can give `()`.
         let unit: cluster::Job<(), ()> =
             session.job(JobSpec::command(["true"]).queue(&env["BLAZER_CLUSTER_PARTITION"]));
@@ -339,7 +342,7 @@ fn a_failed_job_reports_its_state_exit_code_and_stderr() {
 fn mpirun_over_ssh_without_a_scheduler() {
     let Some(env) = env() else { return };
     bounded(Duration::from_secs(60), "mpirun", || {
-        let session = cluster(&env, Scheduler::Mpirun).connect().expect("login");
+        let session = cluster(&env, BatchSystem::Mpirun).connect().expect("login");
         let job: cluster::Job<Vec<i64>, (i64, String)> = session.job(
             JobSpec::command([TESTJOB, "sumsq"])
                 .mpi(1)
@@ -353,7 +356,7 @@ fn mpirun_over_ssh_without_a_scheduler() {
         );
         let failing: cluster::Job<(), ()> = session.job(JobSpec::command([TESTJOB, "fail"]));
         match failing.run(()).unwrap_err() {
-            Error::JobFailed { exit_code, .. } => assert_eq!(exit_code, Some(3)),
+            ClusterError::JobFailed { exit_code, .. } => assert_eq!(exit_code, Some(3)),
             other => panic!("expected JobFailed, got {other:?}"),
         }
     });
@@ -369,7 +372,7 @@ fn a_password_is_asked_once_and_never_shows_up() {
         let questions = Arc::new(Mutex::new(Vec::new()));
         let login = |answer: String| {
             let (asked, questions) = (asked.clone(), questions.clone());
-            Cluster::new(&env["BLAZER_CLUSTER_HOST"], Scheduler::Slurm)
+            Cluster::new(&env["BLAZER_CLUSTER_HOST"], BatchSystem::Slurm)
                 .port(env["BLAZER_CLUSTER_PORT"].parse().unwrap())
                 .user(&env["BLAZER_CLUSTER_PW_USER"])
                 .known_hosts(&env["BLAZER_CLUSTER_KNOWN_HOSTS"])
@@ -397,7 +400,7 @@ fn a_password_is_asked_once_and_never_shows_up() {
 
         let wrong = format!("{password}-wrong");
         let err = login(wrong.clone()).unwrap_err();
-        assert!(matches!(err, Error::Login { .. }), "{err:?}");
+        assert!(matches!(err, ClusterError::Login { .. }), "{err:?}");
         for text in [err.to_string(), format!("{err:?}")] {
             assert!(
                 !text.contains(&wrong) && !text.contains(&password),

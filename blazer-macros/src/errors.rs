@@ -2,7 +2,7 @@
 
 /// `Ok(())` when `errors` is empty, else one `syn::Error` that reports all of them, each on
 /// its own span.
-pub fn all(errors: Vec<syn::Error>) -> syn::Result<()> {
+pub(crate) fn all(errors: Vec<syn::Error>) -> syn::Result<()> {
     let mut errors = errors.into_iter();
     match errors.next() {
         None => Ok(()),

@@ -70,7 +70,7 @@ fn gpu_task() {
 fn main_with_result() {
     let out = crate::main_fn::expand(
         TokenStream::new(),
-        "fn main() -> blazer::Result<()> { blazer::print!(\"hi\"); Ok(()) }"
+        "fn main() -> blazer::Result<()> { blazer::root_println!(\"hi\"); Ok(()) }"
             .parse()
             .unwrap(),
     )

@@ -51,7 +51,7 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// ```ignore
 /// #[blazer::main]
 /// fn main() -> blazer::Result<()> {
-///     blazer::print!("{} ranks", blazer::size());
+///     blazer::root_println!("{} ranks", blazer::size());
 ///     Ok(())
 /// }
 /// ```

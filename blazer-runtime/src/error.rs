@@ -1,4 +1,4 @@
-//! Errors returned by every blazer primitive.
+//! Errors returned by every blazer primitive, and the exit codes of a blazer program.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -87,6 +87,19 @@ impl From<TaskFailure> for Error {
     fn from(t: TaskFailure) -> Self {
         Error::Task(t)
     }
+}
+
+/// The exit codes of a blazer program, beside 0 (success) and 1 (the driver body returned
+/// `Err`).
+pub mod exit_code {
+    /// A rank's task registry or protocol version differs from rank 0's: different binaries
+    /// or versions were started together. Every rank exits with it.
+    pub const MISMATCH: u8 = 3;
+    /// Ranks were lost during the run (`BLAZER_WORKER_TIMEOUT`): the job ends through
+    /// `MPI_Abort` with this code.
+    pub const LOST: u8 = 4;
+    /// The driver body panicked.
+    pub const PANIC: u8 = 101;
 }
 
 /// Shorthand for `Result<T, blazer::Error>`.

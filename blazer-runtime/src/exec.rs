@@ -1,10 +1,11 @@
-//! Runs a [`Plan`] in this process, turning panics and task errors into [`TaskFailure`]s.
+//! Execution: runs a [`Plan`] or a [`Batch`] in this process, turning panics and task errors
+//! into [`TaskFailure`]s. It knows tasks and plans, not messages: the worker and the driver
+//! (running work inline) both call it.
 
-use crate::context;
 use crate::error::TaskFailure;
-use crate::plan::{join_outputs, Plan};
 use crate::registry::Registry;
-use crate::wire::Request;
+use crate::wire::plan::{join_outputs, Batch, Plan};
+use crate::world;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -17,7 +18,7 @@ thread_local! {
 /// message as the task's failure anyway); other panics keep the default report. Set
 /// `BLAZER_BACKTRACE=1` to keep full backtraces for task panics too.
 pub(crate) fn install_panic_hook() {
-    if std::env::var_os("BLAZER_BACKTRACE").is_some_and(|v| v == "1") {
+    if crate::config::config().backtrace {
         return;
     }
     let default = std::panic::take_hook();
@@ -30,7 +31,7 @@ pub(crate) fn install_panic_hook() {
                 .unwrap_or_default();
             eprintln!(
                 "blazer: task `{task}` panicked on rank {}{at}: {message}",
-                context::rank()
+                world::rank()
             );
         }
         None => default(info),
@@ -38,7 +39,7 @@ pub(crate) fn install_panic_hook() {
 }
 
 /// Runs `plan` on the encoded `input`.
-pub fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+pub(crate) fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure> {
     match plan {
         Plan::Task { id, bound } => {
             let entry = Registry::global()
@@ -91,19 +92,23 @@ pub fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure> {
     }
 }
 
-/// Runs a whole request: one output per input, or one folded output.
-pub fn execute_request(req: &Request) -> Vec<Result<Vec<u8>, TaskFailure>> {
-    if !req.fold {
-        return req.inputs.iter().map(|i| execute(&req.plan, i)).collect();
+/// Runs a whole batch: one output per input, or one folded output.
+pub(crate) fn run_batch(batch: &Batch) -> Vec<Result<Vec<u8>, TaskFailure>> {
+    if !batch.fold {
+        return batch
+            .inputs
+            .iter()
+            .map(|i| execute(&batch.plan, i))
+            .collect();
     }
-    let mut items = req.inputs.iter();
+    let mut items = batch.inputs.iter();
     let Some(first) = items.next() else {
         return vec![Err(failure("?", "fold of an empty batch".into()))];
     };
     let mut acc = first.clone();
     for item in items {
         acc.extend_from_slice(item);
-        acc = match execute(&req.plan, &acc) {
+        acc = match execute(&batch.plan, &acc) {
             Ok(v) => v,
             Err(f) => return vec![Err(f)],
         };
@@ -114,14 +119,14 @@ pub fn execute_request(req: &Request) -> Vec<Result<Vec<u8>, TaskFailure>> {
 fn failure(task: &str, message: String) -> TaskFailure {
     TaskFailure {
         task: task.to_string(),
-        rank: context::rank(),
-        host: context::host(),
+        rank: world::rank(),
+        host: world::host(),
         message,
     }
 }
 
 /// The text of a panic payload (`&str` or `String`), as `panic!` formats it.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -17,9 +17,9 @@
 //!   library is probed, and a missing driver, device or NVRTC is an [`Error::Gpu`]; cudarc
 //!   panics that slip through are caught and turned into errors too.
 
-use crate::context;
 use crate::error::{Error, Result};
 use crate::exec::panic_message;
+use crate::world;
 use cudarc::driver::{result as cu, sys, CudaContext, CudaFunction, CudaModule, CudaStream};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -37,10 +37,8 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_GPU_WAIT: Duration = Duration::from_secs(300);
 
 /// Environment variable: seconds [`gpu()`] waits for a busy GPU (a decimal number, `0` for
-/// no wait).
-const WAIT_ENV: &str = "BLAZER_GPU_WAIT_S";
-/// Environment variable: the directory of the per-GPU lock files.
-const LOCK_DIR_ENV: &str = "BLAZER_GPU_LOCK_DIR";
+/// no wait), read through [`crate::config`].
+const WAIT_ENV: &str = crate::config::GPU_WAIT;
 
 /// What a rank knows about the GPU it holds. Serializable, so a task can return it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,8 +260,8 @@ fn candidate_order(local_rank: i32, device_count: usize) -> Vec<usize> {
 }
 
 fn acquire(wait: Duration) -> Result<Held> {
-    let host = context::host();
-    let (rank, local_rank) = (context::rank(), context::local_rank());
+    let host = world::host();
+    let (rank, local_rank) = (world::rank(), world::local_rank());
     let count = gpu_count()?;
     if count == 0 {
         let visible = std::env::var("CUDA_VISIBLE_DEVICES")
@@ -361,7 +359,7 @@ fn no_driver() -> Error {
     Error::Gpu(format!(
         "no CUDA driver on {}: libcuda.so cannot be loaded; install the NVIDIA driver or add \
          its directory to LD_LIBRARY_PATH",
-        context::host()
+        world::host()
     ))
 }
 
@@ -409,9 +407,9 @@ fn describe_compile_error(e: cudarc::nvrtc::CompileError) -> String {
 
 /// The wait from `BLAZER_GPU_WAIT_S`, or [`DEFAULT_GPU_WAIT`].
 fn wait_from_env() -> Result<Duration> {
-    match std::env::var(WAIT_ENV) {
-        Err(_) => Ok(DEFAULT_GPU_WAIT),
-        Ok(v) => parse_wait(&v).ok_or_else(|| {
+    match &crate::config::config().gpu_wait {
+        None => Ok(DEFAULT_GPU_WAIT),
+        Some(v) => parse_wait(v).ok_or_else(|| {
             Error::Gpu(format!(
                 "{WAIT_ENV} must be a number of seconds, such as 60 or 0.5; it is {v:?}"
             ))
@@ -426,8 +424,8 @@ fn parse_wait(v: &str) -> Option<Duration> {
 
 /// Where the lock files live: shared memory when there is one (per node, cleared at boot).
 fn lock_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os(LOCK_DIR_ENV) {
-        return dir.into();
+    if let Some(dir) = &crate::config::config().gpu_lock_dir {
+        return dir.clone();
     }
     let shm = Path::new("/dev/shm");
     if shm.is_dir() {

@@ -1,56 +1,74 @@
-//! The MPI runtime of [blazer](https://docs.rs/blazer): task registry, wire protocol,
-//! pull-based scheduler and primitives. Users depend on the `blazer` facade, which
+//! The MPI runtime of [blazer](https://docs.rs/blazer-hpc): task registry, wire protocol,
+//! pull-based work queue and primitives. Users depend on the `blazer` facade, which
 //! re-exports this crate's API next to the macros.
+//!
+//! # Layers
+//!
+//! Each layer uses only the layers above it in this list (no module imports one below it):
+//!
+//! ```text
+//! error, config, task, raw   foundations: errors and exit codes, BLAZER_* settings, the Task
+//!                            trait and TaskId, plain-number vectors
+//! world                      facts about the process: rank, size, hosts, nodes
+//! wire/                      codec → transport (detached blocks, the only unsafe code)
+//!                            → plan (Plan, Batch) → message (ToWorker, ToDriver, tags) → outbox
+//! registry, trace            tasks by ID; task spans for BLAZER_TRACE
+//! exec                       runs a Plan or a Batch here; knows no message
+//! driver/  |  worker         rank 0: queue (WorkQueue, result slots) → dispatch → progress
+//!                            ranks 1..: the serve loop
+//! api/, gpu                  the user API: flow, primitives, stream, shared, combinators; GPUs
+//! lifecycle                  MPI start-up, handshake, driver/worker split, shutdown
+//! ```
+//!
+//! One `map` call: `api/primitives.rs` encodes the items and cuts them into [`Batch`]es →
+//! `driver/dispatch.rs` submits them to the `WorkQueue` of `driver/queue.rs`, which encodes
+//! each as a `ToWorker::Run` message (`wire/message.rs`, `wire/transport.rs`) and sends it
+//! through `wire/outbox.rs` → on a worker, `worker.rs` receives it and `exec.rs` runs the
+//! batch through the registry (`registry.rs`) → the reply travels back the same way and the
+//! queue files its outputs into the call's result slots → `dispatch.rs` hands them back in
+//! input order and `primitives.rs` decodes them.
+//!
+//! [`Batch`]: crate::wire::plan::Batch
 
-#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod blocks;
-mod combinators;
-mod context;
-mod dispatch;
+mod api;
+mod config;
+mod driver;
 mod error;
 mod exec;
-mod flow;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod gpu_glue;
 mod lifecycle;
-mod outbox;
-mod plan;
-mod primitives;
-mod progress;
 mod raw;
-pub mod registry;
-mod scheduler;
-mod shared;
-mod stream;
+mod registry;
 mod task;
-pub mod trace;
-pub mod wire;
+mod trace;
+mod wire;
 mod worker;
+mod world;
 
-pub use combinators::{filter, pipe, r#where, select, Pipe, Select, Where};
-pub use context::{host, host_of, is_root, local_rank, local_size, node_of, nodes, rank, size};
-pub use error::{Error, Result, TaskFailure};
-pub use exec::{execute, panic_message};
-pub use flow::{call, constant, fork, partial, task, Branches, Call, Flow};
-#[cfg(feature = "gpu")]
-pub use gpu::{gpu, gpu_count, gpu_within, preferred_device, Gpu, GpuInfo, DEFAULT_GPU_WAIT};
-pub use lifecycle::{run, run_on, DriverOutcome, EXIT_LOST, EXIT_MISMATCH, EXIT_PANIC};
-/// The MPI bindings blazer runs on (rsmpi), for programs that also use MPI directly.
-pub use mpi;
-pub use plan::Plan;
-pub use primitives::{
+pub use api::combinators::{filter, pipe, r#where, select, Pipe, Select, Where};
+pub use api::flow::{call, constant, fork, partial, task, Branches, Call, Flow, ForkPlan};
+pub use api::primitives::{
     map, map_chunked, on_every_rank, parallel, parallel_settled, pipeline, reduce, scatter,
 };
+pub use api::shared::{shared, Shared};
+pub use api::stream::{chunks, stream, Chunks, Feed, Stream};
+pub use error::{exit_code, Error, Result, TaskFailure};
+#[cfg(feature = "gpu")]
+pub use gpu::{gpu, gpu_count, gpu_within, preferred_device, Gpu, GpuInfo, DEFAULT_GPU_WAIT};
+pub use lifecycle::{run, run_on, DriverOutcome};
+/// The MPI bindings blazer runs on (rsmpi), for programs that also use MPI directly.
+pub use mpi;
 pub use raw::{Plain, RawVec};
 /// Byte buffers that travel as one block: use `serde_bytes::ByteBuf` instead of `Vec<u8>`
 /// for bulk task arguments and results (several times faster than a `Vec<u8>`, which serde
 /// writes byte by byte).
 pub use serde_bytes;
-pub use shared::{shared, Shared};
-pub use stream::{chunks, stream, Chunks, Feed, Stream};
 pub use task::{Task, TaskId};
+pub use world::{host, host_of, is_root, local_rank, local_size, node_of, nodes, rank, size};
 
 /// The `cudarc` crate blazer's GPU context is built on (contexts, streams, kernels, NVRTC),
 /// re-exported so that user code uses the same version.
@@ -61,13 +79,13 @@ pub use cudarc;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::gpu_glue::{gpu_lease_for_task, require_gpu_feature};
-    pub use crate::registry::TaskEntry;
+    pub use crate::registry::{Invoke, TaskEntry};
     pub use inventory;
 
     /// Sends raw bytes to worker `rank` as if they were a batch, and returns the failure the
     /// worker answers with. For fault-injection tests only.
     pub fn send_garbage_for_test(rank: i32, bytes: Vec<u8>) -> crate::Result<()> {
-        let slots = crate::context::with_scheduler(|s| s.send_raw_batch(rank, bytes))
+        let slots = crate::driver::dispatch::with_queue(|q| q.send_raw_batch(rank, bytes))
             .ok_or_else(|| crate::Error::Usage("needs at least one worker".into()))??;
         match slots.into_iter().next() {
             Some((_, Err(f))) => Err(crate::Error::Task(f)),

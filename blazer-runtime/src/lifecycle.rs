@@ -1,11 +1,14 @@
 //! Start-up and shutdown: MPI initialisation, the registry handshake, the driver/worker split.
 
-use crate::context;
-use crate::error::Error;
+use crate::config::config;
+use crate::driver::dispatch;
+use crate::driver::queue::WorkQueue;
+use crate::error::{exit_code, Error};
 use crate::registry::{explain_difference, Registry};
-use crate::scheduler::Scheduler;
-use crate::wire::{self, TAG_HANDSHAKE};
+use crate::wire::codec::{decode, encode};
+use crate::wire::message::TAG_HANDSHAKE;
 use crate::worker;
+use crate::world;
 use mpi::collective::{CommunicatorCollectives, Root};
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -38,14 +41,7 @@ impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
 }
 
 /// The version of blazer's start-up and wire protocol; ranks must agree on it.
-pub const PROTOCOL_VERSION: u64 = 2;
-
-/// Exit code of a rank whose registry differs from rank 0's.
-pub const EXIT_MISMATCH: u8 = 3;
-/// Exit code when the driver body panicked.
-pub const EXIT_PANIC: u8 = 101;
-/// Exit code (through `MPI_Abort`) when ranks were lost during the run.
-pub const EXIT_LOST: u8 = 4;
+const PROTOCOL_VERSION: u64 = 2;
 
 /// Starts MPI, runs `body` on rank 0 while ranks 1..N-1 serve tasks, then shuts every rank
 /// down. This is what `#[blazer::main]` expands to.
@@ -75,7 +71,7 @@ pub fn run_on<R: DriverOutcome>(
 ) -> ExitCode {
     let world = universe.world();
     let (rank, size) = (world.rank(), world.size());
-    context::init(
+    world::init(
         rank,
         size,
         mpi::environment::processor_name().unwrap_or_default(),
@@ -86,24 +82,24 @@ pub fn run_on<R: DriverOutcome>(
         if rank == 0 {
             eprintln!("blazer: {e}");
         }
-        return ExitCode::from(EXIT_MISMATCH);
+        return ExitCode::from(exit_code::MISMATCH);
     }
     let node = world.split_shared(rank);
-    context::init_node(node.rank(), node.size());
+    world::init_node(node.rank(), node.size());
     // Name each node by its lowest world rank, and tell every rank the whole table.
     let mut leader = rank;
     node.process_at_rank(0).broadcast_into(&mut leader);
     let mut table = vec![0i32; size as usize];
     world.all_gather_into(&leader, &mut table[..]);
-    context::init_nodes(table);
+    world::init_nodes(table);
     // Every rank's host name, for error messages about ranks on other hosts.
     let mut name = [0u8; 64];
-    let mine = context::host();
+    let mine = world::host();
     let len = mine.len().min(name.len());
     name[..len].copy_from_slice(&mine.as_bytes()[..len]);
     let mut names = vec![0u8; 64 * size as usize];
     world.all_gather_into(&name[..], &mut names[..]);
-    context::init_hosts(
+    world::init_hosts(
         names
             .chunks(64)
             .map(|n| {
@@ -115,7 +111,7 @@ pub fn run_on<R: DriverOutcome>(
     );
 
     // Rank 0 decides whether to trace and tells every rank.
-    let trace_path = std::env::var("BLAZER_TRACE").ok().filter(|p| !p.is_empty());
+    let trace_path = config().trace.as_deref();
     let mut tracing = u8::from(rank == 0 && trace_path.is_some());
     world.process_at_rank(0).broadcast_into(&mut tracing);
     crate::trace::set_enabled(tracing == 1);
@@ -124,23 +120,23 @@ pub fn run_on<R: DriverOutcome>(
         return ExitCode::SUCCESS;
     }
     if size > 1 {
-        context::install_scheduler(Scheduler::new(world));
+        dispatch::install(WorkQueue::new(world));
     }
     let outcome = catch_unwind(AssertUnwindSafe(body));
     // Report first: releasing the workers may have to abort the job (a lost rank).
     let code = match outcome {
         Ok(r) => r.report(),
-        Err(_) => ExitCode::from(EXIT_PANIC),
+        Err(_) => ExitCode::from(exit_code::PANIC),
     };
     // Always release the workers, whatever the body did, so no rank is left waiting.
-    if let Some(mut s) = context::take_scheduler() {
-        s.shutdown();
-        if let Some(path) = trace_path.as_deref() {
-            if let Err(e) = crate::trace::gather_and_write(s.world(), path) {
+    if let Some(mut queue) = dispatch::uninstall() {
+        queue.shutdown();
+        if let Some(path) = trace_path {
+            if let Err(e) = crate::trace::gather_and_write(queue.world(), path) {
                 eprintln!("blazer: trace not written: {e}");
             }
         }
-    } else if let Some(path) = trace_path.as_deref() {
+    } else if let Some(path) = trace_path {
         // A world of one: this process ran every task.
         let world = universe.world();
         if let Err(e) = crate::trace::gather_and_write(&world, path) {
@@ -179,7 +175,7 @@ fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
                 let (bytes, _) = world
                     .process_at_rank(r as i32)
                     .receive_vec_with_tag::<u8>(TAG_HANDSHAKE);
-                let theirs: Vec<String> = wire::decode(&bytes, r as i32)?;
+                let theirs: Vec<String> = decode(&bytes, r as i32)?;
                 match groups.iter_mut().find(|(_, t)| *t == theirs) {
                     Some((ranks, _)) => ranks.push(r as i32),
                     None => groups.push((vec![r as i32], theirs)),
@@ -193,7 +189,7 @@ fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
         Err(Error::RegistryMismatch(diffs.join("; ")))
     } else {
         if all[rank as usize] != all[0] {
-            let bytes = wire::encode(&describe())?;
+            let bytes = encode(&describe())?;
             world
                 .process_at_rank(0)
                 .send_with_tag(&bytes[..], TAG_HANDSHAKE);

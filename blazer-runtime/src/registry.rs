@@ -44,19 +44,22 @@ fn invoke<T: Task>(input: &[u8]) -> Result<Vec<u8>, String> {
     let args: T::Input = postcard::from_bytes(input)
         .map_err(|e| format!("cannot decode the arguments of `{}`: {e}", T::NAME))?;
     let out = T::run(args)?;
-    crate::wire::to_bytes(&out)
+    crate::wire::codec::to_bytes(&out)
         .map_err(|e| format!("cannot encode the result of `{}`: {e}", T::NAME))
 }
 
 /// The registry of this process, indexed by ID and checked for duplicates.
-pub struct Registry {
+#[derive(Debug)]
+pub(crate) struct Registry {
     by_id: HashMap<TaskId, &'static TaskEntry>,
     fingerprint: u64,
 }
 
 impl Registry {
     /// Builds the registry from `entries`, rejecting two entries with one ID.
-    pub fn build(entries: impl IntoIterator<Item = &'static TaskEntry>) -> Result<Registry, Error> {
+    pub(crate) fn build(
+        entries: impl IntoIterator<Item = &'static TaskEntry>,
+    ) -> Result<Registry, Error> {
         let mut by_id: HashMap<TaskId, &'static TaskEntry> = HashMap::new();
         for e in entries {
             if let Some(prev) = by_id.insert(e.id, e) {
@@ -75,7 +78,7 @@ impl Registry {
     }
 
     /// The registry of all tasks linked into this binary (built once).
-    pub fn global() -> Result<&'static Registry, Error> {
+    pub(crate) fn global() -> Result<&'static Registry, Error> {
         static GLOBAL: OnceLock<Result<Registry, Error>> = OnceLock::new();
         GLOBAL
             .get_or_init(|| Registry::build(inventory::iter::<TaskEntry>))
@@ -84,17 +87,17 @@ impl Registry {
     }
 
     /// Looks a task up by ID.
-    pub fn get(&self, id: TaskId) -> Option<&'static TaskEntry> {
+    pub(crate) fn get(&self, id: TaskId) -> Option<&'static TaskEntry> {
         self.by_id.get(&id).copied()
     }
 
     /// A hash of all task IDs: equal on two ranks iff they registered the same tasks.
-    pub fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
 
     /// `name(signature)` of every task, sorted, to explain a fingerprint mismatch.
-    pub fn describe(&self) -> Vec<String> {
+    pub(crate) fn describe(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .by_id
             .values()
@@ -106,7 +109,7 @@ impl Registry {
 }
 
 /// Explains how the task list `other` (run by `ranks`) differs from `ours` (rank 0's).
-pub fn explain_difference(ours: &[String], ranks: &[i32], other: &[String]) -> String {
+pub(crate) fn explain_difference(ours: &[String], ranks: &[i32], other: &[String]) -> String {
     let missing: Vec<&String> = ours.iter().filter(|t| !other.contains(t)).collect();
     let extra: Vec<&String> = other.iter().filter(|t| !ours.contains(t)).collect();
     let all: Vec<String> = ranks.iter().map(i32::to_string).collect();

@@ -2,7 +2,9 @@
 //! driver at shutdown in the Chrome/Perfetto trace-event format (open it at
 //! <https://ui.perfetto.dev> or `chrome://tracing`). One row per rank shows load balance.
 
-use crate::wire::{self, TAG_TRACE};
+use crate::wire::codec::{decode, encode};
+use crate::wire::message::TAG_TRACE;
+use crate::world;
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use serde::{Deserialize, Serialize};
@@ -18,19 +20,19 @@ thread_local! {
 
 /// One task run: which task, on which rank, when (µs since the Unix epoch) and how long.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
+pub(crate) struct Event {
     /// Full task name.
-    pub task: String,
+    pub(crate) task: String,
     /// Rank that ran it.
-    pub rank: i32,
+    pub(crate) rank: i32,
     /// Start, in microseconds since the Unix epoch.
-    pub start_us: u64,
+    pub(crate) start_us: u64,
     /// Duration in microseconds.
-    pub dur_us: u64,
+    pub(crate) dur_us: u64,
 }
 
 /// True when tasks are being traced (decided by rank 0 from `BLAZER_TRACE`, told to all).
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
@@ -51,7 +53,7 @@ pub(crate) fn record(task: &str, start_us: u64) {
     EVENTS.with_borrow_mut(|e| {
         e.push(Event {
             task: task.to_string(),
-            rank: crate::rank(),
+            rank: world::rank(),
             start_us,
             dur_us: end.saturating_sub(start_us),
         })
@@ -64,31 +66,34 @@ fn take() -> Vec<Event> {
 
 /// On a worker at shutdown: sends this rank's events and host to the driver.
 pub(crate) fn send_to_driver(world: &SimpleCommunicator) {
-    let bytes = wire::encode(&(crate::host(), take())).unwrap_or_default();
+    let bytes = encode(&(world::host(), take())).unwrap_or_default();
     world
         .process_at_rank(0)
         .send_with_tag(&bytes[..], TAG_TRACE);
 }
 
 /// On the driver at shutdown: gathers every worker's events and writes the trace to `path`.
-pub(crate) fn gather_and_write(world: &SimpleCommunicator, path: &str) -> Result<(), String> {
+pub(crate) fn gather_and_write(
+    world: &SimpleCommunicator,
+    path: &std::path::Path,
+) -> Result<(), String> {
     let mut events = take();
-    let mut hosts = vec![(0, crate::host())];
+    let mut hosts = vec![(0, world::host())];
     for rank in 1..world.size() {
         let (bytes, _) = world
             .process_at_rank(rank)
             .receive_vec_with_tag::<u8>(TAG_TRACE);
         let (host, theirs): (String, Vec<Event>) =
-            wire::decode(&bytes, rank).map_err(|e| e.to_string())?;
+            decode(&bytes, rank).map_err(|e| e.to_string())?;
         hosts.push((rank, host));
         events.extend(theirs);
     }
     std::fs::write(path, to_chrome_json(&events, &hosts))
-        .map_err(|e| format!("cannot write {path}: {e}"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Renders events as a Chrome trace: one process per rank, times relative to the first event.
-pub fn to_chrome_json(events: &[Event], hosts: &[(i32, String)]) -> String {
+pub(crate) fn to_chrome_json(events: &[Event], hosts: &[(i32, String)]) -> String {
     let origin = events.iter().map(|e| e.start_us).min().unwrap_or(0);
     let mut out = String::from("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[");
     let mut first = true;

@@ -16,9 +16,9 @@
 //! #[blazer::main]
 //! fn main() -> blazer::Result<()> {
 //!     let squares = blazer::map(blazer::task::<sqr>(), vec![1, 2, 3, 4])?;
-//!     blazer::print!("{squares:?}"); // [1, 4, 9, 16]
+//!     blazer::root_println!("{squares:?}"); // [1, 4, 9, 16]
 //!     let total = blazer::reduce(blazer::task::<add>(), squares)?;
-//!     blazer::print!("{total}"); // 30
+//!     blazer::root_println!("{total}"); // 30
 //!     Ok(())
 //! }
 //! ```
@@ -74,10 +74,32 @@
 //! the plain API.
 
 pub use blazer_macros::{blazer, main, task};
-pub use blazer_runtime::*;
+
+// Flows: typed computations built from tasks.
+pub use blazer_runtime::{call, constant, fork, partial, task, Branches, Call, Flow, Task, TaskId};
+// Primitives, run on the driver; results in input order.
+pub use blazer_runtime::{
+    map, map_chunked, on_every_rank, parallel, parallel_settled, pipeline, reduce, scatter,
+};
+// Streams, shared variables and the local pipe combinators.
+pub use blazer_runtime::{chunks, shared, stream, Chunks, Feed, Shared, Stream};
+pub use blazer_runtime::{filter, pipe, r#where, select, Pipe, Select, Where};
+// Where this process stands.
+pub use blazer_runtime::{
+    host, host_of, is_root, local_rank, local_size, node_of, nodes, rank, root_println, size,
+};
+// Start-up, errors and exit codes.
+pub use blazer_runtime::{exit_code, run, run_on, DriverOutcome, Error, Result, TaskFailure};
+// Values and the libraries blazer's API is made of.
+pub use blazer_runtime::{mpi, serde_bytes, Plain, RawVec};
+// GPUs (the `gpu` feature).
+#[cfg(feature = "gpu")]
+pub use blazer_runtime::{
+    cudarc, gpu, gpu_count, gpu_within, preferred_device, Gpu, GpuInfo, DEFAULT_GPU_WAIT,
+};
 
 /// Cross-cluster jobs: Slurm, PBS or `mpirun` over one ssh connection, composed with flows.
 pub use blazer_cluster as cluster;
 
 #[doc(hidden)]
-pub use blazer_runtime::__private;
+pub use blazer_runtime::{__private, ForkPlan};

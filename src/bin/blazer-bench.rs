@@ -302,7 +302,7 @@ fn mb_per_s(bytes: usize, roundtrip_us: f64) -> f64 {
 fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
     let n = blazer::size();
     let workers = (n - 1).max(1) as f64;
-    blazer::print!("# blazer-bench on {n} ranks ({} workers)", n - 1);
+    blazer::root_println!("# blazer-bench on {n} ranks ({} workers)", n - 1);
 
     // Streaming memory: the driver's peak RSS while streaming 1e5 items, then 100x more.
     for count in [s.stream_small, s.stream_large] {
@@ -314,7 +314,7 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
                 .try_fold(0u64, |a, r| r.map(|v| a.wrapping_add(v)))
         });
         r?;
-        blazer::print!(
+        blazer::root_println!(
             "stream_items={count:<10} items_per_s={:.0} driver_peak_rss_MiB={:.1} (at start: {:.1})",
             count as f64 / t,
             peak_rss_kib() as f64 / 1024.0,
@@ -326,7 +326,7 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
     let (_, t) =
         secs(|| (0..s.roundtrips).try_for_each(|_| blazer::parallel([call::<noop>(())]).map(drop)));
     let rt = t * 1e6 / s.roundtrips as f64;
-    blazer::print!(
+    blazer::root_println!(
         "roundtrip_us      blazer={rt:.2} raw={:.2} ratio={:.2}  (one empty task vs an 8-byte rsmpi ping-pong)",
         raw.roundtrip_us,
         rt / raw.roundtrip_us
@@ -356,7 +356,7 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
         ("scatter", scatter_rate),
         ("stream", stream_rate),
     ] {
-        blazer::print!(
+        blazer::root_println!(
             "tasks_per_s       {name:<8} blazer={rate:.0} raw={:.0} ratio={:.2} per_task_us={:.2}",
             raw.tasks_per_s,
             raw.tasks_per_s / rate,
@@ -379,7 +379,7 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
         let f64_us = time_echo(iters, || call::<echo_f64>(floats.clone()))?;
         let rawvec = blazer::RawVec(floats.clone());
         let raw_f64_us = time_echo(iters, || call::<echo_raw_f64>(rawvec.clone()))?;
-        blazer::print!(
+        blazer::root_println!(
             "payload_bytes={bytes:<9} raw_MB/s={:.0} | Vec<u8>={:.0} ByteBuf={:.0} Vec<f64>={:.0} RawVec<f64>={:.0} | ratio Vec<u8>={:.2} ByteBuf={:.2} Vec<f64>={:.2} RawVec<f64>={:.2}",
             mb_per_s(bytes, raw_us),
             mb_per_s(bytes, us),
@@ -409,7 +409,7 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
     r?;
     let (r, pull_t) = secs(|| blazer::map_chunked(task::<work>(), durations.clone(), 1));
     r?;
-    blazer::print!(
+    blazer::root_println!(
         "load_balance_s    pull={pull_t:.3} static_blocks={static_t:.3} speedup={:.2}",
         static_t / pull_t
     );
@@ -430,7 +430,7 @@ fn speedups(s: &Sizes) -> blazer::Result<()> {
     });
     let hits = hits?;
     assert_eq!(hits, serial, "the distributed count equals the serial one");
-    blazer::print!(
+    blazer::root_println!(
         "pi                estimate={:.6} serial_s={serial_t:.3} blazer_s={dist_t:.3} speedup={:.2}",
         4.0 * hits as f64 / (per * chunks) as f64,
         serial_t / dist_t
@@ -461,7 +461,7 @@ fn speedups(s: &Sizes) -> blazer::Result<()> {
     });
     let dist = dist?;
     assert_eq!(dist, serial, "the distributed counts equal the serial ones");
-    blazer::print!(
+    blazer::root_println!(
         "wordcount         lines={lines} words={} serial_s={serial_t:.3} blazer_s={dist_t:.3} speedup={:.2}",
         dist.values().sum::<u64>(),
         serial_t / dist_t

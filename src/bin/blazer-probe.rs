@@ -114,71 +114,71 @@ fn run(mode: &str) -> blazer::Result<()> {
             let order: Vec<u32> = who.iter().map(|w| w.0).collect();
             assert_eq!(order, (0..n).collect::<Vec<_>>(), "results in input order");
             let ranks: BTreeSet<i32> = who.iter().map(|w| w.1).collect();
-            blazer::print!("SIZE {}", blazer::size());
-            blazer::print!("LOCAL {} OF {}", blazer::local_rank(), blazer::local_size());
-            blazer::print!("NODES {:?}", blazer::nodes());
-            blazer::print!("TASK RANKS {ranks:?}");
-            blazer::print!("HOST {}", who[0].2);
+            blazer::root_println!("SIZE {}", blazer::size());
+            blazer::root_println!("LOCAL {} OF {}", blazer::local_rank(), blazer::local_size());
+            blazer::root_println!("NODES {:?}", blazer::nodes());
+            blazer::root_println!("TASK RANKS {ranks:?}");
+            blazer::root_println!("HOST {}", who[0].2);
         }
         "hosts" => {
             // `hosts [SECONDS]`: every rank's host and node-local rank, then which (host, rank)
             // pairs ran tasks; with SECONDS, then that long of 100 ms tasks on every worker.
             for (rank, host, local, of) in blazer::on_every_rank(call::<placement>(0))? {
-                blazer::print!("RANK {rank} HOST {host} LOCAL {local} OF {of}");
+                blazer::root_println!("RANK {rank} HOST {host} LOCAL {local} OF {of}");
             }
             let n = 4 * blazer::size() as usize;
             let ran = blazer::map_chunked(task::<placement>(), vec![0u64; n], 1)?;
             let pairs: BTreeSet<String> = ran.iter().map(|p| format!("{}/{}", p.1, p.0)).collect();
-            blazer::print!("TASKS ON {}", Vec::from_iter(pairs).join(" "));
+            blazer::root_println!("TASKS ON {}", Vec::from_iter(pairs).join(" "));
             let seconds: u64 = std::env::args()
                 .nth(2)
                 .map_or(0, |s| s.parse().unwrap_or(0));
             if seconds > 0 {
                 let workers = (blazer::size() as u64 - 1).max(1);
                 let slow = vec![100u64; (seconds * 10 * workers) as usize];
-                blazer::print!("SLOW WORK STARTED");
+                blazer::root_println!("SLOW WORK STARTED");
                 let done = blazer::map_chunked(task::<placement>(), slow, 1)?;
-                blazer::print!("SLOW WORK DONE {}", done.len());
+                blazer::root_println!("SLOW WORK DONE {}", done.len());
             }
         }
         "primitives" => {
             let squares = blazer::parallel((1..=6).map(call::<sqr>))?;
-            blazer::print!("PARALLEL {squares:?}");
+            blazer::root_println!("PARALLEL {squares:?}");
             let big = blazer::map(task::<sqr>(), 0..10_000)?;
-            blazer::print!("MAP SUM {}", big.iter().sum::<i64>());
+            blazer::root_println!("MAP SUM {}", big.iter().sum::<i64>());
             let words: Vec<String> = (0..26).map(|i| char::from(b'a' + i).to_string()).collect();
-            blazer::print!("REDUCE {}", blazer::reduce(task::<concat>(), words)?);
-            blazer::print!("REDUCE ONE {}", blazer::reduce(task::<add>(), [7])?);
+            blazer::root_println!("REDUCE {}", blazer::reduce(task::<concat>(), words)?);
+            blazer::root_println!("REDUCE ONE {}", blazer::reduce(task::<add>(), [7])?);
             let empty = blazer::reduce(task::<add>(), Vec::<i64>::new());
-            blazer::print!("REDUCE EMPTY {}", empty.unwrap_err());
+            blazer::root_println!("REDUCE EMPTY {}", empty.unwrap_err());
             let scattered = blazer::scatter(0..7, blazer::partial::<add>(100))?;
-            blazer::print!("SCATTER {scattered:?}");
+            blazer::root_println!("SCATTER {scattered:?}");
             let none = blazer::scatter(Vec::<i64>::new(), task::<sqr>())?;
-            blazer::print!("SCATTER EMPTY {none:?}");
+            blazer::root_println!("SCATTER EMPTY {none:?}");
             let three = blazer::pipeline(
                 call::<add>((1, 2))
                     .then(task::<sqr>())
                     .then(blazer::partial::<add>(1)),
             )?;
-            blazer::print!("PIPELINE {three}");
+            blazer::root_println!("PIPELINE {three}");
             let forked = task::<sqr>().then(blazer::fork((
                 task::<sqr>(),
                 blazer::constant("n=".to_string()).then(blazer::partial::<concat>("k".into())),
             )));
-            blazer::print!("FORK {:?}", blazer::fork((forked, task::<sqr>())).run(3)?);
+            blazer::root_println!("FORK {:?}", blazer::fork((forked, task::<sqr>())).run(3)?);
         }
         "nested" => {
             let sums = blazer::parallel((1..=5).map(call::<sum_of_squares>))?;
-            blazer::print!("NESTED {sums:?}");
+            blazer::root_println!("NESTED {sums:?}");
             let fanned = blazer::scatter(0..8, task::<fan>())?;
-            blazer::print!("FANNED {fanned:?}");
+            blazer::root_println!("FANNED {fanned:?}");
         }
         "stream" => {
             let mapped = blazer::map(task::<sqr>(), 0..2000)?;
             let mut ordered = blazer::stream(0..2000, task::<sqr>()).batch(4).window(3);
             let streamed: Vec<i64> = ordered.by_ref().collect::<blazer::Result<_>>()?;
-            blazer::print!("STREAM ORDERED {}", streamed == mapped);
-            blazer::print!(
+            blazer::root_println!("STREAM ORDERED {}", streamed == mapped);
+            blazer::root_println!(
                 "STREAM PEAK WITHIN WINDOW {}",
                 ordered.peak_in_flight() <= 3
             );
@@ -186,18 +186,18 @@ fn run(mode: &str) -> blazer::Result<()> {
                 .unordered()
                 .collect::<blazer::Result<_>>()?;
             any.sort();
-            blazer::print!("STREAM UNORDERED SAME SET {}", any == mapped);
+            blazer::root_println!("STREAM UNORDERED SAME SET {}", any == mapped);
             let chained = blazer::stream(
                 blazer::stream(1..=10, task::<sqr>()),
                 blazer::partial::<add>(1),
             );
             let chained: Vec<i64> = chained.collect::<blazer::Result<_>>()?;
-            blazer::print!("STREAM CHAINED {chained:?}");
+            blazer::root_println!("STREAM CHAINED {chained:?}");
             let chunked = blazer::stream(
                 blazer::chunks(blazer::stream(1..=7, task::<sqr>()), 3),
                 task::<total>(),
             );
-            blazer::print!(
+            blazer::root_println!(
                 "STREAM CHUNKED {:?}",
                 chunked.collect::<blazer::Result<Vec<i64>>>()?
             );
@@ -208,11 +208,11 @@ fn run(mode: &str) -> blazer::Result<()> {
                     Err(e) => format!("ERR({})", e.to_string().contains("boom on 2")),
                 })
                 .collect();
-            blazer::print!("STREAM WITH FAILURE {}", outcomes.join(" "));
+            blazer::root_println!("STREAM WITH FAILURE {}", outcomes.join(" "));
             // A source far larger than any window: only a few batches are ever held.
             let mut long = blazer::stream(0..200_000i64, task::<sqr>()).batch(64);
             let count = long.by_ref().filter(|r| r.is_ok()).count();
-            blazer::print!(
+            blazer::root_println!(
                 "STREAM LONG {count} peak<=window {}",
                 long.peak_in_flight() <= 2 * (blazer::size().max(2) - 1) as usize
             );
@@ -223,7 +223,7 @@ fn run(mode: &str) -> blazer::Result<()> {
                 .take(2)
                 .map(|r| r.map(|v| v.len()))
                 .collect::<blazer::Result<_>>()?;
-            blazer::print!("ABANDONED AFTER {first:?}");
+            blazer::root_println!("ABANDONED AFTER {first:?}");
         }
         "stall" => {
             // One task never answers (its rank hangs); with BLAZER_WORKER_TIMEOUT set the
@@ -231,8 +231,8 @@ fn run(mode: &str) -> blazer::Result<()> {
             let outcomes = blazer::parallel_settled([call::<nap>(60_000), call::<nap>(1)])?;
             for o in outcomes {
                 match o {
-                    Ok(ms) => blazer::print!("STALL OK {ms}"),
-                    Err(f) => blazer::print!("STALL ERR {f}"),
+                    Ok(ms) => blazer::root_println!("STALL OK {ms}"),
+                    Err(f) => blazer::root_println!("STALL ERR {f}"),
                 }
             }
         }
@@ -242,25 +242,25 @@ fn run(mode: &str) -> blazer::Result<()> {
             let m = blazer::stream(vec![5u64; 200], task::<nap>())
                 .batch(1)
                 .count();
-            blazer::print!("PROGRESS DONE {n} {m}");
+            blazer::root_println!("PROGRESS DONE {n} {m}");
         }
         "panic" => {
             let settled = blazer::parallel_settled((1..=3).map(call::<boom>))?;
             for s in &settled {
                 match s {
-                    Ok(v) => blazer::print!("SETTLED OK {v}"),
-                    Err(f) => blazer::print!("SETTLED ERR {f}"),
+                    Ok(v) => blazer::root_println!("SETTLED OK {v}"),
+                    Err(f) => blazer::root_println!("SETTLED ERR {f}"),
                 }
             }
             let err = blazer::map(task::<boom>(), 0..8).unwrap_err();
-            blazer::print!("MAP ERR {err}");
+            blazer::root_println!("MAP ERR {err}");
             let after = blazer::parallel((1..=3).map(call::<sqr>))?;
-            blazer::print!("AFTER {after:?}");
+            blazer::root_println!("AFTER {after:?}");
             // The failure goes all the way out of main: non-zero exit, message on stderr.
             blazer::parallel((1..=3).map(call::<boom>))?;
         }
         "fallible" => {
-            blazer::print!("OK {:?}", blazer::parallel([call::<checked_div>((9, 3))])?);
+            blazer::root_println!("OK {:?}", blazer::parallel([call::<checked_div>((9, 3))])?);
             blazer::parallel([call::<checked_div>((1, 0))])?;
         }
         "abort" => {
@@ -275,8 +275,8 @@ fn run(mode: &str) -> blazer::Result<()> {
             // Bytes no blazer rank ever sends: the worker answers with an error and serves on.
             let err =
                 blazer::__private::send_garbage_for_test(1, vec![0xff, 0x13, 0x37]).unwrap_err();
-            blazer::print!("GARBAGE {err}");
-            blazer::print!("AFTER {:?}", blazer::parallel((1..=3).map(call::<sqr>))?);
+            blazer::root_println!("GARBAGE {err}");
+            blazer::root_println!("AFTER {:?}", blazer::parallel((1..=3).map(call::<sqr>))?);
         }
         "driver-exit" => {
             blazer::parallel((1..=3).map(call::<sqr>))?;

@@ -6,21 +6,21 @@ use std::process::Command;
 
 /// What a finished run printed and how it exited.
 #[derive(Debug)]
-pub struct Run {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// Asserts the run succeeded and returns its stdout lines.
-    pub fn ok_lines(&self) -> Vec<&str> {
+    pub(crate) fn ok_lines(&self) -> Vec<&str> {
         assert_eq!(self.code, Some(0), "run failed: {self:#?}");
         self.stdout.lines().collect()
     }
 
     /// Asserts the run finished by itself (no time-out) and failed.
-    pub fn assert_failed(&self) {
+    pub(crate) fn assert_failed(&self) {
         assert_ne!(
             self.code,
             Some(124),
@@ -34,12 +34,12 @@ impl Run {
 const LIMIT_S: &str = "120";
 
 /// The test program with one mode per behaviour.
-pub fn probe() -> PathBuf {
+pub(crate) fn probe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_blazer-probe"))
 }
 
 /// An example binary, built by `cargo test` next to the test binaries.
-pub fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     let mut dir = std::env::current_exe().expect("test binary path");
     dir.pop();
     if dir.ends_with("deps") {
@@ -71,17 +71,17 @@ fn finish(mut cmd: Command) -> Run {
 }
 
 /// `mpirun -n N --oversubscribe EXE ARGS...`
-pub fn mpirun(n: usize, exe: &Path, args: &[&str]) -> Run {
+pub(crate) fn mpirun(n: usize, exe: &Path, args: &[&str]) -> Run {
     mpmd(&[(n, exe, args)])
 }
 
 /// `mpirun -n N` with extra environment variables for the ranks.
-pub fn mpirun_env(n: usize, exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn mpirun_env(n: usize, exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     mpirun_env_without(n, exe, args, env, &[])
 }
 
 /// `mpirun -n N` with extra environment variables, and without the variables in `remove`.
-pub fn mpirun_env_without(
+pub(crate) fn mpirun_env_without(
     n: usize,
     exe: &Path,
     args: &[&str],
@@ -102,7 +102,7 @@ pub fn mpirun_env_without(
 }
 
 /// A multiple-program run: `mpirun -n A exe_a ... : -n B exe_b ...`.
-pub fn mpmd(parts: &[(usize, &Path, &[&str])]) -> Run {
+pub(crate) fn mpmd(parts: &[(usize, &Path, &[&str])]) -> Run {
     let mut cmd = command("mpirun");
     cmd.arg("--oversubscribe");
     for (i, (n, exe, args)) in parts.iter().enumerate() {
@@ -115,14 +115,14 @@ pub fn mpmd(parts: &[(usize, &Path, &[&str])]) -> Run {
 }
 
 /// The program alone, without `mpirun` (an MPI singleton).
-pub fn alone(exe: &Path, args: &[&str]) -> Run {
+pub(crate) fn alone(exe: &Path, args: &[&str]) -> Run {
     let mut cmd = command(exe.to_str().expect("utf-8 path"));
     cmd.args(args);
     finish(cmd)
 }
 
 /// What `blazer-probe primitives` prints, on any number of ranks and hosts.
-pub const PRIMITIVES_OUTPUT: [&str; 9] = [
+pub(crate) const PRIMITIVES_OUTPUT: [&str; 9] = [
     "PARALLEL [1, 4, 9, 16, 25, 36]",
     "MAP SUM 333283335000",
     "REDUCE abcdefghijklmnopqrstuvwxyz",
@@ -135,13 +135,13 @@ pub const PRIMITIVES_OUTPUT: [&str; 9] = [
 ];
 
 /// What `blazer-probe nested` prints.
-pub const NESTED_OUTPUT: [&str; 2] = [
+pub(crate) const NESTED_OUTPUT: [&str; 2] = [
     "NESTED [1, 5, 14, 30, 55]",
     "FANNED [5, 14, 29, 50, 77, 110, 149, 194]",
 ];
 
 /// What `blazer-probe stream` prints.
-pub const STREAM_OUTPUT: [&str; 7] = [
+pub(crate) const STREAM_OUTPUT: [&str; 7] = [
     "STREAM ORDERED true",
     "STREAM PEAK WITHIN WINDOW true",
     "STREAM UNORDERED SAME SET true",
@@ -152,7 +152,7 @@ pub const STREAM_OUTPUT: [&str; 7] = [
 ];
 
 /// The `one` and `zero` counts of the `streaming` example's last line, `TOTAL one=N zero=M`.
-pub fn streaming_totals(lines: &[&str]) -> Vec<i64> {
+pub(crate) fn streaming_totals(lines: &[&str]) -> Vec<i64> {
     let total = lines.last().expect("a total line");
     total
         .strip_prefix("TOTAL one=")

@@ -1,10 +1,11 @@
 //! The syntax tree of a `blazer!` expression.
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::{Expr, Path};
 
 /// One node of the composition.
-pub enum Node {
+pub(super) enum Node {
     /// `task` or `task(args...)`.
     Task {
         path: Path,
@@ -34,14 +35,14 @@ pub enum Node {
 
 /// Which data-parallel primitive a [`Node::Data`] is.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum DataKind {
+pub(super) enum DataKind {
     Map,
     Reduce,
     Scatter,
 }
 
 impl DataKind {
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             DataKind::Map => "map",
             DataKind::Reduce => "reduce",
@@ -51,7 +52,7 @@ impl DataKind {
 }
 
 impl Node {
-    pub fn span(&self) -> Span {
+    pub(super) fn span(&self) -> Span {
         match self {
             Node::Task { span, .. }
             | Node::Pipeline { span, .. }
@@ -60,4 +61,14 @@ impl Node {
             | Node::Data { span, .. } => *span,
         }
     }
+}
+
+/// True when every branch calls the same task: the fan-out yields a `Vec`, else a tuple.
+pub(crate) fn homogeneous(branches: &[Node]) -> bool {
+    let mut names = branches.iter().map(|b| match b {
+        Node::Task { path, .. } => Some(path.to_token_stream().to_string()),
+        _ => None,
+    });
+    let first = names.next().flatten();
+    first.is_some() && names.all(|n| n == first)
 }

@@ -13,7 +13,7 @@ struct Place {
     in_flow: bool,
 }
 
-pub fn check(node: &Node) -> syn::Result<()> {
+pub(super) fn check(node: &Node) -> syn::Result<()> {
     let mut errors = Vec::new();
     visit(
         node,
@@ -45,7 +45,7 @@ fn visit(node: &Node, place: Place, errors: &mut Vec<syn::Error>) {
         Node::Parallel {
             branches, as_vec, ..
         } => {
-            if branches.len() > 8 && !*as_vec && !super::codegen::homogeneous(branches) {
+            if branches.len() > 8 && !*as_vec && !super::ast::homogeneous(branches) {
                 errors.push(syn::Error::new(
                     node.span(),
                     "a `parallel[...]` of different tasks has at most 8 branches (it yields a tuple); \

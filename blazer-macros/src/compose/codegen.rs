@@ -3,20 +3,20 @@
 //! `reduce`, `scatter`), each spanned on the user's tokens so that type errors point at the
 //! offending stage.
 
-use super::ast::{DataKind, Node};
+use super::ast::{self, DataKind, Node};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned, ToTokens};
 use syn::Expr;
 
 /// The whole expression: evaluates to `blazer::Result<T>`.
-pub fn top(node: &Node) -> TokenStream {
+pub(super) fn top(node: &Node) -> TokenStream {
     match node {
         Node::Pipeline { stages, .. } => pipeline(stages),
         Node::Parallel {
             branches,
             as_vec,
             span,
-        } if *as_vec || homogeneous(branches) => {
+        } if *as_vec || ast::homogeneous(branches) => {
             let calls = branches.iter().map(call);
             quote_spanned!(*span=> ::blazer::parallel(::std::vec![#(#calls),*]))
         }
@@ -31,16 +31,6 @@ pub fn top(node: &Node) -> TokenStream {
             span,
         } => data_primitive(*kind, stage, quote!(#data), *span),
     }
-}
-
-/// True when every branch calls the same task: the fan-out yields a `Vec`, else a tuple.
-pub fn homogeneous(branches: &[Node]) -> bool {
-    let mut names = branches.iter().map(|b| match b {
-        Node::Task { path, .. } => Some(path.to_token_stream().to_string()),
-        _ => None,
-    });
-    let first = names.next().flatten();
-    first.is_some() && names.all(|n| n == first)
 }
 
 /// A top-level pipeline: runs of plain stages become one `Flow` (shipped as one job); data
@@ -200,7 +190,7 @@ fn fork(
     flows: &[TokenStream],
     span: proc_macro2::Span,
 ) -> TokenStream {
-    if as_vec || homogeneous(branches) {
+    if as_vec || ast::homogeneous(branches) {
         quote_spanned!(span=> ::blazer::fork(::std::vec![#(#flows),*]))
     } else {
         quote_spanned!(span=> ::blazer::fork((#(#flows,)*)))

@@ -11,7 +11,7 @@ mod parse;
 
 use proc_macro2::TokenStream;
 
-pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let node: ast::Node = syn::parse2(input)?;
     check::check(&node)?;
     Ok(codegen::top(&node))

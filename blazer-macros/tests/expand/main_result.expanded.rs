@@ -1,6 +1,6 @@
 fn main() -> ::std::process::ExitCode {
     fn blazer_driver() -> blazer::Result<()> {
-        blazer::print!("hi");
+        blazer::root_println!("hi");
         Ok(())
     }
     ::blazer::run(blazer_driver)

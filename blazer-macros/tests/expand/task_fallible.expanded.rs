@@ -3,6 +3,7 @@ fn checked_div(a: i64, b: i64) -> Result<i64, String> {
 }
 ///The blazer task [`checked_div()`](fn@checked_div): use it as `blazer::task::<checked_div>()`.
 #[allow(non_camel_case_types)]
+#[derive(::std::fmt::Debug)]
 struct checked_div {}
 impl ::blazer::Task for checked_div {
     type Input = (i64, i64);

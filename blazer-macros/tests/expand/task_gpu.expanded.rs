@@ -4,6 +4,7 @@ fn scale(v: Vec<f32>) -> Vec<f32> {
 ::blazer::__private::require_gpu_feature!();
 ///The blazer task [`scale()`](fn@scale): use it as `blazer::task::<scale>()`.
 #[allow(non_camel_case_types)]
+#[derive(::std::fmt::Debug)]
 struct scale {}
 impl ::blazer::Task for scale {
     type Input = Vec<f32>;

@@ -3,6 +3,7 @@ pub fn calc_stuff(value: Value) -> Value {
 }
 ///The blazer task [`calc_stuff()`](fn@calc_stuff): use it as `blazer::task::<calc_stuff>()`.
 #[allow(non_camel_case_types)]
+#[derive(::std::fmt::Debug)]
 pub struct calc_stuff {}
 impl ::blazer::Task for calc_stuff {
     type Input = Value;

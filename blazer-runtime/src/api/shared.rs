@@ -5,12 +5,13 @@
 //! make in lock-step, writes here are local and cheap; `sync` is the one synchronisation
 //! point, started by the driver.
 
+use crate::api::flow::call;
+use crate::api::primitives::on_every_rank;
 use crate::error::{Error, Result};
-use crate::flow::call;
-use crate::primitives::on_every_rank;
 use crate::registry::TaskEntry;
 use crate::task::Task;
-use crate::wire::encode;
+use crate::wire::codec::encode;
+use crate::world;
 use serde::{de::DeserializeOwned, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -42,6 +43,7 @@ thread_local! {
 /// let all = vars.entries()?;                     // every rank's entries, on every rank
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct Shared<K, V> {
     name: String,
     types: PhantomData<fn(K) -> V>,
@@ -58,7 +60,7 @@ pub fn shared<K, V>(name: &str) -> Shared<K, V> {
 
 fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     postcard::from_bytes(b).map_err(|e| Error::Decode {
-        rank: crate::rank(),
+        rank: world::rank(),
         message: format!("a shared entry: {e}"),
     })
 }
@@ -100,7 +102,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Shared<K,
     /// (for a key written on several ranks, the highest rank wins) and gives every rank the
     /// merged map. Call it on the driver; no other rank needs to take part by hand.
     pub fn sync(&self) -> Result<()> {
-        if !crate::is_root() {
+        if !world::is_root() {
             return Err(Error::Usage(
                 "Shared::sync is started by the driver (rank 0)".into(),
             ));

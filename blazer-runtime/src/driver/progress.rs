@@ -8,18 +8,16 @@
 use std::io::{IsTerminal, Write};
 
 /// A live progress bar (drawn on stderr).
-pub struct Progress(indicatif::ProgressBar);
+#[derive(Debug)]
+pub(crate) struct Progress(indicatif::ProgressBar);
 
 impl Progress {
     /// Starts a bar for `total` items (a counter when unknown), or `None` when bars are off.
-    pub fn start(label: &str, total: Option<u64>) -> Option<Progress> {
+    pub(crate) fn start(label: &str, total: Option<u64>) -> Option<Progress> {
         let terminal = std::io::stderr().is_terminal() || std::io::stdout().is_terminal();
-        let on = crate::context::is_root()
-            && shown(
-                terminal,
-                std::env::var("CI").ok(),
-                std::env::var("BLAZER_PROGRESS").ok(),
-            );
+        let config = crate::config::config();
+        let on =
+            crate::world::is_root() && shown(terminal, config.under_ci, config.progress.as_deref());
         if !on {
             return None;
         }
@@ -43,12 +41,12 @@ impl Progress {
     }
 
     /// Sets the number of items done.
-    pub fn set(&self, done: u64) {
+    pub(crate) fn set(&self, done: u64) {
         self.0.set_position(done);
     }
 
     /// Removes the bar.
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         self.0.finish_and_clear();
     }
 }
@@ -92,10 +90,10 @@ impl indicatif::TermLike for Stderr {
 }
 
 /// Whether to draw: on a terminal, outside CI, unless `BLAZER_PROGRESS` is `0`, `false` or `off`.
-pub fn shown(terminal: bool, ci: Option<String>, setting: Option<String>) -> bool {
-    let disabled = matches!(setting.as_deref(), Some("0" | "false" | "off" | "no"));
-    let forced = matches!(setting.as_deref(), Some("1" | "true" | "on" | "yes"));
-    !disabled && (forced || (terminal && ci.is_none()))
+fn shown(terminal: bool, under_ci: bool, setting: Option<&str>) -> bool {
+    let disabled = matches!(setting, Some("0" | "false" | "off" | "no"));
+    let forced = matches!(setting, Some("1" | "true" | "on" | "yes"));
+    !disabled && (forced || (terminal && !under_ci))
 }
 
 #[cfg(test)]
@@ -104,13 +102,10 @@ mod tests {
 
     #[test]
     fn only_on_a_terminal_outside_ci_unless_told() {
-        assert!(shown(true, None, None));
-        assert!(!shown(false, None, None), "not on a pipe");
-        assert!(!shown(true, Some("true".into()), None), "not under CI");
-        assert!(!shown(true, None, Some("0".into())), "not when disabled");
-        assert!(
-            shown(false, Some("1".into()), Some("1".into())),
-            "when forced"
-        );
+        assert!(shown(true, false, None));
+        assert!(!shown(false, false, None), "not on a pipe");
+        assert!(!shown(true, true, None), "not under CI");
+        assert!(!shown(true, false, Some("0")), "not when disabled");
+        assert!(shown(false, true, Some("1")), "when forced");
     }
 }

@@ -1,30 +1,24 @@
 //! The primitives of the original blazer, typed: `parallel`, `pipeline`, `map`, `scatter`,
 //! `reduce`. Each runs on the driver and returns results in input order.
 
-use crate::context;
-use crate::dispatch::{self, decode_all, decode_value, run_jobs, workers};
+use crate::api::flow::{Call, Flow};
+use crate::driver::dispatch::{self, decode_all, first_ok, workers};
 use crate::error::{Error, Result, TaskFailure};
-use crate::flow::{Call, Flow};
-use crate::scheduler::Job;
+use crate::wire::codec::{decode_value, encode};
+use crate::wire::plan::Batch;
+use crate::world;
 use serde::{de::DeserializeOwned, Serialize};
 
 fn encode_all<I: Serialize>(data: impl IntoIterator<Item = I>) -> Result<Vec<Vec<u8>>> {
-    data.into_iter().map(|d| crate::wire::encode(&d)).collect()
+    data.into_iter().map(|d| encode(&d)).collect()
 }
 
-fn call_jobs<O>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<Job>> {
+/// One batch per call, each with the empty input of a fully bound call.
+fn call_batches<O>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<Batch>> {
     calls
         .into_iter()
         .enumerate()
-        .map(|(i, c)| {
-            Ok(Job {
-                first: i as u32,
-                fold: false,
-                plan: c.into_plan()?,
-                inputs: vec![Vec::new()],
-                target: None,
-            })
-        })
+        .map(|(i, c)| Ok(Batch::map(i, c.into_plan()?, vec![Vec::new()])))
         .collect()
 }
 
@@ -39,16 +33,16 @@ fn call_jobs<O>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<Job>> {
 /// # Ok(()) }
 /// ```
 pub fn parallel<O: DeserializeOwned>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<O>> {
-    let jobs = call_jobs(calls)?;
-    decode_all(run_jobs(jobs.len(), jobs)?)
+    let batches = call_batches(calls)?;
+    decode_all(dispatch::run(batches.len(), batches)?)
 }
 
 /// Like [`parallel`], but returns every call's own outcome, so one failure loses nothing.
 pub fn parallel_settled<O: DeserializeOwned>(
     calls: impl IntoIterator<Item = Call<O>>,
 ) -> Result<Vec<Result<O, TaskFailure>>> {
-    let jobs = call_jobs(calls)?;
-    run_jobs(jobs.len(), jobs)?
+    let batches = call_batches(calls)?;
+    dispatch::run(batches.len(), batches)?
         .into_iter()
         .map(|(_, slot)| match slot {
             Ok(bytes) => decode_value(&bytes).map(Ok),
@@ -92,19 +86,13 @@ fn map_batched<I, O: DeserializeOwned>(
 ) -> Result<Vec<O>> {
     let plan = f.plan()?;
     let n = inputs.len();
-    let mut jobs = Vec::new();
+    let mut batches = Vec::new();
     let mut rest = inputs.into_iter();
     for first in (0..n).step_by(batch) {
         let inputs = rest.by_ref().take(batch).collect();
-        jobs.push(Job {
-            first: first as u32,
-            fold: false,
-            plan: plan.clone(),
-            inputs,
-            target: None,
-        });
+        batches.push(Batch::map(first, plan.clone(), inputs));
     }
-    decode_all(dispatch::run_jobs_reporting("map", n, jobs)?)
+    decode_all(dispatch::run_reporting("map", n, batches)?)
 }
 
 /// Splits `data` into one contiguous block per rank (the driver included), applies `f` to
@@ -117,25 +105,19 @@ pub fn scatter<I: Serialize, O: DeserializeOwned>(
     let inputs = encode_all(data)?;
     let plan = f.plan()?;
     let n = inputs.len();
-    let ranks = context::size().max(1) as usize;
+    let ranks = world::size().max(1) as usize;
     let bounds: Vec<usize> = (0..=ranks).map(|k| k * n / ranks).collect();
     let mut blocks = inputs.into_iter();
-    let own = Job {
-        first: 0,
-        fold: false,
-        plan: plan.clone(),
-        inputs: blocks.by_ref().take(bounds[1]).collect(),
-        target: None,
-    };
-    let remote: Vec<Job> = (1..ranks)
-        .map(|k| Job {
-            first: (bounds[k] - bounds[1]) as u32,
-            fold: false,
-            plan: plan.clone(),
-            inputs: blocks.by_ref().take(bounds[k + 1] - bounds[k]).collect(),
-            target: Some(k as i32),
+    let own = Batch::map(0, plan.clone(), blocks.by_ref().take(bounds[1]).collect());
+    let remote: Vec<(i32, Batch)> = (1..ranks)
+        .map(|k| {
+            let inputs = blocks.by_ref().take(bounds[k + 1] - bounds[k]).collect();
+            (
+                k as i32,
+                Batch::map(bounds[k] - bounds[1], plan.clone(), inputs),
+            )
         })
-        .filter(|j| !j.inputs.is_empty())
+        .filter(|(_, b)| !b.inputs.is_empty())
         .collect();
     decode_all(dispatch::run_here_and_there(
         own,
@@ -160,23 +142,22 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
     }
     while items.len() > 1 {
         let block = items.len().div_ceil(workers()).max(2);
-        let mut jobs = Vec::new();
+        let mut batches = Vec::new();
         let mut rest = items.into_iter().peekable();
         while rest.peek().is_some() {
             let inputs: Vec<Vec<u8>> = rest.by_ref().take(block).collect();
-            jobs.push(Job {
-                first: jobs.len() as u32,
+            batches.push(Batch {
+                first: batches.len() as u32,
                 fold: inputs.len() > 1,
                 plan: plan.clone(),
                 inputs,
-                target: None,
             });
         }
         // A lone leftover item is passed through untouched: a batch of one is the identity.
-        let (folds, singles): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.fold);
+        let (folds, singles): (Vec<Batch>, Vec<Batch>) = batches.into_iter().partition(|b| b.fold);
         let n = folds.len();
-        let mut done = dispatch::first_ok(run_jobs(n, folds)?)?;
-        done.extend(singles.into_iter().flat_map(|j| j.inputs));
+        let mut done = first_ok(dispatch::run(n, folds)?)?;
+        done.extend(singles.into_iter().flat_map(|b| b.inputs));
         items = done;
     }
     decode_value(&items[0])
@@ -186,28 +167,22 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
 /// order. For per-rank set-up, and for contributing each rank's entries to a
 /// [`crate::Shared`] variable.
 pub fn on_every_rank<O: DeserializeOwned>(call: Call<O>) -> Result<Vec<O>> {
-    if !context::is_root() {
+    if !world::is_root() {
         return Err(Error::Usage(
             "on_every_rank is started by the driver (rank 0), not from inside a task".into(),
         ));
     }
     let plan = call.plan()?.clone();
-    let ranks = context::size().max(1) as usize;
-    let job = |rank: usize| Job {
-        first: rank as u32 - 1,
-        fold: false,
-        plan: plan.clone(),
-        inputs: vec![Vec::new()],
-        target: Some(rank as i32),
-    };
-    let remote: Vec<Job> = (1..ranks).map(job).collect();
-    let own = Job {
-        first: 0,
-        fold: false,
-        plan: plan.clone(),
-        inputs: vec![Vec::new()],
-        target: None,
-    };
+    let ranks = world::size().max(1) as usize;
+    let remote: Vec<(i32, Batch)> = (1..ranks)
+        .map(|rank| {
+            (
+                rank as i32,
+                Batch::map(rank - 1, plan.clone(), vec![Vec::new()]),
+            )
+        })
+        .collect();
+    let own = Batch::map(0, plan, vec![Vec::new()]);
     decode_all(dispatch::run_here_and_there(
         own,
         remote,

@@ -1,71 +1,50 @@
 //! The driver's pull-based work queue.
 //!
-//! Every batch carries `(call, first)`; replies fill the slots of their own call, so nested or
-//! interleaved primitives never take each other's results, and results come back in input
-//! order whatever order they arrive in. Each worker holds at most `window` batches: a worker
-//! that finishes early gets the next batch, so fast ranks take more work.
+//! Every batch carries `(call, first)`; replies fill the result slots of their own call, so
+//! nested or interleaved primitives never take each other's results, and results come back in
+//! input order whatever order they arrive in. Each worker holds at most `window` batches: a
+//! worker that finishes early gets the next batch, so fast ranks take more work.
 
-use crate::blocks;
-use crate::context::host_of;
-use crate::error::{Error, TaskFailure};
-use crate::outbox::{worker_count, Outbox};
-use crate::plan::Plan;
-use crate::wire::{
-    self, Reply, Request, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER, TAG_BLOCK_TO_WORKER,
+use crate::config::config;
+use crate::error::{exit_code, Error, TaskFailure};
+use crate::wire::codec::encode;
+use crate::wire::message::{
+    blocks_after, CallId, Reply, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER, TAG_BLOCK_TO_WORKER,
     TAG_TO_DRIVER, TAG_TO_WORKER,
 };
+use crate::wire::outbox::Outbox;
+use crate::wire::plan::Batch;
+use crate::wire::transport::{decode_parts, receive_blocks, receive_reusing, Encoded};
+use crate::world::{host_of, node_of};
 use mpi::point_to_point::Source;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// `BLAZER_WORKER_TIMEOUT` in seconds (fractions allowed), if set to a positive number.
-fn worker_timeout() -> Option<Duration> {
-    let secs: f64 = std::env::var("BLAZER_WORKER_TIMEOUT")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    (secs > 0.0).then(|| Duration::from_secs_f64(secs))
+/// One result slot: the rank that produced it and the encoded value or the failure.
+pub(crate) type Slot = (i32, Result<Vec<u8>, TaskFailure>);
+
+/// Where a batch runs: on the least loaded worker, or on a given rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// The least loaded worker with room in its window.
+    AnyWorker,
+    /// This worker rank, at once.
+    Rank(i32),
 }
 
-/// One output slot: the rank that produced it and the encoded value or the failure.
-pub type Slot = (i32, Result<Vec<u8>, TaskFailure>);
-
-/// A batch waiting for a worker.
-pub struct Job {
-    /// Output slot of its first output.
-    pub first: u32,
-    /// Fold the inputs instead of mapping over them.
-    pub fold: bool,
-    /// What to run.
-    pub plan: Plan,
-    /// Encoded inputs.
-    pub inputs: Vec<Vec<u8>>,
-    /// Send to this rank instead of the least loaded one.
-    pub target: Option<i32>,
-}
-
-impl Job {
-    fn outputs(&self) -> u32 {
-        if self.fold {
-            1
-        } else {
-            self.inputs.len() as u32
-        }
-    }
-}
-
-struct Call {
+/// The result slots of one call, filled as replies arrive.
+#[derive(Debug)]
+struct Slots {
     slots: Vec<Option<Slot>>,
     missing: usize,
 }
 
 /// What a worker is busy with, oldest first: `(call, first, outputs)`.
-type InFlight = VecDeque<(u64, u32, u32)>;
+type InFlight = VecDeque<(CallId, u32, u32)>;
 
-/// The scheduler that lives on rank 0 while workers serve.
-pub struct Scheduler {
+/// The work queue that lives on rank 0 while workers serve.
+pub(crate) struct WorkQueue {
     world: SimpleCommunicator,
     outbox: Outbox,
     /// The receive buffer, reused from reply to reply.
@@ -73,9 +52,9 @@ pub struct Scheduler {
     /// Per worker: true when it is on another node than the driver.
     off_node: Vec<bool>,
     in_flight: Vec<InFlight>,
-    queue: VecDeque<(u64, Job)>,
-    calls: HashMap<u64, Call>,
-    next_call: u64,
+    queue: VecDeque<(CallId, Batch)>,
+    calls: HashMap<CallId, Slots>,
+    next_call: CallId,
     window: usize,
     /// `BLAZER_WORKER_TIMEOUT`: how long a worker holding work may stay silent before it is
     /// declared lost. `None`: wait forever (MPI itself reports dead processes).
@@ -86,22 +65,22 @@ pub struct Scheduler {
     lost: Vec<bool>,
 }
 
-impl Scheduler {
-    /// A scheduler over `world`, whose ranks 1.. are workers.
-    pub fn new(world: SimpleCommunicator) -> Scheduler {
-        let workers = worker_count(&world);
-        Scheduler {
+impl WorkQueue {
+    /// A work queue over `world`, whose ranks 1.. are workers.
+    pub(crate) fn new(world: SimpleCommunicator) -> WorkQueue {
+        let workers = (world.size() - 1).max(0) as usize;
+        WorkQueue {
             world,
             outbox: Outbox::default(),
             inbox: Vec::new(),
             off_node: (1..=workers as i32)
-                .map(|w| crate::context::node_of(w) != crate::context::node_of(0))
+                .map(|w| node_of(w) != node_of(0))
                 .collect(),
             in_flight: vec![VecDeque::new(); workers],
             queue: VecDeque::new(),
             calls: HashMap::new(),
             next_call: 1,
-            timeout: worker_timeout(),
+            timeout: config().worker_timeout,
             last_heard: vec![Instant::now(); workers],
             lost: vec![false; workers],
             window: 2,
@@ -109,25 +88,29 @@ impl Scheduler {
     }
 
     /// Number of worker ranks.
-    pub fn workers(&self) -> usize {
+    pub(crate) fn workers(&self) -> usize {
         self.in_flight.len()
     }
 
-    /// Opens a call with `outputs` slots and queues its jobs; returns the call ID.
-    pub fn submit(&mut self, outputs: usize, jobs: Vec<Job>) -> Result<u64, Error> {
+    /// Opens a call with `outputs` result slots and queues its batches; returns the call ID.
+    pub(crate) fn submit(
+        &mut self,
+        outputs: usize,
+        batches: Vec<(Placement, Batch)>,
+    ) -> Result<CallId, Error> {
         let call = self.next_call;
         self.next_call += 1;
         self.calls.insert(
             call,
-            Call {
+            Slots {
                 slots: (0..outputs).map(|_| None).collect(),
                 missing: outputs,
             },
         );
-        for job in jobs {
-            match job.target {
-                Some(rank) => self.send(call, job, rank)?,
-                None => self.queue.push_back((call, job)),
+        for (placement, batch) in batches {
+            match placement {
+                Placement::Rank(rank) => self.send(call, batch, rank)?,
+                Placement::AnyWorker => self.queue.push_back((call, batch)),
             }
         }
         self.dispatch()?;
@@ -135,7 +118,7 @@ impl Scheduler {
     }
 
     /// Blocks until every slot of `call` is filled, then returns them in order.
-    pub fn wait(&mut self, call: u64) -> Result<Vec<Slot>, Error> {
+    pub(crate) fn wait(&mut self, call: CallId) -> Result<Vec<Slot>, Error> {
         loop {
             if let Some(slots) = self.poll(call)? {
                 return Ok(slots);
@@ -145,7 +128,7 @@ impl Scheduler {
     }
 
     /// The slots of `call` if all are filled (the call is then closed), without blocking.
-    pub fn poll(&mut self, call: u64) -> Result<Option<Vec<Slot>>, Error> {
+    pub(crate) fn poll(&mut self, call: CallId) -> Result<Option<Vec<Slot>>, Error> {
         match self.calls.get(&call) {
             None => Err(Error::Usage(format!("unknown call {call}"))),
             Some(c) if c.missing == 0 => {
@@ -159,19 +142,19 @@ impl Scheduler {
     }
 
     /// Slots of `call` filled so far (for progress reports).
-    pub fn filled(&self, call: u64) -> usize {
+    pub(crate) fn filled(&self, call: CallId) -> usize {
         self.calls
             .get(&call)
             .map_or(0, |c| c.slots.len() - c.missing)
     }
 
     /// Blocks until one reply arrives, files it, and hands out queued work.
-    pub fn progress(&mut self) -> Result<(), Error> {
+    pub(crate) fn progress(&mut self) -> Result<(), Error> {
         self.receive_one()?;
         self.dispatch()
     }
 
-    /// Sends queued jobs to the least loaded workers that have room in their window.
+    /// Sends queued batches to the least loaded workers that have room in their window.
     fn dispatch(&mut self) -> Result<(), Error> {
         while !self.queue.is_empty() {
             // The least loaded worker; on a tie, one on the driver's own node (shared memory).
@@ -188,43 +171,31 @@ impl Scheduler {
             if load >= self.window {
                 break;
             }
-            let (call, job) = self.queue.pop_front().expect("non-empty");
-            self.send(call, job, idx as i32 + 1)?;
+            let (call, batch) = self.queue.pop_front().expect("non-empty");
+            self.send(call, batch, idx as i32 + 1)?;
         }
         Ok(())
     }
 
-    fn send(&mut self, call: u64, job: Job, rank: i32) -> Result<(), Error> {
-        let outputs = job.outputs();
-        let msg = ToWorker::Run(Request {
-            call,
-            first: job.first,
-            fold: job.fold,
-            plan: job.plan,
-            inputs: job.inputs,
-        });
+    fn send(&mut self, call: CallId, batch: Batch, rank: i32) -> Result<(), Error> {
+        let (first, outputs) = (batch.first, batch.outputs());
         if self.lost[rank as usize - 1] {
             let failed =
                 self.failures(rank, outputs, "the rank was lost earlier in the run".into());
-            self.fill(call, job.first, rank, failed);
+            self.fill(call, first, rank, failed);
             return Ok(());
         }
-        let (header, blocks) = blocks::encode_parts(&msg)?;
-        let tag = TAG_TO_WORKER + blocks.len() as i32;
-        // The blocks point into `msg`'s buffers: the outbox keeps it until they are sent.
-        let owner: Box<dyn std::any::Any> = Box::new(msg);
-        self.outbox.send_with_blocks(
+        let message = Encoded::new(ToWorker::Run { call, batch })?;
+        self.outbox.send(
             &self.world,
             rank,
-            (header, tag),
-            blocks,
-            TAG_BLOCK_TO_WORKER,
-            Some(owner),
+            message,
+            (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
         );
         if self.in_flight[rank as usize - 1].is_empty() {
             self.last_heard[rank as usize - 1] = Instant::now();
         }
-        self.in_flight[rank as usize - 1].push_back((call, job.first, outputs));
+        self.in_flight[rank as usize - 1].push_back((call, first, outputs));
         Ok(())
     }
 
@@ -247,14 +218,12 @@ impl Scheduler {
                 std::thread::yield_now();
             },
         };
-        let status = wire::receive_reusing(probed, &mut self.inbox);
+        let status = receive_reusing(probed, &mut self.inbox);
         let bytes = std::mem::take(&mut self.inbox);
         self.outbox.reap();
         let rank = status.source_rank();
-        let blocks = match wire::blocks_after(status.tag(), TAG_TO_DRIVER) {
-            Some(n) => {
-                wire::receive_blocks(&self.world.process_at_rank(rank), n, TAG_BLOCK_TO_DRIVER)
-            }
+        let blocks = match blocks_after(status.tag(), TAG_TO_DRIVER) {
+            Some(n) => receive_blocks(&self.world.process_at_rank(rank), n, TAG_BLOCK_TO_DRIVER),
             None => {
                 self.inbox = bytes;
                 return Err(Error::Decode {
@@ -280,7 +249,7 @@ impl Scheduler {
             });
         };
         let (call, first, expected) = oldest;
-        let outputs = match blocks::decode_parts::<ToDriver>(&bytes, blocks, rank) {
+        let outputs = match decode_parts::<ToDriver>(&bytes, blocks, rank) {
             Ok(ToDriver::Done(Reply {
                 call: c,
                 first: f,
@@ -308,7 +277,7 @@ impl Scheduler {
     /// Files `outputs` (from `rank`) into the slots of `call` from `first` on.
     fn fill(
         &mut self,
-        call: u64,
+        call: CallId,
         first: u32,
         rank: i32,
         outputs: Vec<Result<Vec<u8>, TaskFailure>>,
@@ -350,7 +319,7 @@ impl Scheduler {
         );
         for &rank in ranks {
             self.lost[rank as usize - 1] = true;
-            let pending: Vec<(u64, u32, u32)> =
+            let pending: Vec<(CallId, u32, u32)> =
                 self.in_flight[rank as usize - 1].drain(..).collect();
             for (call, first, n) in pending {
                 let why = format!(
@@ -377,20 +346,25 @@ impl Scheduler {
     /// Sends `bytes` as a batch to `rank` without encoding them, under a new call with one
     /// slot, and waits for the answer. Only for testing how a worker survives a message it
     /// cannot decode.
-    pub fn send_raw_batch(&mut self, rank: i32, bytes: Vec<u8>) -> Result<Vec<Slot>, Error> {
+    pub(crate) fn send_raw_batch(&mut self, rank: i32, bytes: Vec<u8>) -> Result<Vec<Slot>, Error> {
         let call = self.submit(1, Vec::new())?;
-        self.outbox.send(&self.world, rank, bytes, TAG_TO_WORKER);
+        self.outbox.send(
+            &self.world,
+            rank,
+            Encoded::raw(bytes),
+            (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
+        );
         self.in_flight[rank as usize - 1].push_back((call, 0, 1));
         self.wait(call)
     }
 
     /// The world communicator.
-    pub fn world(&self) -> &SimpleCommunicator {
+    pub(crate) fn world(&self) -> &SimpleCommunicator {
         &self.world
     }
 
     /// Tells every worker to leave its serve loop.
-    pub fn shutdown(&mut self) {
+    pub(crate) fn shutdown(&mut self) {
         let lost: Vec<String> = (0..self.lost.len())
             .filter(|&w| self.lost[w])
             .map(|w| (w + 1).to_string())
@@ -401,7 +375,7 @@ impl Scheduler {
                 "blazer: ending the job (MPI_Abort): rank(s) {} were lost",
                 lost.join(", ")
             );
-            self.world.abort(i32::from(crate::lifecycle::EXIT_LOST));
+            self.world.abort(i32::from(exit_code::LOST));
         }
         // Collect answers nobody waits for any more (a stream dropped early): a worker blocked
         // sending a large one would never see the shutdown.
@@ -410,10 +384,14 @@ impl Scheduler {
                 break;
             }
         }
-        let bytes = wire::encode(&ToWorker::Shutdown).expect("shutdown encodes");
+        let bytes = encode(&ToWorker::Shutdown).expect("shutdown encodes");
         for rank in 1..self.world.size() {
-            self.outbox
-                .send(&self.world, rank, bytes.clone(), TAG_TO_WORKER);
+            self.outbox.send(
+                &self.world,
+                rank,
+                Encoded::raw(bytes.clone()),
+                (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
+            );
         }
         self.outbox.flush();
     }

@@ -1,9 +1,10 @@
 //! [`Flow`]: a typed computation built from tasks, checked by the compiler stage by stage.
 
+use crate::driver::dispatch;
 use crate::error::Result;
-use crate::plan::Plan;
 use crate::task::Task;
-use crate::wire::encode;
+use crate::wire::codec::{decode_value, encode};
+use crate::wire::plan::Plan;
 use serde::{de::DeserializeOwned, Serialize};
 use std::marker::PhantomData;
 
@@ -57,12 +58,12 @@ impl<In, Out> Flow<In, Out> {
     }
 
     /// The wire form of this flow, consumed (no copy of bound arguments).
-    pub fn into_plan(self) -> Result<Plan> {
+    pub(crate) fn into_plan(self) -> Result<Plan> {
         self.plan
     }
 
     /// The wire form of this flow, or the error met while building it.
-    pub fn plan(&self) -> Result<&Plan> {
+    pub(crate) fn plan(&self) -> Result<&Plan> {
         self.plan.as_ref().map_err(Clone::clone)
     }
 
@@ -74,9 +75,9 @@ impl<In, Out> Flow<In, Out> {
         In: Serialize,
         Out: DeserializeOwned,
     {
-        let bytes = crate::wire::encode(&input)?;
-        let out = crate::dispatch::drive(self.plan()?, bytes)?;
-        crate::dispatch::decode_value(&out)
+        let bytes = encode(&input)?;
+        let out = dispatch::drive(self.plan()?, bytes)?;
+        decode_value(&out)
     }
 }
 
@@ -112,23 +113,32 @@ pub fn constant<In, T: Serialize>(value: T) -> Flow<In, T> {
 /// A stage that feeds its input to every branch in parallel. A tuple of flows yields a tuple
 /// of outputs; a `Vec` of flows yields a `Vec`.
 pub fn fork<In, B: Branches<In>>(branches: B) -> Flow<In, B::Out> {
-    Flow::from_plan(branches.into_plan())
+    Flow::from_plan(branches.into_fork().0)
 }
 
 /// Branches of a [`fork`]: a `Vec` of flows or a tuple of up to eight flows with one input type.
 pub trait Branches<In> {
     /// The output of the fork.
     type Out;
-    /// The fan-out plan.
-    fn into_plan(self) -> Result<Plan>;
+    /// The fan-out plan (opaque: blazer's wire form).
+    #[doc(hidden)]
+    fn into_fork(self) -> ForkPlan;
 }
+
+/// The wire form of a [`fork`]'s branches; opaque outside blazer.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ForkPlan(Result<Plan>);
 
 impl<In, O> Branches<In> for Vec<Flow<In, O>> {
     type Out = Vec<O>;
-    fn into_plan(self) -> Result<Plan> {
-        Ok(Plan::List(
-            self.into_iter().map(|f| f.plan).collect::<Result<_>>()?,
-        ))
+    fn into_fork(self) -> ForkPlan {
+        ForkPlan(
+            self.into_iter()
+                .map(|f| f.plan)
+                .collect::<Result<_>>()
+                .map(Plan::List),
+        )
     }
 }
 
@@ -137,9 +147,9 @@ macro_rules! tuple_branches {
         impl<In, $($o),+> Branches<In> for ($(Flow<In, $o>,)+) {
             type Out = ($($o,)+);
             #[allow(non_snake_case)]
-            fn into_plan(self) -> Result<Plan> {
+            fn into_fork(self) -> ForkPlan {
                 let ($($o,)+) = self;
-                Ok(Plan::Tuple(vec![$($o.plan?),+]))
+                ForkPlan((|| Ok(Plan::Tuple(vec![$($o.plan?),+])))())
             }
         }
     };

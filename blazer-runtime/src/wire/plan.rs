@@ -1,4 +1,5 @@
-//! The wire form of a computation: a tree of task calls that any rank can execute.
+//! The work, in wire form: a [`Plan`] is a computation (a tree of task calls that any rank
+//! can execute), a [`Batch`] is a plan with the inputs to run it on.
 //!
 //! Values travel as postcard bytes. postcard encodes a tuple as the concatenation of its
 //! fields and a sequence as a varint length followed by its elements, so partial application
@@ -11,13 +12,13 @@ use serde::{Deserialize, Serialize};
 
 /// A computation from one encoded value to another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Call a task on `bound ++ input` (its bound leading arguments, then the stage input).
     Task {
         /// Which task.
         id: TaskId,
         /// Encoded leading arguments (empty when none are bound).
-        #[serde(with = "crate::blocks::block")]
+        #[serde(with = "crate::wire::transport::block")]
         bound: Vec<u8>,
     },
     /// Run stages in order, each output feeding the next stage.
@@ -27,12 +28,12 @@ pub enum Plan {
     /// Feed the same input to every branch; the output is the `Vec` of their outputs.
     List(Vec<Plan>),
     /// Ignore the input and output this encoded value.
-    Const(#[serde(with = "crate::blocks::block")] Vec<u8>),
+    Const(#[serde(with = "crate::wire::transport::block")] Vec<u8>),
 }
 
 impl Plan {
     /// True if running this plan on the driver can spread work over several ranks.
-    pub fn fans_out(&self) -> bool {
+    pub(crate) fn fans_out(&self) -> bool {
         match self {
             Plan::Task { .. } | Plan::Const(_) => false,
             Plan::Pipeline(stages) => stages.iter().any(Plan::fans_out),
@@ -41,7 +42,7 @@ impl Plan {
     }
 
     /// Appends `next` after `self`, flattening nested pipelines.
-    pub fn then(self, next: Plan) -> Plan {
+    pub(crate) fn then(self, next: Plan) -> Plan {
         let mut stages = match self {
             Plan::Pipeline(s) => s,
             other => vec![other],
@@ -54,8 +55,44 @@ impl Plan {
     }
 }
 
+/// A batch: the unit of work a worker runs. `plan` runs on each input, filling the slots of
+/// its call from `first` on, or folds the inputs into one output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Batch {
+    /// Index of the first result slot of its call that this batch fills.
+    pub(crate) first: u32,
+    /// Fold: `acc = inputs[0]; acc = plan(acc ++ x)` for each further input, one output.
+    pub(crate) fold: bool,
+    /// What to run.
+    pub(crate) plan: Plan,
+    /// Encoded inputs.
+    #[serde(with = "crate::wire::transport::block_seq")]
+    pub(crate) inputs: Vec<Vec<u8>>,
+}
+
+impl Batch {
+    /// A batch that maps `plan` over `inputs`, filling slots from `first` on.
+    pub(crate) fn map(first: usize, plan: Plan, inputs: Vec<Vec<u8>>) -> Batch {
+        Batch {
+            first: first as u32,
+            fold: false,
+            plan,
+            inputs,
+        }
+    }
+
+    /// How many result slots the batch fills: one per input, or one for a fold.
+    pub(crate) fn outputs(&self) -> u32 {
+        if self.fold {
+            1
+        } else {
+            self.inputs.len() as u32
+        }
+    }
+}
+
 /// Joins branch outputs into the encoding of a tuple (`Tuple`) or of a `Vec` (`List`).
-pub fn join_outputs(as_list: bool, outputs: Vec<Vec<u8>>) -> Vec<u8> {
+pub(crate) fn join_outputs(as_list: bool, outputs: Vec<Vec<u8>>) -> Vec<u8> {
     let mut out = Vec::with_capacity(outputs.iter().map(Vec::len).sum::<usize>() + 10);
     if as_list {
         // postcard writes a sequence length as a varint usize.

@@ -1,15 +1,25 @@
 //! The batch systems a job can go through, and how each is driven: the submission command,
 //! the job id in its answer, and the state machine read back from its query commands.
 
-use crate::error::{Error, Result};
-use crate::job::JobSpec;
+use crate::error::{ClusterError, Result};
+use crate::process::Remote;
 use crate::quote::{command_line, quote};
-use crate::ssh::Session;
+use crate::spec::JobSpec;
+
+/// Runs shell command lines on the cluster: what a batch system's commands go through
+/// (an ssh [`crate::Session`]).
+pub(crate) trait Shell {
+    /// Runs `command` and returns its status and output.
+    fn shell(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<Remote>;
+    /// Like [`Shell::shell`], but an error unless the command exits with status 0; returns
+    /// its standard output.
+    fn shell_ok(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<String>;
+}
 
 /// How jobs are started on a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Scheduler {
+pub enum BatchSystem {
     /// Slurm: `sbatch`, then `squeue`; once the job has left the queue, `sacct`, or
     /// `scontrol show job` where accounting is disabled.
     Slurm,
@@ -20,13 +30,13 @@ pub enum Scheduler {
     Mpirun,
 }
 
-impl Scheduler {
+impl BatchSystem {
     /// Its name in messages.
     pub fn name(&self) -> &'static str {
         match self {
-            Scheduler::Slurm => "slurm",
-            Scheduler::Pbs => "pbs",
-            Scheduler::Mpirun => "mpirun",
+            BatchSystem::Slurm => "slurm",
+            BatchSystem::Pbs => "pbs",
+            BatchSystem::Mpirun => "mpirun",
         }
     }
 }
@@ -98,12 +108,17 @@ fn hms(secs: u64) -> String {
 }
 
 /// The remote command line that submits `script` (in `dir`) for `spec`.
-pub(crate) fn submit_command(sched: &Scheduler, spec: &JobSpec, dir: &str, script: &str) -> String {
+pub(crate) fn submit_command(
+    sched: &BatchSystem,
+    spec: &JobSpec,
+    dir: &str,
+    script: &str,
+) -> String {
     let out = format!("{dir}/stdout.log");
     let err = format!("{dir}/stderr.log");
     let mut args: Vec<String> = Vec::new();
     match sched {
-        Scheduler::Slurm => {
+        BatchSystem::Slurm => {
             args.extend(["sbatch".into(), "--parsable".into()]);
             args.push(format!("--job-name={}", spec.name));
             args.push(format!("--chdir={dir}"));
@@ -127,7 +142,7 @@ pub(crate) fn submit_command(sched: &Scheduler, spec: &JobSpec, dir: &str, scrip
             args.push(script.into());
             command_line(&args)
         }
-        Scheduler::Pbs => {
+        BatchSystem::Pbs => {
             args.extend(["qsub".into(), "-N".into(), spec.name.clone()]);
             args.extend(["-o".into(), out, "-e".into(), err]);
             args.extend(["-l".into(), format!("select={}", spec.nodes)]);
@@ -146,7 +161,7 @@ pub(crate) fn submit_command(sched: &Scheduler, spec: &JobSpec, dir: &str, scrip
         }
         // Detached from the ssh session (setsid, no terminal, output to files), so the
         // command returns at once; the pid is the job id.
-        Scheduler::Mpirun => format!(
+        BatchSystem::Mpirun => format!(
             "cd {d} && setsid nohup sh {s} > {o} 2> {e} < /dev/null & echo $!",
             d = quote(dir),
             s = quote(script),
@@ -157,12 +172,12 @@ pub(crate) fn submit_command(sched: &Scheduler, spec: &JobSpec, dir: &str, scrip
 }
 
 /// The job id in a successful submission's output.
-pub(crate) fn parse_job_id(sched: &Scheduler, stdout: &str) -> Option<String> {
+pub(crate) fn parse_job_id(sched: &BatchSystem, stdout: &str) -> Option<String> {
     let line = stdout.lines().map(str::trim).find(|l| !l.is_empty())?;
     let id = match sched {
         // `--parsable` prints `id` or `id;cluster`.
-        Scheduler::Slurm => line.split(';').next()?,
-        Scheduler::Pbs | Scheduler::Mpirun => line,
+        BatchSystem::Slurm => line.split(';').next()?,
+        BatchSystem::Pbs | BatchSystem::Mpirun => line,
     };
     let ok = !id.is_empty()
         && id
@@ -172,21 +187,21 @@ pub(crate) fn parse_job_id(sched: &Scheduler, stdout: &str) -> Option<String> {
 }
 
 /// The launcher put in front of the job's command when it asks for MPI ranks.
-pub(crate) fn launcher(sched: &Scheduler, ranks: u32) -> Vec<String> {
+pub(crate) fn launcher(sched: &BatchSystem, ranks: u32) -> Vec<String> {
     match sched {
-        Scheduler::Slurm => vec!["srun".into()],
-        Scheduler::Pbs => vec!["mpiexec".into(), "-n".into(), ranks.to_string()],
-        Scheduler::Mpirun => vec!["mpirun".into(), "-n".into(), ranks.to_string()],
+        BatchSystem::Slurm => vec!["srun".into()],
+        BatchSystem::Pbs => vec!["mpiexec".into(), "-n".into(), ranks.to_string()],
+        BatchSystem::Mpirun => vec!["mpirun".into(), "-n".into(), ranks.to_string()],
     }
 }
 
 /// The command that cancels a job.
-pub(crate) fn cancel_command(sched: &Scheduler, id: &str) -> String {
+pub(crate) fn cancel_command(sched: &BatchSystem, id: &str) -> String {
     match sched {
-        Scheduler::Slurm => command_line(["scancel", id]),
-        Scheduler::Pbs => command_line(["qdel", id]),
+        BatchSystem::Slurm => command_line(["scancel", id]),
+        BatchSystem::Pbs => command_line(["qdel", id]),
         // The job runs in its own session (setsid): kill the whole process group.
-        Scheduler::Mpirun => format!("kill -TERM -- -{}", quote(id)),
+        BatchSystem::Mpirun => format!("kill -TERM -- -{}", quote(id)),
     }
 }
 
@@ -220,16 +235,48 @@ pub(crate) fn parse_pbs(text: &str) -> Option<(String, Option<i32>)> {
     Some((state, exit))
 }
 
+/// The batch script: exports the job's file names, runs the command, records its status.
+pub(crate) fn batch_script(sched: &BatchSystem, spec: &JobSpec, dir: &str) -> String {
+    let mut command = match spec.ranks {
+        Some(n) => launcher(sched, n),
+        None => Vec::new(),
+    };
+    command.extend(spec.command.iter().cloned());
+    let d = quote(dir);
+    let mut s = format!("#!/bin/sh\n# blazer job {}\n", quote(&spec.name));
+    s.push_str(&format!("BLAZER_JOB_DIR={d}; export BLAZER_JOB_DIR\n"));
+    for (k, f) in [
+        ("BLAZER_JOB_INPUT", "input.json"),
+        ("BLAZER_JOB_OUTPUT", "output.json"),
+    ] {
+        s.push_str(&format!(
+            "{k}={}; export {k}\n",
+            quote(&format!("{dir}/{f}"))
+        ));
+    }
+    for (k, v) in &spec.env {
+        s.push_str(&format!("export {}\n", quote(&format!("{k}={v}"))));
+    }
+    s.push_str(&format!("cd {d} || exit 97\n"));
+    s.push_str(&command_line(&command));
+    s.push_str("\ncode=$?\n");
+    // Renamed into place, so a reader never sees half a number.
+    s.push_str(&format!(
+        "echo \"$code\" > {d}/exit_code.tmp && mv {d}/exit_code.tmp {d}/exit_code\nexit \"$code\"\n"
+    ));
+    s
+}
+
 /// Asks the scheduler where job `id` is. The exit code comes with terminal states when the
 /// scheduler knows it.
 pub(crate) fn query(
-    session: &Session,
-    sched: &Scheduler,
+    session: &impl Shell,
+    sched: &BatchSystem,
     id: &str,
     dir: &str,
 ) -> Result<(JobState, Option<i32>)> {
     match sched {
-        Scheduler::Slurm => {
+        BatchSystem::Slurm => {
             let q = session.shell(&command_line(["squeue", "-h", "-j", id, "-o", "%T"]), None)?;
             if q.status == Some(0) {
                 if let Some(state) = q.stdout.lines().map(str::trim).find(|l| !l.is_empty()) {
@@ -256,7 +303,7 @@ pub(crate) fn query(
                     return Ok((JobState::from_slurm(state), exit));
                 }
             }
-            Err(Error::Remote {
+            Err(ClusterError::Remote {
                 command: format!("squeue/sacct/scontrol for job {id}"),
                 status: s.status,
                 stderr: format!(
@@ -267,16 +314,16 @@ pub(crate) fn query(
                 ),
             })
         }
-        Scheduler::Pbs => {
+        BatchSystem::Pbs => {
             let out = session.shell_ok(&command_line(["qstat", "-x", "-f", id]), None)?;
-            let (state, exit) = parse_pbs(&out).ok_or_else(|| Error::Remote {
+            let (state, exit) = parse_pbs(&out).ok_or_else(|| ClusterError::Remote {
                 command: format!("qstat -x -f {id}"),
                 status: Some(0),
                 stderr: "no job_state in its output".into(),
             })?;
             Ok((JobState::from_pbs(&state, exit), exit))
         }
-        Scheduler::Mpirun => {
+        BatchSystem::Mpirun => {
             let code = quote(&format!("{dir}/exit_code"));
             let line = format!(
                 "if [ -s {code} ]; then echo done $(cat {code}); \
@@ -337,17 +384,17 @@ mod tests {
 
     #[test]
     fn submission_ids_are_parsed_and_checked() {
-        assert_eq!(parse_job_id(&Scheduler::Slurm, "42\n"), Some("42".into()));
+        assert_eq!(parse_job_id(&BatchSystem::Slurm, "42\n"), Some("42".into()));
         assert_eq!(
-            parse_job_id(&Scheduler::Slurm, "42;c1\n"),
+            parse_job_id(&BatchSystem::Slurm, "42;c1\n"),
             Some("42".into())
         );
         assert_eq!(
-            parse_job_id(&Scheduler::Pbs, "1234.pbs01\n"),
+            parse_job_id(&BatchSystem::Pbs, "1234.pbs01\n"),
             Some("1234.pbs01".into())
         );
-        assert_eq!(parse_job_id(&Scheduler::Slurm, "\n"), None);
-        assert_eq!(parse_job_id(&Scheduler::Pbs, "$(id)"), None);
+        assert_eq!(parse_job_id(&BatchSystem::Slurm, "\n"), None);
+        assert_eq!(parse_job_id(&BatchSystem::Pbs, "$(id)"), None);
     }
 
     #[test]
@@ -358,14 +405,14 @@ mod tests {
             .account("proj $(id)")
             .nodes(2)
             .time_limit(Duration::from_secs(90));
-        let slurm = submit_command(&Scheduler::Slurm, &spec, "/j/d", "/j/d/job.sh");
+        let slurm = submit_command(&BatchSystem::Slurm, &spec, "/j/d", "/j/d/job.sh");
         assert_eq!(
             slurm,
             "sbatch --parsable '--job-name=n; touch /x' --chdir=/j/d --output=/j/d/stdout.log \
              --error=/j/d/stderr.log --nodes=2 --partition=debug '--account=proj $(id)' \
              --time=2 /j/d/job.sh"
         );
-        let pbs = submit_command(&Scheduler::Pbs, &spec, "/j/d", "/j/d/job.sh");
+        let pbs = submit_command(&BatchSystem::Pbs, &spec, "/j/d", "/j/d/job.sh");
         assert_eq!(
             pbs,
             "qsub -N 'n; touch /x' -o /j/d/stdout.log -e /j/d/stderr.log -l select=2 \

@@ -1,7 +1,6 @@
-//! Where this process stands: its rank, the world size, its host, and (on the driver) the
-//! scheduler. Outside `blazer::run` the process is a world of one and primitives run inline.
+//! Facts about the world: this process's rank, the world size, the hosts and nodes.
+//! Outside `blazer::run` the process is a world of one.
 
-use crate::scheduler::Scheduler;
 use std::cell::{Cell, RefCell};
 
 thread_local! {
@@ -11,7 +10,6 @@ thread_local! {
     static NODES: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
     static HOSTS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static HOST: RefCell<String> = const { RefCell::new(String::new()) };
-    static SCHEDULER: RefCell<Option<Scheduler>> = const { RefCell::new(None) };
 }
 
 /// Records this process's place in the world (called once at start-up).
@@ -111,28 +109,14 @@ pub fn host() -> String {
     })
 }
 
-pub(crate) fn install_scheduler(s: Scheduler) {
-    SCHEDULER.with_borrow_mut(|slot| *slot = Some(s));
-}
-
-pub(crate) fn take_scheduler() -> Option<Scheduler> {
-    SCHEDULER.with_borrow_mut(Option::take)
-}
-
-/// Runs `f` with the driver's scheduler, or returns `None` when there is none (a world of
-/// one, or a worker running a nested primitive): then the caller runs the work inline.
-/// The borrow never spans user code: the scheduler only moves messages.
-pub(crate) fn with_scheduler<R>(f: impl FnOnce(&mut Scheduler) -> R) -> Option<R> {
-    SCHEDULER.with_borrow_mut(|s| s.as_mut().map(f))
-}
-
-/// Prints its arguments like `println!`, on rank 0 only.
+/// Prints its arguments like `println!` (with a newline), on rank 0 only: the driver's
+/// output, printed once however many ranks run.
 ///
 /// ```
-/// blazer_runtime::print!("result: {}", 42);
+/// blazer_runtime::root_println!("result: {}", 42);
 /// ```
 #[macro_export]
-macro_rules! print {
+macro_rules! root_println {
     ($($arg:tt)*) => {
         if $crate::is_root() {
             ::std::println!($($arg)*);

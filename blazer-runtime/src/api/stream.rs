@@ -1,13 +1,14 @@
 //! `stream`: lazily apply a flow to an iterator of any length with a bounded number of items
 //! in flight, so the driver's memory stays flat however long the source is.
 
-use crate::context;
-use crate::dispatch::{self, decode_value};
+use crate::api::flow::Flow;
+use crate::driver::dispatch::{self, Submitted};
+use crate::driver::progress::Progress;
+use crate::driver::queue::{Placement, Slot};
 use crate::error::{Error, Result};
-use crate::flow::Flow;
-use crate::progress::Progress;
-use crate::scheduler::{Job, Slot};
-use crate::wire::encode;
+use crate::wire::codec::{decode_value, encode};
+use crate::wire::message::CallId;
+use crate::wire::plan::Batch;
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -90,9 +91,10 @@ pub struct Stream<S, I, O> {
     types: PhantomData<fn(I) -> O>,
 }
 
-/// One submitted batch: its call ID on the scheduler, or its outputs when run inline.
+/// One submitted batch: its call ID on the work queue, or its outputs when run inline.
+#[derive(Debug)]
 enum Pending {
-    Remote(u64),
+    Remote(CallId),
     Done(Vec<Slot>),
     Failed(Error),
 }
@@ -173,21 +175,13 @@ where
             }
         };
         let n = inputs.len();
-        let job = Job {
-            first: 0,
-            fold: false,
-            plan,
-            inputs,
-            target: None,
+        let batch = Batch::map(0, plan, inputs);
+        // With no workers, the batch runs here, lazily, as it is pulled.
+        let pending = match dispatch::submit(n, vec![(Placement::AnyWorker, batch)]) {
+            Ok(Submitted::Remote(call)) => Pending::Remote(call),
+            Ok(Submitted::Inline(slots)) => Pending::Done(slots),
+            Err(e) => Pending::Failed(e),
         };
-        let mut job = Some(job);
-        let pending =
-            match context::with_scheduler(|s| s.submit(n, vec![job.take().expect("once")])) {
-                Some(Ok(call)) => Pending::Remote(call),
-                Some(Err(e)) => Pending::Failed(e),
-                // No workers: run the batch here, lazily, as it is pulled.
-                None => Pending::Done(dispatch::run_inline(vec![job.take().expect("not taken")])),
-            };
         self.in_flight.push_back(pending);
     }
 
@@ -213,9 +207,7 @@ where
             for p in self.in_flight.iter_mut() {
                 if let Pending::Remote(call) = p {
                     let call = *call;
-                    match context::with_scheduler(|s| s.poll(call))
-                        .expect("remote implies a scheduler")
-                    {
+                    match dispatch::poll(call) {
                         Ok(Some(slots)) => {
                             *p = Pending::Done(slots);
                             changed = true;
@@ -229,7 +221,7 @@ where
                 }
             }
             if !changed {
-                context::with_scheduler(|s| s.progress()).expect("remote implies a scheduler")?;
+                dispatch::progress()?;
             }
         }
     }
@@ -252,8 +244,22 @@ where
     }
 }
 
+impl<S, I, O> std::fmt::Debug for Stream<S, I, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("flow", &self.flow)
+            .field("batch", &self.batch)
+            .field("window", &self.window)
+            .field("ordered", &self.ordered)
+            .field("in_flight", &self.in_flight.len())
+            .field("ready", &self.ready.len())
+            .field("exhausted", &self.exhausted)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S, I, O> Drop for Stream<S, I, O> {
-    /// A stream dropped before its end removes its progress bar; the scheduler collects the
+    /// A stream dropped before its end removes its progress bar; the work queue collects the
     /// answers still on their way at shutdown.
     fn drop(&mut self) {
         if let Some(p) = self.progress.take() {
@@ -324,6 +330,7 @@ where
 }
 
 /// The iterator returned by [`chunks`].
+#[derive(Debug)]
 pub struct Chunks<S, I> {
     source: S,
     size: usize,

@@ -1,0 +1,106 @@
+//! The code `#[blazer::task]` emits: the function as written, a marker type of the same
+//! name implementing `blazer::Task`, and its registry entry.
+
+use super::options::Options;
+use super::signature::TaskSig;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::{ItemFn, ReturnType, Type};
+
+/// Removes the spaces that token printing puts around `<`, `>`, `::` and `,`, so that a
+/// signature reads as written (`Vec<Value>`, not `Vec < Value >`).
+fn tidy(s: &str) -> String {
+    s.replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" :: ", "::")
+        .replace(" ,", ",")
+}
+
+/// `()`, `A` or `(A, B, ...)`: how a list of argument types travels as one value.
+fn as_value(types: &[Type]) -> TokenStream {
+    match types {
+        [] => quote!(()),
+        [one] => one.to_token_stream(),
+        many => quote!((#(#many),*)),
+    }
+}
+
+/// The expansion of a checked task.
+pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenStream {
+    let name = &func.sig.ident;
+    let vis = &func.vis;
+    let span = name.span();
+    let n = sig.args.len();
+    let input = as_value(&sig.args);
+    let output = &sig.output;
+    let (head, last) = match n {
+        0 => (quote!(()), quote!(())),
+        _ => (
+            as_value(&sig.args[..n - 1]),
+            sig.args[n - 1].to_token_stream(),
+        ),
+    };
+    let vars: Vec<_> = (0..n).map(|i| format_ident!("arg{}", i)).collect();
+    let unpack = match n {
+        0 => quote!(let () = input;),
+        1 => quote!(let arg0 = input;),
+        _ => quote!(let (#(#vars),*) = input;),
+    };
+    let call = if sig.fallible {
+        quote!(#name(#(#vars),*).map_err(|e| ::std::string::ToString::to_string(&e)))
+    } else {
+        quote!(::std::result::Result::Ok(#name(#(#vars),*)))
+    };
+    let arg_strs: Vec<String> = sig
+        .args
+        .iter()
+        .map(|t| t.to_token_stream().to_string())
+        .collect();
+    let ret_str = match &func.sig.output {
+        ReturnType::Default => "()".to_string(),
+        ReturnType::Type(_, t) => t.to_token_stream().to_string(),
+    };
+    let signature = tidy(&format!("fn({}) -> {}", arg_strs.join(", "), ret_str));
+    let name_str = name.to_string();
+    // A GPU task holds a lease on one of its node's GPUs for the whole call.
+    let (gpu_check, gpu_lease) = if options.gpu {
+        (
+            quote_spanned!(span=> ::blazer::__private::require_gpu_feature!();),
+            quote_spanned!(span=> let _gpu = ::blazer::__private::gpu_lease_for_task(<Self as ::blazer::Task>::NAME)?;),
+        )
+    } else {
+        (quote!(), quote!())
+    };
+    let doc =
+        format!("The blazer task [`{name}()`](fn@{name}): use it as `blazer::task::<{name}>()`.");
+    quote_spanned! {span=>
+        #func
+
+        #gpu_check
+
+        #[doc = #doc]
+        #[allow(non_camel_case_types)]
+        #[derive(::std::fmt::Debug)]
+        #vis struct #name {}
+
+        impl ::blazer::Task for #name {
+            type Input = #input;
+            type Output = #output;
+            type Head = #head;
+            type Last = #last;
+            const ARITY: usize = #n;
+            const NAME: &'static str = ::std::concat!(::std::module_path!(), "::", #name_str);
+            const SIGNATURE: &'static str = #signature;
+            fn run(input: Self::Input) -> ::std::result::Result<Self::Output, ::std::string::String> {
+                #gpu_lease
+                #unpack
+                #call
+            }
+        }
+
+        ::blazer::__private::inventory::submit! {
+            ::blazer::__private::TaskEntry::of::<#name>(::std::concat!(::std::file!(), ":", ::std::line!()))
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Every `BLAZER_*` environment variable the runtime reads, read once per process.
+//!
+//! Modules ask [`config()`] instead of the environment, so the settings are listed in one
+//! place (and in the README's table), and a setting cannot change half-way through a run.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The settings of this process, from its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Config {
+    /// `BLAZER_WORKER_TIMEOUT` (seconds, fractions allowed): how long a worker holding work
+    /// may stay silent before the driver declares it lost. `None`: wait forever.
+    pub(crate) worker_timeout: Option<Duration>,
+    /// `BLAZER_TRACE`: where rank 0 writes the merged Chrome/Perfetto trace.
+    pub(crate) trace: Option<PathBuf>,
+    /// `BLAZER_BACKTRACE=1`: keep Rust's full panic report for panics inside tasks.
+    pub(crate) backtrace: bool,
+    /// `BLAZER_PROGRESS`: `0`/`false`/`off`/`no` hides progress bars, `1`/`true`/`on`/`yes`
+    /// forces them; unset, they show on a terminal outside CI.
+    pub(crate) progress: Option<String>,
+    /// `CI` is set (not a blazer variable, but it decides progress bars).
+    pub(crate) under_ci: bool,
+    /// `BLAZER_GPU_WAIT_S`: seconds to wait for a busy GPU, as written (parsed where used,
+    /// so that a bad value is reported by the call that needs it).
+    pub(crate) gpu_wait: Option<String>,
+    /// `BLAZER_GPU_LOCK_DIR`: the directory of the per-GPU lock files.
+    pub(crate) gpu_lock_dir: Option<PathBuf>,
+}
+
+/// Names of the variables, for messages.
+pub(crate) const GPU_WAIT: &str = "BLAZER_GPU_WAIT_S";
+
+impl Config {
+    /// Reads the settings through `var` (the environment, or a table in tests).
+    fn read(var: impl Fn(&str) -> Option<String>) -> Config {
+        let nonempty = |name: &str| var(name).filter(|v| !v.is_empty());
+        Config {
+            worker_timeout: nonempty("BLAZER_WORKER_TIMEOUT")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|secs| *secs > 0.0)
+                .and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
+            trace: nonempty("BLAZER_TRACE").map(PathBuf::from),
+            backtrace: var("BLAZER_BACKTRACE").as_deref() == Some("1"),
+            progress: var("BLAZER_PROGRESS"),
+            under_ci: var("CI").is_some(),
+            gpu_wait: var(GPU_WAIT),
+            gpu_lock_dir: nonempty("BLAZER_GPU_LOCK_DIR").map(PathBuf::from),
+        }
+    }
+}
+
+/// The settings of this process, read from the environment on first use.
+pub(crate) fn config() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(|| Config::read(|name| std::env::var(name).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Config {
+        Config::read(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn reads_each_variable() {
+        let c = from(&[
+            ("BLAZER_WORKER_TIMEOUT", " 2.5 "),
+            ("BLAZER_TRACE", "/tmp/t.json"),
+            ("BLAZER_BACKTRACE", "1"),
+            ("BLAZER_PROGRESS", "0"),
+            ("CI", "true"),
+            ("BLAZER_GPU_WAIT_S", "0.5"),
+            ("BLAZER_GPU_LOCK_DIR", "/run/locks"),
+        ]);
+        assert_eq!(c.worker_timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(c.trace, Some(PathBuf::from("/tmp/t.json")));
+        assert!(c.backtrace && c.under_ci);
+        assert_eq!(c.progress.as_deref(), Some("0"));
+        assert_eq!(c.gpu_wait.as_deref(), Some("0.5"));
+        assert_eq!(c.gpu_lock_dir, Some(PathBuf::from("/run/locks")));
+    }
+
+    #[test]
+    fn unset_empty_and_nonsense_mean_the_default() {
+        let none = from(&[]);
+        assert_eq!(none.worker_timeout, None);
+        assert_eq!(none.trace, None);
+        assert!(!none.backtrace && !none.under_ci);
+        for bad in ["", "0", "-1", "soon"] {
+            assert_eq!(
+                from(&[("BLAZER_WORKER_TIMEOUT", bad)]).worker_timeout,
+                None,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(from(&[("BLAZER_TRACE", "")]).trace, None);
+        assert!(!from(&[("BLAZER_BACKTRACE", "yes")]).backtrace);
+    }
+}

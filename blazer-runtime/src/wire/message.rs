@@ -1,0 +1,235 @@
+//! Messages between the driver (rank 0) and the workers, and the MPI tags they travel with.
+
+use crate::error::TaskFailure;
+use crate::wire::plan::Batch;
+use serde::{Deserialize, Serialize};
+
+/// The ID of one primitive call on the driver; a batch's reply is filed under it.
+pub(crate) type CallId = u64;
+
+/// Tag of messages from the driver to a worker carrying no detached block; a message with
+/// `n` blocks beside it (see [`crate::wire::transport`]) has tag `TAG_TO_WORKER + n`.
+pub(crate) const TAG_TO_WORKER: i32 = 10_000;
+/// Tag of messages from a worker to the driver, plus the number of blocks beside it.
+pub(crate) const TAG_TO_DRIVER: i32 = 20_000;
+/// Tag of a detached block sent after its message, driver to worker.
+pub(crate) const TAG_BLOCK_TO_WORKER: i32 = 30_000;
+/// Tag of a detached block sent after its message, worker to driver.
+pub(crate) const TAG_BLOCK_TO_DRIVER: i32 = 30_001;
+/// Tag of the start-up registry exchange.
+pub(crate) const TAG_HANDSHAKE: i32 = 0x0B1C;
+/// Tag of the trace events sent to the driver at shutdown.
+pub(crate) const TAG_TRACE: i32 = 0x0B1D;
+
+/// Driver → worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ToWorker {
+    /// Run a batch and reply.
+    Run {
+        /// The primitive call the batch belongs to; its reply is matched by it, never by
+        /// arrival order.
+        call: CallId,
+        /// The work.
+        batch: Batch,
+    },
+    /// Leave the serve loop.
+    Shutdown,
+}
+
+/// The outputs of one [`Batch`], in input order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Reply {
+    /// Copied from the batch's message.
+    pub(crate) call: CallId,
+    /// Copied from the batch.
+    pub(crate) first: u32,
+    /// One entry per input (one for a fold).
+    #[serde(with = "crate::wire::transport::block_results")]
+    pub(crate) outputs: Vec<Result<Vec<u8>, TaskFailure>>,
+}
+
+/// Worker → driver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ToDriver {
+    /// Outputs of a batch.
+    Done(Reply),
+    /// The worker could not run the oldest batch it was sent (undecodable message or
+    /// unencodable outputs); the driver fails that batch's slots.
+    Unanswerable(String),
+}
+
+/// How many detached blocks follow a message with `tag`, sent with tag base `base`
+/// ([`TAG_TO_WORKER`] or [`TAG_TO_DRIVER`]); `None` for a tag outside that range.
+pub(crate) fn blocks_after(tag: i32, base: i32) -> Option<usize> {
+    let n = tag.checked_sub(base)?;
+    (0..=crate::wire::transport::MAX_PARTS as i32)
+        .contains(&n)
+        .then_some(n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::TaskId;
+    use crate::wire::codec::{decode, encode};
+    use crate::wire::plan::Plan;
+    use crate::wire::transport::{decode_parts, Encoded, DETACH_MIN};
+
+    #[test]
+    fn batch_message_round_trips() {
+        let req = ToWorker::Run {
+            call: 7,
+            batch: Batch {
+                first: 3,
+                fold: false,
+                plan: Plan::Task {
+                    id: TaskId(9),
+                    bound: vec![1, 2],
+                },
+                inputs: vec![vec![5], vec![]],
+            },
+        };
+        let bytes = encode(&req).unwrap();
+        assert_eq!(decode::<ToWorker>(&bytes, 0).unwrap(), req);
+    }
+
+    /// A deterministic fuzz of the decoders: random bytes, and valid messages with bytes
+    /// flipped, truncated or extended, must decode or fail, never panic, and never allocate
+    /// what a forged length prefix claims.
+    #[test]
+    fn decoders_survive_random_and_mutated_input() {
+        let valid = encode(&ToWorker::Run {
+            call: 1,
+            batch: Batch {
+                first: 0,
+                fold: true,
+                plan: Plan::Pipeline(vec![
+                    Plan::Task {
+                        id: TaskId(3),
+                        bound: vec![1; 40],
+                    },
+                    Plan::List(vec![]),
+                ]),
+                inputs: vec![vec![9; 100], vec![]],
+            },
+        })
+        .unwrap();
+        let reply = encode(&ToDriver::Done(Reply {
+            call: 1,
+            first: 0,
+            outputs: vec![
+                Ok(vec![1, 2]),
+                Err(TaskFailure {
+                    task: "t".into(),
+                    rank: 1,
+                    host: "h".into(),
+                    message: "m".into(),
+                }),
+            ],
+        }))
+        .unwrap();
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut rand = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..200_000 {
+            let mut bytes = match round % 3 {
+                0 => valid.clone(),
+                1 => reply.clone(),
+                _ => (0..rand() % 64).map(|_| rand() as u8).collect(),
+            };
+            if !bytes.is_empty() && round % 3 != 2 {
+                for _ in 0..=rand() % 4 {
+                    let i = (rand() as usize) % bytes.len();
+                    bytes[i] = rand() as u8;
+                }
+                match rand() % 3 {
+                    0 => bytes.truncate((rand() as usize) % bytes.len()),
+                    1 => bytes.extend((0..rand() % 8).map(|_| rand() as u8)),
+                    _ => {}
+                }
+            }
+            let _ = decode::<ToWorker>(&bytes, 1);
+            let _ = decode::<ToDriver>(&bytes, 1);
+        }
+        // A forged length of 2^62 inputs fails at once instead of allocating.
+        // Run, call 1, first 0, fold false, Plan::Pipeline with no stage, then the input count.
+        let mut forged = vec![0u8, 1, 0, 0, 1, 0];
+        forged.extend([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f]);
+        let started = std::time::Instant::now();
+        assert!(decode::<ToWorker>(&forged, 1).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // The same prefix with a true count of zero inputs decodes: the forgery was the count.
+        assert!(decode::<ToWorker>(&[0u8, 1, 0, 0, 1, 0, 0], 1).is_ok());
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bytes in [
+            &[][..],
+            &[0xff; 3][..],
+            &[0, 1][..],
+            &[0, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200][..],
+        ] {
+            assert!(matches!(
+                decode::<ToWorker>(bytes, 4),
+                Err(crate::error::Error::Decode { rank: 4, .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn large_blocks_travel_beside_the_message() {
+        let big = vec![7u8; DETACH_MIN];
+        let msg = ToWorker::Run {
+            call: 1,
+            batch: Batch {
+                first: 0,
+                fold: false,
+                plan: Plan::Task {
+                    id: TaskId(1),
+                    bound: big.clone(),
+                },
+                inputs: vec![vec![1, 2], big.clone()],
+            },
+        };
+        let encoded = Encoded::new(msg.clone()).unwrap();
+        assert_eq!(
+            encoded.blocks().count(),
+            2,
+            "the bound block and the large input"
+        );
+        assert!(
+            encoded.header().len() < 64,
+            "the message keeps only indices: {} bytes",
+            encoded.header().len()
+        );
+        let received: Vec<Vec<u8>> = encoded.blocks().map(<[u8]>::to_vec).collect();
+        assert_eq!(
+            decode_parts::<ToWorker>(encoded.header(), received, 0).unwrap(),
+            msg
+        );
+        // Without its parts, the message does not decode.
+        assert!(decode_parts::<ToWorker>(encoded.header(), Vec::new(), 0).is_err());
+        // Small blocks stay inline, and a plain decode reads them.
+        let reply = ToDriver::Done(Reply {
+            call: 1,
+            first: 0,
+            outputs: vec![Ok(vec![3; 10])],
+        });
+        let encoded = Encoded::new(reply.clone()).unwrap();
+        assert_eq!(encoded.blocks().count(), 0);
+        assert_eq!(decode::<ToDriver>(encoded.header(), 0).unwrap(), reply);
+    }
+
+    #[test]
+    fn block_counts_ride_in_the_tag() {
+        assert_eq!(blocks_after(TAG_TO_WORKER, TAG_TO_WORKER), Some(0));
+        assert_eq!(blocks_after(TAG_TO_DRIVER + 3, TAG_TO_DRIVER), Some(3));
+        assert_eq!(blocks_after(77, TAG_TO_DRIVER), None);
+        assert_eq!(blocks_after(TAG_TO_WORKER - 1, TAG_TO_WORKER), None);
+    }
+}
