@@ -1,0 +1,178 @@
+//! The architecture, checked: each module of `blazer-runtime` and `blazer-cluster` refers only
+//! to modules of lower layers (the diagram at the top of `blazer-runtime/src/lib.rs`), so the
+//! crates have no import loops; and each unsafe invariant lives in one file.
+
+use std::path::Path;
+
+/// `(module path, layer)`: a module may use only modules of a strictly lower layer.
+const RUNTIME: &[(&str, u32)] = &[
+    ("error", 0),
+    ("config", 0),
+    ("task", 0),
+    ("raw", 0),
+    ("world", 1),
+    ("wire::codec", 2),
+    ("wire::transport", 3),
+    ("wire::plan", 4),
+    ("wire::message", 5),
+    ("wire::outbox", 6),
+    ("registry", 7),
+    ("trace", 7),
+    ("exec", 8),
+    ("driver::progress", 9),
+    ("driver::queue", 9),
+    ("worker", 9),
+    ("driver::dispatch", 10),
+    ("api::combinators", 11),
+    ("api::flow", 11),
+    ("api::primitives", 12),
+    ("api::stream", 13),
+    ("api::shared", 13),
+    ("gpu", 13),
+    ("gpu_glue", 14),
+    ("lifecycle", 15),
+];
+
+const CLUSTER: &[(&str, u32)] = &[
+    ("error", 0),
+    ("quote", 1),
+    ("process", 2),
+    ("secret", 3),
+    ("spec", 3),
+    ("batch_system", 4),
+    ("ssh", 5),
+    ("stage", 5),
+    ("job", 6),
+    ("remote", 6),
+];
+
+/// The file of a module path under `src`.
+fn file_of(src: &Path, module: &str) -> std::path::PathBuf {
+    src.join(format!("{}.rs", module.replace("::", "/")))
+}
+
+/// The modules of `table` that `code` refers to as `crate::...`, ignoring comments (doc
+/// links may point anywhere) and `$crate` in exported macros.
+fn uses(code: &str, table: &[(&'static str, u32)]) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    for line in code.lines() {
+        let line = line.trim_start();
+        if line.starts_with("//") {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("crate::") {
+            let before = &rest[..i];
+            let after = &rest[i + "crate::".len()..];
+            rest = after;
+            if before.ends_with('$') {
+                continue;
+            }
+            // The longest module path the reference starts with.
+            if let Some((m, _)) = table
+                .iter()
+                .filter(|(m, _)| {
+                    after.starts_with(m)
+                        && !after[m.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                })
+                .max_by_key(|(m, _)| m.len())
+            {
+                found.push(*m);
+            }
+        }
+    }
+    found
+}
+
+fn check_layers(crate_dir: &str, table: &[(&'static str, u32)]) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(crate_dir)
+        .join("src");
+    let mut wrong = Vec::new();
+    for (module, layer) in table {
+        let file = file_of(&src, module);
+        let code = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e} (update the table)", file.display()));
+        // A module's own tests may use anything.
+        let code = code.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        for used in uses(code, table) {
+            let their = table.iter().find(|(m, _)| *m == used).expect("known").1;
+            if used != *module && their >= *layer {
+                wrong.push(format!(
+                    "{crate_dir}: `{module}` (layer {layer}) uses `{used}` (layer {their})"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "modules use their own or higher layers:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn runtime_modules_use_only_lower_layers() {
+    check_layers("blazer-runtime", RUNTIME);
+}
+
+#[test]
+fn cluster_modules_use_only_lower_layers() {
+    check_layers("blazer-cluster", CLUSTER);
+}
+
+#[test]
+fn every_source_file_is_in_a_layer() {
+    for (crate_dir, table) in [("blazer-runtime", RUNTIME), ("blazer-cluster", CLUSTER)] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(crate_dir)
+            .join("src");
+        let mut files = Vec::new();
+        let mut dirs = vec![src.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+        for file in files {
+            let rel = file.strip_prefix(&src).unwrap().with_extension("");
+            let module = rel.to_string_lossy().replace('/', "::");
+            let known = module == "lib"
+                || module.ends_with("mod")
+                || table.iter().any(|(m, _)| *m == module);
+            assert!(known, "{crate_dir}/src/{module}.rs has no layer in tests/layers.rs");
+        }
+    }
+}
+
+#[test]
+fn each_unsafe_invariant_lives_in_one_file() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("blazer-runtime/src");
+    let mut with_unsafe = Vec::new();
+    for (module, _) in RUNTIME {
+        let code = std::fs::read_to_string(file_of(&src, module)).unwrap();
+        let blocks = code
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//") && l.contains("unsafe "))
+            .count();
+        if blocks > 0 {
+            with_unsafe.push(*module);
+        }
+    }
+    // Three files, three invariants, none crossing a file: detached blocks point into the
+    // message their `Encoded` owns (transport); `Plain` types are plain bytes (raw); the GPU
+    // module's FFI calls (gpu). Any other file with `unsafe` needs a look, and a line here.
+    assert_eq!(with_unsafe, ["raw", "wire::transport", "gpu"]);
+    // Each unsafe block says why it is sound.
+    for file in ["wire/transport.rs", "raw.rs", "gpu.rs"] {
+        let code = std::fs::read_to_string(src.join(file)).unwrap();
+        let lines: Vec<&str> = code.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if line.contains("unsafe {") && !line.trim_start().starts_with("//") {
+                let above = lines[..i].iter().rev().take(6).any(|l| l.contains("SAFETY:"));
+                assert!(above, "{file}:{}: unsafe block without a SAFETY comment", i + 1);
+            }
+        }
+    }
+}
