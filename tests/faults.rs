@@ -155,7 +155,11 @@ fn a_rank_that_stops_answering_is_declared_lost_and_the_job_ends() {
         run.stderr.contains("ending the job (MPI_Abort)"),
         "{run:#?}"
     );
-    assert_eq!(run.code, Some(i32::from(blazer::exit_code::LOST)), "{run:#?}");
+    assert_eq!(
+        run.code,
+        Some(i32::from(blazer::exit_code::LOST)),
+        "{run:#?}"
+    );
 }
 
 #[test]

@@ -104,7 +104,11 @@ fn check_layers(crate_dir: &str, table: &[(&'static str, u32)]) {
             }
         }
     }
-    assert!(wrong.is_empty(), "modules use their own or higher layers:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "modules use their own or higher layers:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -141,7 +145,10 @@ fn every_source_file_is_in_a_layer() {
             let known = module == "lib"
                 || module.ends_with("mod")
                 || table.iter().any(|(m, _)| *m == module);
-            assert!(known, "{crate_dir}/src/{module}.rs has no layer in tests/layers.rs");
+            assert!(
+                known,
+                "{crate_dir}/src/{module}.rs has no layer in tests/layers.rs"
+            );
         }
     }
 }
@@ -170,8 +177,16 @@ fn each_unsafe_invariant_lives_in_one_file() {
         let lines: Vec<&str> = code.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             if line.contains("unsafe {") && !line.trim_start().starts_with("//") {
-                let above = lines[..i].iter().rev().take(6).any(|l| l.contains("SAFETY:"));
-                assert!(above, "{file}:{}: unsafe block without a SAFETY comment", i + 1);
+                let above = lines[..i]
+                    .iter()
+                    .rev()
+                    .take(6)
+                    .any(|l| l.contains("SAFETY:"));
+                assert!(
+                    above,
+                    "{file}:{}: unsafe block without a SAFETY comment",
+                    i + 1
+                );
             }
         }
     }

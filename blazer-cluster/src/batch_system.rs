@@ -41,7 +41,7 @@ impl BatchSystem {
     }
 }
 
-/// Where a job is in its life, read from the scheduler.
+/// Where a job is in its life, read from the batch system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobState {
     /// Accepted, not yet running (pending, held, configuring).
@@ -50,7 +50,7 @@ pub enum JobState {
     Running,
     /// Finished with exit code 0.
     Completed,
-    /// Finished badly: the scheduler's name for it (`FAILED`, `NODE_FAIL`, `OUT_OF_MEMORY`,
+    /// Finished badly: the batch system's name for it (`FAILED`, `NODE_FAIL`, `OUT_OF_MEMORY`,
     /// a PBS exit status...).
     Failed(String),
     /// Cancelled (`scancel`, `qdel`).
@@ -267,8 +267,8 @@ pub(crate) fn batch_script(sched: &BatchSystem, spec: &JobSpec, dir: &str) -> St
     s
 }
 
-/// Asks the scheduler where job `id` is. The exit code comes with terminal states when the
-/// scheduler knows it.
+/// Asks the batch system where job `id` is. The exit code comes with terminal states when the
+/// batch system knows it.
 pub(crate) fn query(
     session: &impl Shell,
     sched: &BatchSystem,

@@ -6,7 +6,7 @@ use std::fmt;
 /// Everything that can go wrong while connecting, submitting, waiting or fetching.
 ///
 /// No variant ever holds a password or one-time code: messages come from ssh's and the
-/// scheduler's own output, which never echo secrets.
+/// batch system's own output, which never echo secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClusterError {
@@ -25,16 +25,16 @@ pub enum ClusterError {
         /// What ssh said.
         detail: String,
     },
-    /// The scheduler refused the job (bad partition or queue, account, limits).
+    /// The batch system refused the job (bad partition or queue, account, limits).
     Rejected {
-        /// The scheduler, e.g. `slurm`.
+        /// The batch system, e.g. `slurm`.
         batch_system: String,
         /// What the submission command said.
         detail: String,
     },
     /// The job ran and failed: non-zero exit, cancelled, timed out, node failure.
     JobFailed {
-        /// The scheduler's job id.
+        /// The batch system's job id.
         id: String,
         /// The final state, e.g. `FAILED`.
         state: String,

@@ -56,7 +56,7 @@ impl<In: Serialize, Out: DeserializeOwned> Job<In, Out> {
     }
 
     /// Stages `input` in a fresh remote directory and submits the job. Returns as soon as the
-    /// scheduler has accepted it.
+    /// batch system has accepted it.
     pub fn submit(&self, input: &In) -> Result<RunningJob<Out>> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let bytes = serde_json::to_vec(input).map_err(|e| ClusterError::Serde(e.to_string()))?;
@@ -164,7 +164,7 @@ impl<Out> std::fmt::Debug for RunningJob<Out> {
 }
 
 impl<Out: DeserializeOwned> RunningJob<Out> {
-    /// The scheduler's job id (the process id with [`BatchSystem::Mpirun`]).
+    /// The batch system's job id (the process id with [`BatchSystem::Mpirun`]).
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -179,13 +179,13 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
         &self.state
     }
 
-    /// The program's exit code, once the job has ended and the scheduler or the job's
+    /// The program's exit code, once the job has ended and the batch system or the job's
     /// status file tells it.
     pub fn exit_code(&self) -> Option<i32> {
         self.exit_code
     }
 
-    /// Asks the scheduler for the job's state now.
+    /// Asks the batch system for the job's state now.
     pub fn refresh(&mut self) -> Result<&JobState> {
         let sched = self.session.cluster().batch_system.clone();
         let (state, exit) = batch_system::query(&self.session, &sched, &self.id, &self.dir)?;
@@ -213,7 +213,7 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
             .shell_ok(&format!("if [ -e {path} ]; then cat {path}; fi"), None)
     }
 
-    /// Asks the scheduler to cancel the job.
+    /// Asks the batch system to cancel the job.
     pub fn cancel(&mut self) -> Result<()> {
         let sched = &self.session.cluster().batch_system;
         let line = batch_system::cancel_command(sched, &self.id);
@@ -264,7 +264,7 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
 
 impl<Out: DeserializeOwned> Pending<Out> for RunningJob<Out> {
     fn poll(&mut self) -> Result<Option<Out>> {
-        // The scheduler is asked at most once per poll interval, however often we are polled.
+        // The batch system is asked at most once per poll interval, however often we are polled.
         let interval = self.session.cluster().poll_interval;
         if !self.state.is_terminal() && self.last_poll.elapsed() >= interval {
             self.refresh()?;

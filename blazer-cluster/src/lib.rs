@@ -24,7 +24,7 @@
 //!   (keys, agent, or a password or one-time code asked through a [`Prompt`]) and keeps an
 //!   OpenSSH ControlMaster that every later command uses. Secrets are never logged or stored.
 //! * A [`Job`] stages its input as JSON in a fresh remote directory, submits a batch script,
-//!   polls the scheduler ([`JobState`]), and fetches the result the program wrote
+//!   polls the batch system ([`JobState`]), and fetches the result the program wrote
 //!   ([`remote::serve`] on the job side).
 //! * Jobs, blazer [`blazer_runtime::Flow`]s and [`local`] functions are all [`Stage`]s:
 //!   chain them with [`Stage::then`], run them with [`run_stages`] or side by side with

@@ -48,7 +48,7 @@ impl JobSpec {
         self
     }
 
-    /// The job's name in the scheduler (and in its remote directory's name).
+    /// The job's name in the batch system (and in its remote directory's name).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -61,7 +61,7 @@ impl JobSpec {
     }
 
     /// Runs the command as `ranks` MPI processes: under `srun` (Slurm), `mpiexec -n` (PBS)
-    /// or `mpirun -n` (no scheduler).
+    /// or `mpirun -n` (no batch system).
     pub fn mpi(mut self, ranks: u32) -> Self {
         self.ranks = Some(ranks.max(1));
         self
@@ -79,7 +79,7 @@ impl JobSpec {
         self
     }
 
-    /// The scheduler's wall-clock limit for the job.
+    /// The batch system's wall-clock limit for the job.
     pub fn time_limit(mut self, limit: Duration) -> Self {
         self.time_limit = Some(limit);
         self

@@ -45,7 +45,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// A cluster reached at `host` (port 22, the local user name, ssh's usual keys) whose jobs
-    /// go through `scheduler`.
+    /// go through `batch_system`.
     pub fn new(host: impl Into<String>, batch_system: BatchSystem) -> Self {
         Cluster {
             host: host.into(),
@@ -120,7 +120,7 @@ impl Cluster {
         self
     }
 
-    /// How often a waiting job asks the scheduler for its state. Default 2 s.
+    /// How often a waiting job asks the batch system for its state. Default 2 s.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -132,7 +132,7 @@ impl Cluster {
         self
     }
 
-    /// The scheduler jobs go through.
+    /// The batch system jobs go through.
     pub fn batch_system(&self) -> &BatchSystem {
         &self.batch_system
     }

@@ -21,7 +21,7 @@ pub trait Pending<T> {
     fn cancel(&mut self) {}
 }
 
-/// How long [`finish`] sleeps between polls; jobs throttle their own scheduler queries.
+/// How long [`finish`] sleeps between polls; jobs throttle their own batch-system queries.
 const TICK: Duration = Duration::from_millis(50);
 
 /// Polls `pending` until it is done.

@@ -330,7 +330,10 @@ fn a_failed_job_reports_its_state_exit_code_and_stderr() {
         // A job that exits 0 but writes no result cannot give an i64...
         let silent: cluster::Job<(), i64> =
             session.job(JobSpec::command(["true"]).queue(&env["BLAZER_CLUSTER_PARTITION"]));
-        assert!(matches!(silent.run(()), Err(ClusterError::JobFailed { .. })));
+        assert!(matches!(
+            silent.run(()),
+            Err(ClusterError::JobFailed { .. })
+        ));
         // ...but can give `()`.
         let unit: cluster::Job<(), ()> =
             session.job(JobSpec::command(["true"]).queue(&env["BLAZER_CLUSTER_PARTITION"]));
