@@ -115,7 +115,26 @@ impl Cluster {
     fn probe6(&self, args: &[&str]) -> Run {
         self.mpirun("h1:2,h2:2,h3:2", 6, &[], &probe(), args)
     }
+
+    /// Like [`Cluster::probe6`], run once more when the first run failed with Open MPI 4.1's
+    /// TCP connect flake (a connect() still in progress, EINPROGRESS or EAGAIN, reported as a
+    /// failure, after which the job hangs): Open MPI's, not blazer's, and said so on stderr.
+    /// Seen right after a host's network comes back, on a loaded machine.
+    fn probe6_past_tcp_flake(&self, args: &[&str]) -> Run {
+        let run = self.probe6(args);
+        if run.code == Some(0) || !run.stderr.contains(TCP_FLAKE) {
+            return run;
+        }
+        eprintln!(
+            "mpirun hit Open MPI's TCP connect flake; running it again:\n{}",
+            run.stderr
+        );
+        self.probe6(args)
+    }
 }
+
+/// What Open MPI 4.1 prints when its TCP transport takes a connect() in progress for a failure.
+const TCP_FLAKE: &str = "Open MPI failed to TCP connect to a peer MPI process";
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
@@ -324,7 +343,7 @@ fn slurm_sbatch_job_runs_across_nodes_with_srun_and_mpirun() {
     let (run, printed) = loop {
         let run = c.run("h1", &["sbatch", "--wait", "--output", s(&out), s(&script)]);
         let printed = std::fs::read_to_string(&out).unwrap_or_default();
-        let flake = printed.contains("Open MPI failed to TCP connect to a peer MPI process");
+        let flake = printed.contains(TCP_FLAKE);
         if run.code == Some(0) || !flake || attempt == 1 {
             break (run, printed);
         }
@@ -520,7 +539,7 @@ fn a_host_cut_off_mid_run_ends_the_job_with_an_error_naming_the_host() {
     drop(heal);
     // Healed, the hosts serve a new run again.
     assert_eq!(
-        c.probe6(&["hosts"]).ok_lines(),
+        c.probe6_past_tcp_flake(&["hosts"]).ok_lines(),
         expected_placement(&[2, 2, 2])
     );
 }
