@@ -55,6 +55,7 @@ done
 cp "$PMIX_ROOT"/lib/pmix/pmix_mca_pcompress_zlib.so "$PMIX_ROOT"/lib/pmix/pmix_mca_prm_default.so \
   "$DEST"/pmix/lib/pmix/
 cp -r /usr/share/openmpi "$DEST"/ompi/share/
+rm -f "$DEST"/ompi/share/openmpi/*wrapper-data* # compiler wrappers' data (links)
 cp -r "$PMIX_ROOT"/share/pmix "$DEST"/pmix/share/
 cp /etc/openmpi/openmpi-mca-params.conf /etc/openmpi/openmpi-default-hostfile "$DEST"/ompi/etc/
 
@@ -80,6 +81,8 @@ gcc -O2 -shared -fPIC -o "$DEST"/lib/libarc4random-shim.so scripts/lib/arc4rando
 
 # --- checks: everything resolves inside the bundle, nothing needs a newer glibc than 2.34
 # (but for the weak requirement above)
+links=$(find "$DEST" -type l)
+[[ -z $links ]] || { echo "symbolic links in the bundle: $links" >&2; exit 1; }
 missing=$(LD_LIBRARY_PATH="$DEST"/lib ldd "${objects[@]}" "$DEST"/lib/*.so* 2>&1 | grep 'not found' || true)
 [[ -z $missing ]] || { echo "unresolved: $missing" >&2; exit 1; }
 newest=$(objdump -T "${objects[@]}" "$DEST"/lib/*.so* 2>/dev/null |
