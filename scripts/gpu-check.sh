@@ -133,6 +133,13 @@ main() {
   facts
 
   # --- the environment of every blazer program from here on
+  chmod +x "$B"/bin/* 2> /dev/null
+  # Settings of another MPI (an image's HPC-X, say) would steer the bundled Open MPI.
+  local var
+  for var in $(compgen -e | grep -E '^(OMPI|OPAL|PMIX|ORTE)_'); do
+    echo "unsetting inherited $var=${!var}"
+    unset "$var"
+  done
   export PATH="$B/bin:$PATH"
   export LD_LIBRARY_PATH="$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   local glibc
