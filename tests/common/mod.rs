@@ -38,14 +38,23 @@ pub(crate) fn probe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_blazer-probe"))
 }
 
-/// An example binary, built by `cargo test` next to the test binaries.
+/// An example binary, built by `cargo test` next to the test binaries, or in the directory
+/// `BLAZER_EXAMPLES_DIR` names (test binaries copied to another machine with the examples).
 pub(crate) fn example(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("BLAZER_EXAMPLES_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
     let mut dir = std::env::current_exe().expect("test binary path");
     dir.pop();
     if dir.ends_with("deps") {
         dir.pop();
     }
     dir.join("examples").join(name)
+}
+
+/// The launcher: `mpirun` from the `PATH`, or the program `BLAZER_MPIRUN` names.
+fn launcher() -> String {
+    std::env::var("BLAZER_MPIRUN").unwrap_or_else(|_| "mpirun".to_string())
 }
 
 fn command(program: &str) -> Command {
@@ -88,7 +97,7 @@ pub(crate) fn mpirun_env_without(
     env: &[(&str, &str)],
     remove: &[&str],
 ) -> Run {
-    let mut cmd = command("mpirun");
+    let mut cmd = command(&launcher());
     cmd.arg("--oversubscribe")
         .arg("-n")
         .arg(n.to_string())
@@ -103,7 +112,7 @@ pub(crate) fn mpirun_env_without(
 
 /// A multiple-program run: `mpirun -n A exe_a ... : -n B exe_b ...`.
 pub(crate) fn mpmd(parts: &[(usize, &Path, &[&str])]) -> Run {
-    let mut cmd = command("mpirun");
+    let mut cmd = command(&launcher());
     cmd.arg("--oversubscribe");
     for (i, (n, exe, args)) in parts.iter().enumerate() {
         if i > 0 {
