@@ -51,7 +51,8 @@ pub struct GpuInfo {
     pub name: String,
     /// Compute capability `(major, minor)`, such as `(9, 0)`.
     pub compute_capability: (i32, i32),
-    /// Total device memory in bytes.
+    /// Device memory usable by CUDA contexts, in bytes (`cuMemGetInfo`'s total): what
+    /// `nvidia-smi` shows as `memory.total` less `memory.reserved`.
     pub total_memory: usize,
     /// Free device memory in bytes when the GPU was acquired.
     pub free_memory: usize,
@@ -130,7 +131,7 @@ impl Gpu {
         self.held.info.compute_capability
     }
 
-    /// Total device memory in bytes.
+    /// Device memory usable by CUDA contexts, in bytes (see [`GpuInfo::total_memory`]).
     pub fn total_memory(&self) -> usize {
         self.held.info.total_memory
     }
