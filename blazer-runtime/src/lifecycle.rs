@@ -10,6 +10,7 @@ use crate::wire::message::TAG_HANDSHAKE;
 use crate::worker;
 use crate::world;
 use mpi::collective::{CommunicatorCollectives, Root};
+use mpi::environment::Threading;
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::fmt;
@@ -55,7 +56,9 @@ const PROTOCOL_VERSION: u64 = 2;
 /// }
 /// ```
 pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
-    let Some(universe) = mpi::initialize() else {
+    // Tasks may use MPI from threads of their own; blazer's own MPI calls stay on one thread
+    // per rank, so it needs at least `Funneled` (checked in `run_on`).
+    let Some((universe, _)) = mpi::initialize_with_threading(Threading::Multiple) else {
         eprintln!("blazer: MPI is already initialized; call blazer::run once per process");
         return ExitCode::FAILURE;
     };
@@ -65,11 +68,28 @@ pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
 /// Like [`run`], on an MPI environment the caller initialised (and finalises by dropping
 /// `universe` afterwards): for programs that also use MPI directly, such as benchmarks that
 /// time a hand-written rsmpi loop before handing the ranks to blazer.
+///
+/// MPI must have been initialised with a thread level of at least `Funneled`
+/// (`mpi::initialize_with_threading`); `mpi::initialize()` asks for `Single`, which some MPIs
+/// grant literally.
+///
+/// blazer sends all its messages on a duplicate of the world communicator, so the program's
+/// own messages on `MPI_COMM_WORLD` (any source, any tag) never meet blazer's.
 pub fn run_on<R: DriverOutcome>(
     universe: &mpi::environment::Universe,
     body: impl FnOnce() -> R,
 ) -> ExitCode {
-    let world = universe.world();
+    let granted = mpi::environment::threading_support();
+    if granted == Threading::Single {
+        eprintln!(
+            "blazer: MPI was initialised with thread level {granted:?}; blazer needs at least \
+             Funneled: initialise it with mpi::initialize_with_threading(Threading::Multiple) \
+             (blazer::run does)"
+        );
+        return ExitCode::FAILURE;
+    }
+    // blazer's own communicator: the user's world traffic and blazer's never match.
+    let world = universe.world().duplicate();
     let (rank, size) = (world.rank(), world.size());
     world::init(
         rank,
@@ -138,8 +158,7 @@ pub fn run_on<R: DriverOutcome>(
         }
     } else if let Some(path) = trace_path {
         // A world of one: this process ran every task.
-        let world = universe.world();
-        if let Err(e) = crate::trace::gather_and_write(&world, path) {
+        if let Err(e) = crate::trace::gather_and_write(&universe.world(), path) {
             eprintln!("blazer: trace not written: {e}");
         }
     }

@@ -1,51 +1,67 @@
 //! Facts about the world: this process's rank, the world size, the hosts and nodes.
 //! Outside `blazer::run` the process is a world of one.
+//!
+//! They are facts about the process, not about a thread: every thread of the process (threads
+//! a task spawns, rayon's pool) sees the same rank. Each is written once, at start-up, before
+//! any user code runs.
 
-use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::RwLock;
 
-thread_local! {
-    static RANK: Cell<i32> = const { Cell::new(0) };
-    static SIZE: Cell<i32> = const { Cell::new(1) };
-    static LOCAL: Cell<(i32, i32)> = const { Cell::new((0, 1)) };
-    static NODES: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
-    static HOSTS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    static HOST: RefCell<String> = const { RefCell::new(String::new()) };
+static RANK: AtomicI32 = AtomicI32::new(0);
+static SIZE: AtomicI32 = AtomicI32::new(1);
+static LOCAL_RANK: AtomicI32 = AtomicI32::new(0);
+static LOCAL_SIZE: AtomicI32 = AtomicI32::new(1);
+static NODES: RwLock<Vec<i32>> = RwLock::new(Vec::new());
+static HOSTS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+static HOST: RwLock<String> = RwLock::new(String::new());
+
+/// Reads a table; a panic while holding the lock cannot leave it half-written (each is
+/// replaced whole), so a poisoned lock is read as it is.
+fn read<T: Clone>(table: &RwLock<T>) -> T {
+    table.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn write<T>(table: &RwLock<T>, value: T) {
+    *table.write().unwrap_or_else(|p| p.into_inner()) = value;
 }
 
 /// Records this process's place in the world (called once at start-up).
 pub(crate) fn init(rank: i32, size: i32, host: String) {
-    RANK.set(rank);
-    SIZE.set(size);
-    HOST.with_borrow_mut(|h| *h = host);
+    RANK.store(rank, Ordering::Relaxed);
+    SIZE.store(size, Ordering::Relaxed);
+    write(&HOST, host);
 }
 
 /// Records this rank's place on its node: `(local_rank, local_size)` among the ranks that
 /// share its memory (`MPI_Comm_split_type(SHARED)`).
 pub(crate) fn init_node(local_rank: i32, local_size: i32) {
-    LOCAL.set((local_rank, local_size));
+    LOCAL_RANK.store(local_rank, Ordering::Relaxed);
+    LOCAL_SIZE.store(local_size, Ordering::Relaxed);
 }
 
 /// Records the node of every rank: `nodes[r]` is the lowest world rank on rank `r`'s node.
 pub(crate) fn init_nodes(nodes: Vec<i32>) {
-    NODES.with_borrow_mut(|n| *n = nodes);
+    write(&NODES, nodes);
 }
 
 /// Records the host name of every rank.
 pub(crate) fn init_hosts(hosts: Vec<String>) {
-    HOSTS.with_borrow_mut(|h| *h = hosts);
+    write(&HOSTS, hosts);
 }
 
 /// The host name of `rank` (this process's host for unknown ranks).
 pub fn host_of(rank: i32) -> String {
-    HOSTS
-        .with_borrow(|h| h.get(rank as usize).cloned())
+    read(&HOSTS)
+        .get(rank as usize)
+        .cloned()
         .unwrap_or_else(host)
 }
 
 /// The node of `rank`, named by the lowest world rank on it: two ranks share memory (one
 /// host) exactly when `node_of` gives the same number. 0 for unknown ranks.
 pub fn node_of(rank: i32) -> i32 {
-    NODES.with_borrow(|n| n.get(rank as usize).copied().unwrap_or(0))
+    read(&NODES).get(rank as usize).copied().unwrap_or(0)
 }
 
 /// The ranks of each node, nodes in order of their lowest rank.
@@ -54,7 +70,7 @@ pub fn node_of(rank: i32) -> i32 {
 /// assert_eq!(blazer_runtime::nodes(), vec![vec![0]]); // outside an MPI run: one rank
 /// ```
 pub fn nodes() -> Vec<Vec<i32>> {
-    let table = NODES.with_borrow(Clone::clone);
+    let table = read(&NODES);
     if table.is_empty() {
         return vec![vec![0]];
     }
@@ -71,12 +87,12 @@ pub fn nodes() -> Vec<Vec<i32>> {
 /// This rank's index among the ranks on its node (0 outside an MPI run). Used to give each
 /// rank of a node its own GPU.
 pub fn local_rank() -> i32 {
-    LOCAL.get().0
+    LOCAL_RANK.load(Ordering::Relaxed)
 }
 
 /// The number of ranks on this rank's node (1 outside an MPI run).
 pub fn local_size() -> i32 {
-    LOCAL.get().1
+    LOCAL_SIZE.load(Ordering::Relaxed)
 }
 
 /// This process's MPI rank (0 outside an MPI run).
@@ -85,12 +101,12 @@ pub fn local_size() -> i32 {
 /// assert_eq!(blazer_runtime::rank(), 0);
 /// ```
 pub fn rank() -> i32 {
-    RANK.get()
+    RANK.load(Ordering::Relaxed)
 }
 
 /// The number of ranks in the world (1 outside an MPI run).
 pub fn size() -> i32 {
-    SIZE.get()
+    SIZE.load(Ordering::Relaxed)
 }
 
 /// True on rank 0, the driver that runs the body of `#[blazer::main]`.
@@ -100,13 +116,12 @@ pub fn is_root() -> bool {
 
 /// The host name of this rank (MPI's processor name).
 pub fn host() -> String {
-    HOST.with_borrow(|h| {
-        if h.is_empty() {
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into())
-        } else {
-            h.clone()
-        }
-    })
+    let h = read(&HOST);
+    if h.is_empty() {
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into())
+    } else {
+        h
+    }
 }
 
 /// Prints its arguments like `println!` (with a newline), on rank 0 only: the driver's

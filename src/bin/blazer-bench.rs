@@ -470,7 +470,9 @@ fn speedups(s: &Sizes) -> blazer::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let Some(universe) = blazer::mpi::initialize() else {
+    // The thread level blazer::run asks for, so that the baselines run under the same MPI.
+    let threading = blazer::mpi::environment::Threading::Multiple;
+    let Some((universe, _)) = blazer::mpi::initialize_with_threading(threading) else {
         eprintln!("MPI already initialized");
         return std::process::ExitCode::FAILURE;
     };

@@ -74,6 +74,8 @@ fn run(mode: &str) -> blazer::Result<()> {
 /// The user's own point-to-point messages on the world communicator, around and inside
 /// primitives: nothing is taken by blazer, and blazer takes nothing of the user's.
 fn user_mpi() -> blazer::Result<()> {
+    let level = blazer::mpi::environment::threading_support();
+    blazer::root_println!("THREAD LEVEL {level:?}");
     let world = SimpleCommunicator::world();
     let size = world.size();
     // Before any primitive: one message to every worker, which a task receives with any

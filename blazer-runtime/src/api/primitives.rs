@@ -34,7 +34,7 @@ fn call_batches<O>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<Batch
 /// ```
 pub fn parallel<O: DeserializeOwned>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<O>> {
     let batches = call_batches(calls)?;
-    decode_all(dispatch::run(batches.len(), batches)?)
+    decode_all(dispatch::run("parallel", batches.len(), batches)?)
 }
 
 /// Like [`parallel`], but returns every call's own outcome, so one failure loses nothing.
@@ -42,7 +42,7 @@ pub fn parallel_settled<O: DeserializeOwned>(
     calls: impl IntoIterator<Item = Call<O>>,
 ) -> Result<Vec<Result<O, TaskFailure>>> {
     let batches = call_batches(calls)?;
-    dispatch::run(batches.len(), batches)?
+    dispatch::run("parallel_settled", batches.len(), batches)?
         .into_iter()
         .map(|(_, slot)| match slot {
             Ok(bytes) => decode_value(&bytes).map(Ok),
@@ -156,7 +156,7 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
         // A lone leftover item is passed through untouched: a batch of one is the identity.
         let (folds, singles): (Vec<Batch>, Vec<Batch>) = batches.into_iter().partition(|b| b.fold);
         let n = folds.len();
-        let mut done = first_ok(dispatch::run(n, folds)?)?;
+        let mut done = first_ok(dispatch::run("reduce", n, folds)?)?;
         done.extend(singles.into_iter().flat_map(|b| b.inputs));
         items = done;
     }
@@ -187,6 +187,6 @@ pub fn on_every_rank<O: DeserializeOwned>(call: Call<O>) -> Result<Vec<O>> {
         own,
         remote,
         ranks - 1,
-        "every rank",
+        "on_every_rank",
     )?)
 }

@@ -13,9 +13,9 @@ use crate::task::Task;
 use crate::wire::codec::encode;
 use crate::world;
 use serde::{de::DeserializeOwned, Serialize};
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::sync::Mutex;
 
 /// Encoded entries: key bytes → value bytes.
 type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -28,8 +28,14 @@ struct Store {
     view: Entries,
 }
 
-thread_local! {
-    static STORES: RefCell<HashMap<String, Store>> = RefCell::new(HashMap::new());
+/// Every shared variable of this process, by name: one store for all its threads, so that a
+/// write from a thread a task spawned counts like one from the task itself.
+static STORES: Mutex<BTreeMap<String, Store>> = Mutex::new(BTreeMap::new());
+
+/// Runs `f` on the stores. A panic inside `f` cannot leave an entry half-written (each
+/// change is one map operation), so a poisoned lock is used as it is.
+fn with_stores<R>(f: impl FnOnce(&mut BTreeMap<String, Store>) -> R) -> R {
+    f(&mut STORES.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// A named map from `K` to `V` shared by all ranks.
@@ -70,7 +76,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Shared<K,
     /// other ranks see it after the next [`Shared::sync`].
     pub fn insert(&self, key: K, value: V) -> Result<()> {
         let (k, v) = (encode(&key)?, encode(&value)?);
-        STORES.with_borrow_mut(|s| {
+        with_stores(|s| {
             let store = s.entry(self.name.clone()).or_default();
             store.mine.insert(k.clone(), v.clone());
             store.view.insert(k, v);
@@ -81,14 +87,13 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Shared<K,
     /// The entry for `key`: this rank's own writes, and everyone's as of the last sync.
     pub fn get(&self, key: &K) -> Result<Option<V>> {
         let k = encode(key)?;
-        let bytes =
-            STORES.with_borrow(|s| s.get(&self.name).and_then(|st| st.view.get(&k).cloned()));
+        let bytes = with_stores(|s| s.get(&self.name).and_then(|st| st.view.get(&k).cloned()));
         bytes.map(|b| decode(&b)).transpose()
     }
 
     /// Every entry visible on this rank, ordered by encoded key.
     pub fn entries(&self) -> Result<Vec<(K, V)>> {
-        let all: Vec<(Vec<u8>, Vec<u8>)> = STORES.with_borrow(|s| {
+        let all: Vec<(Vec<u8>, Vec<u8>)> = with_stores(|s| {
             s.get(&self.name)
                 .map(|st| st.view.clone().into_iter().collect())
                 .unwrap_or_default()
@@ -108,7 +113,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Shared<K,
             ));
         }
         let exports = on_every_rank(call::<SharedExport>(self.name.clone()))?;
-        let mut merged = STORES.with_borrow(|s| {
+        let mut merged = with_stores(|s| {
             s.get(&self.name)
                 .map(|st| st.view.clone())
                 .unwrap_or_default()
@@ -136,7 +141,7 @@ impl Task for SharedExport {
     const NAME: &'static str = "blazer::shared::export";
     const SIGNATURE: &'static str = "fn(String) -> Vec<(Vec<u8>, Vec<u8>)>";
     fn run(name: String) -> std::result::Result<Self::Output, String> {
-        Ok(STORES.with_borrow_mut(|s| {
+        Ok(with_stores(|s| {
             std::mem::take(&mut s.entry(name).or_default().mine)
                 .into_iter()
                 .collect()
@@ -156,7 +161,7 @@ impl Task for SharedImport {
     const NAME: &'static str = "blazer::shared::import";
     const SIGNATURE: &'static str = "fn(String, Vec<(Vec<u8>, Vec<u8>)>) -> ()";
     fn run((name, entries): Self::Input) -> std::result::Result<(), String> {
-        STORES.with_borrow_mut(|s| s.entry(name).or_default().view = entries.into_iter().collect());
+        with_stores(|s| s.entry(name).or_default().view = entries.into_iter().collect());
         Ok(())
     }
 }

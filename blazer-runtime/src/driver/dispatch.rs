@@ -11,20 +11,47 @@ use crate::wire::plan::{join_outputs, Batch, Plan};
 use crate::world;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
+use std::sync::Mutex;
+use std::thread::ThreadId;
 
 thread_local! {
-    /// The work queue, on the driver of a world of two or more ranks.
+    /// The work queue, on the driver of a world of two or more ranks. It lives on the
+    /// driver's main thread, the one thread that sends and receives blazer's messages.
     static QUEUE: RefCell<Option<WorkQueue>> = const { RefCell::new(None) };
 }
 
-/// Makes `queue` the driver's work queue (at start-up).
+/// The thread that holds the work queue, while it does.
+static DRIVER_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
+
+fn set_driver_thread(thread: Option<ThreadId>) {
+    *DRIVER_THREAD.lock().unwrap_or_else(|p| p.into_inner()) = thread;
+}
+
+/// Makes `queue` the driver's work queue (at start-up), held by the calling thread.
 pub(crate) fn install(queue: WorkQueue) {
     QUEUE.with_borrow_mut(|slot| *slot = Some(queue));
+    set_driver_thread(Some(std::thread::current().id()));
 }
 
 /// Takes the driver's work queue back (at shutdown).
 pub(crate) fn uninstall() -> Option<WorkQueue> {
+    set_driver_thread(None);
     QUEUE.with_borrow_mut(Option::take)
+}
+
+/// An error when `primitive` is called, on a driver with workers, from another thread than
+/// the one that holds the work queue: that thread alone may talk to the workers, and running
+/// the work here instead would quietly run it serially on rank 0.
+fn off_driver_thread(primitive: &str) -> Option<Error> {
+    let driver = (*DRIVER_THREAD.lock().unwrap_or_else(|p| p.into_inner()))?;
+    (driver != std::thread::current().id()).then(|| {
+        Error::Usage(format!(
+            "`{primitive}` was called from another thread than the driver's main thread; \
+             blazer's primitives talk to the workers from the thread that runs the body of \
+             `#[blazer::main]`: call `{primitive}` there (threads can hand it their inputs), or \
+             inside a task, where primitives run on the task's own rank"
+        ))
+    })
 }
 
 /// Runs `f` with the driver's work queue, or returns `None` when there is none (a world of
@@ -39,17 +66,22 @@ fn on_queue<R>(f: impl FnOnce(&mut WorkQueue) -> R) -> R {
     with_queue(f).expect("a call submitted to the work queue has a work queue")
 }
 
-/// Runs `batches` (filling `outputs` result slots) and returns the slots in order.
-pub(crate) fn run(outputs: usize, batches: Vec<Batch>) -> Result<Vec<Slot>> {
-    match submit(outputs, batches.into_iter().map(anywhere).collect())? {
+/// Runs `batches` of `primitive` (filling `outputs` result slots) and returns the slots in
+/// order.
+pub(crate) fn run(primitive: &str, outputs: usize, batches: Vec<Batch>) -> Result<Vec<Slot>> {
+    match submit(
+        primitive,
+        outputs,
+        batches.into_iter().map(anywhere).collect(),
+    )? {
         Submitted::Inline(slots) => Ok(slots),
         Submitted::Remote(call) => on_queue(|q| q.wait(call)),
     }
 }
 
-/// Like [`run`], with a progress bar named `label` while the driver waits.
+/// Like [`run`], with a progress bar named `label` (the primitive) while the driver waits.
 pub(crate) fn run_reporting(label: &str, outputs: usize, batches: Vec<Batch>) -> Result<Vec<Slot>> {
-    match submit(outputs, batches.into_iter().map(anywhere).collect())? {
+    match submit(label, outputs, batches.into_iter().map(anywhere).collect())? {
         Submitted::Inline(slots) => Ok(slots),
         Submitted::Remote(call) => wait_reporting(label, outputs, call),
     }
@@ -67,7 +99,7 @@ pub(crate) fn run_here_and_there(
         .into_iter()
         .map(|(rank, b)| (Placement::Rank(rank), b))
         .collect();
-    let submitted = submit(outputs, placed)?;
+    let submitted = submit(label, outputs, placed)?;
     let mut slots = run_inline(vec![own]);
     match submitted {
         Submitted::Remote(call) => slots.extend(wait_reporting(label, outputs, call)?),
@@ -89,12 +121,19 @@ pub(crate) enum Submitted {
     Inline(Vec<Slot>),
 }
 
-/// Submits `batches` to the workers, or runs them here when there are none.
-pub(crate) fn submit(outputs: usize, batches: Vec<(Placement, Batch)>) -> Result<Submitted> {
+/// Submits `batches` of `primitive` to the workers, or runs them here when there are none.
+pub(crate) fn submit(
+    primitive: &str,
+    outputs: usize,
+    batches: Vec<(Placement, Batch)>,
+) -> Result<Submitted> {
     let mut batches = Some(batches);
     match with_queue(|q| q.submit(outputs, batches.take().expect("once"))) {
         Some(call) => Ok(Submitted::Remote(call?)),
         None => {
+            if let Some(e) = off_driver_thread(primitive) {
+                return Err(e);
+            }
             let batches = batches.expect("not taken");
             Ok(Submitted::Inline(run_inline(
                 batches.into_iter().map(|(_, b)| b).collect(),
@@ -153,7 +192,7 @@ pub(crate) fn drive(plan: &Plan, input: Vec<u8>) -> Result<Vec<u8>> {
     }
     if !plan.fans_out() {
         let batch = Batch::map(0, plan.clone(), vec![input]);
-        return first_ok(run(1, vec![batch])?).map(|mut v| v.remove(0));
+        return first_ok(run("pipeline", 1, vec![batch])?).map(|mut v| v.remove(0));
     }
     match plan {
         Plan::Pipeline(stages) => stages
@@ -165,7 +204,7 @@ pub(crate) fn drive(plan: &Plan, input: Vec<u8>) -> Result<Vec<u8>> {
                 .enumerate()
                 .map(|(i, b)| Batch::map(i, b.clone(), vec![input.clone()]))
                 .collect();
-            let outputs = first_ok(run(branches.len(), batches)?)?;
+            let outputs = first_ok(run("pipeline", branches.len(), batches)?)?;
             Ok(join_outputs(matches!(plan, Plan::List(_)), outputs))
         }
         Plan::Task { .. } | Plan::Const(_) => unreachable!("does not fan out"),
