@@ -35,6 +35,7 @@ const RUNTIME: &[(&str, u32)] = &[
 
 const CLUSTER: &[(&str, u32)] = &[
     ("error", 0),
+    ("check", 1),
     ("quote", 1),
     ("process", 2),
     ("secret", 3),

@@ -59,6 +59,7 @@ impl<In: Serialize, Out: DeserializeOwned> Job<In, Out> {
     /// batch system has accepted it.
     pub fn submit(&self, input: &In) -> Result<RunningJob<Out>> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
+        self.spec.check()?;
         let bytes = serde_json::to_vec(input).map_err(|e| ClusterError::Serde(e.to_string()))?;
         let cluster = self.session.cluster();
         let ms = SystemTime::now()

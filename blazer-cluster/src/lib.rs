@@ -32,8 +32,9 @@
 //! * Every remote command is built with [`quote`]: no argument is ever interpreted by the
 //!   remote shell. The remote login shell must be a POSIX shell (sh, bash, dash, zsh).
 
-// Modules in dependency order: each uses only those above it.
+// Their layers, each using only lower ones, are listed (and checked) in tests/layers.rs.
 mod batch_system;
+mod check;
 mod error;
 mod job;
 mod process;

@@ -21,6 +21,30 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
+    /// Refuses values that cannot travel safely to the cluster (see [`crate::check`]): each
+    /// names the setting.
+    pub(crate) fn check(&self) -> crate::error::Result<()> {
+        use crate::check::{plain_text, variable_name};
+        plain_text("the job's name", &self.name)?;
+        for arg in &self.command {
+            plain_text("an argument of the job's command", arg)?;
+        }
+        if let Some(q) = &self.queue {
+            plain_text("the job's queue", q)?;
+        }
+        if let Some(a) = &self.account {
+            plain_text("the job's account", a)?;
+        }
+        for arg in &self.extra {
+            plain_text("a batch-system argument of the job", arg)?;
+        }
+        for (k, v) in &self.env {
+            variable_name("the job's environment variable", k)?;
+            plain_text(&format!("the job's environment variable {k}"), v)?;
+        }
+        Ok(())
+    }
+
     /// Runs `args` (a program and its arguments, each passed verbatim) on the cluster.
     pub fn command<S: Into<String>>(args: impl IntoIterator<Item = S>) -> Self {
         JobSpec {

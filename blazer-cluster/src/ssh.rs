@@ -148,11 +148,7 @@ impl Cluster {
     /// Logs in once (asking for a password or code if the server wants one) and keeps the
     /// connection open as an OpenSSH ControlMaster for every later command of the session.
     pub fn connect(&self) -> Result<Session> {
-        if let Some((k, _)) = self.env.iter().find(|(k, _)| !is_identifier(k)) {
-            return Err(ClusterError::Usage(format!(
-                "`{k}` is not a valid environment variable name"
-            )));
-        }
+        self.check()?;
         let dir = private_dir()?;
         let control = dir.join("cm");
         let log_path = dir.join("master.log");
@@ -207,6 +203,21 @@ impl Cluster {
                 control,
             }),
         })
+    }
+
+    /// Refuses settings that cannot travel safely (see [`crate::check`]).
+    fn check(&self) -> Result<()> {
+        use crate::check::{host_name, plain_text, variable_name};
+        host_name(&self.host)?;
+        if let Some(u) = &self.user {
+            plain_text("the cluster's user", u)?;
+        }
+        plain_text("the cluster's work directory", &self.workdir)?;
+        for (k, v) in &self.env {
+            variable_name("the cluster's environment variable", k)?;
+            plain_text(&format!("the cluster's environment variable {k}"), v)?;
+        }
+        Ok(())
     }
 
     /// The ssh command with this cluster's connection options, through `control`.
@@ -284,12 +295,6 @@ impl Cluster {
             }
         }
     }
-}
-
-fn is_identifier(k: &str) -> bool {
-    !k.is_empty()
-        && !k.starts_with(|c: char| c.is_ascii_digit())
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Spawns `cmd` and waits for it at most `timeout`; kills it after that.

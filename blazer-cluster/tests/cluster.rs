@@ -8,71 +8,11 @@ extern crate blazer_runtime as blazer;
 use blazer_cluster::{
     self as cluster, BatchSystem, Cluster, ClusterError, JobSpec, JobState, Prompt, Secret, Stage,
 };
-use std::collections::HashMap;
+mod common;
+use common::{bounded, cluster, env, slurm_job, TESTJOB};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-const TESTJOB: &str = env!("CARGO_BIN_EXE_blazer-cluster-testjob");
-
-/// The settings `cluster-env.sh up` wrote, or `None` when skipping was asked for explicitly.
-fn env() -> Option<HashMap<String, String>> {
-    if std::env::var("BLAZER_CLUSTER_TESTS").as_deref() == Ok("skip") {
-        eprintln!("BLAZER_CLUSTER_TESTS=skip: not testing against real ssh and Slurm servers");
-        return None;
-    }
-    let dir = std::env::var("BLAZER_CLUSTER_DIR").unwrap_or("/tmp/blazer-cluster-env".into());
-    let file = format!("{dir}/env");
-    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
-        panic!(
-            "the cluster test environment is not up ({file}: {e}). Start it with \
-             `scripts/cluster-env.sh up` (as root), or set BLAZER_CLUSTER_TESTS=skip to skip \
-             these tests on purpose"
-        )
-    });
-    let mut map: HashMap<String, String> = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    map.insert("DIR".into(), dir);
-    Some(map)
-}
-
-/// Runs `body` with a hard time limit: a hung test ends the test process with a message.
-fn bounded(limit: Duration, name: &'static str, body: impl FnOnce()) {
-    let (done, wait) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
-            eprintln!("test `{name}` took longer than {limit:?}: aborting");
-            std::process::exit(124);
-        }
-    });
-    body();
-    let _ = done.send(());
-}
-
-fn cluster(env: &HashMap<String, String>, batch_system: BatchSystem) -> Cluster {
-    Cluster::new(&env["BLAZER_CLUSTER_HOST"], batch_system)
-        .port(env["BLAZER_CLUSTER_PORT"].parse().expect("port"))
-        .user(&env["BLAZER_CLUSTER_USER"])
-        .identity(&env["BLAZER_CLUSTER_KEY"])
-        .known_hosts(&env["BLAZER_CLUSTER_KNOWN_HOSTS"])
-        .ssh_config("/dev/null")
-        .workdir(format!("{}/jobs", env["DIR"]))
-        .poll_interval(Duration::from_millis(200))
-        .connect_timeout(Duration::from_secs(5))
-        .command_timeout(Duration::from_secs(30))
-}
-
-fn slurm_job(env: &HashMap<String, String>, mode: &str) -> JobSpec {
-    JobSpec::command([TESTJOB, mode])
-        .name(format!("test-{mode}"))
-        .queue(&env["BLAZER_CLUSTER_PARTITION"])
-        .nodes(1)
-        .time_limit(Duration::from_secs(120))
-        .wait_timeout(Duration::from_secs(60))
-}
 
 #[blazer_macros::task]
 fn numbers(n: i64) -> Vec<i64> {
