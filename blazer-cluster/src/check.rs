@@ -2,7 +2,12 @@
 //! being interpreted on a command line, but not everywhere a value lands: a newline ends a
 //! comment line of a batch script (so the rest would run), a NUL cuts a C string, a carriage
 //! return rewrites what a log shows, and a host name that starts with `-` is an ssh option.
-//! Such values are refused, each with an error naming the setting, before anything is sent.
+//!
+//! So names and settings (job name, queue, account, batch-system arguments, user, host, work
+//! directory, variable names) must be plain text; the values a program receives (its
+//! arguments, environment values) travel quoted, where every character but NUL is safe and
+//! arrives verbatim. Anything else is refused, with an error naming the setting, before
+//! anything is sent.
 
 use crate::error::{ClusterError, Result};
 
@@ -16,6 +21,17 @@ pub(crate) fn plain_text(what: &str, value: &str) -> Result<()> {
              travel safely in a batch script or a remote command line; remove it"
         ))),
     }
+}
+
+/// Refuses a `value` of `what` that holds NUL, which no command line or file name can carry.
+/// Every other character travels quoted ([`crate::quote`]) and arrives verbatim.
+pub(crate) fn no_nul(what: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(ClusterError::Usage(format!(
+            "{what} {value:?} holds a NUL character, which no command line can carry; remove it"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses an environment variable name that a POSIX shell cannot `export`.
@@ -62,6 +78,15 @@ mod tests {
         for good in ["probe", "a b", "it's; $(rm -rf /) `x` * ? ~", "ünïcödé", ""] {
             assert!(plain_text("x", good).is_ok(), "{good:?}");
         }
+    }
+
+    #[test]
+    fn values_only_refuse_nul() {
+        assert!(no_nul("an argument", "a\nb\r\tc").is_ok());
+        assert!(no_nul("an argument", "a\0b")
+            .unwrap_err()
+            .to_string()
+            .contains("an argument"));
     }
 
     #[test]

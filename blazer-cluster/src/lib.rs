@@ -37,6 +37,7 @@ mod batch_system;
 mod check;
 mod error;
 mod job;
+mod local;
 mod process;
 mod quote;
 pub mod remote;

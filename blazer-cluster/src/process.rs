@@ -80,3 +80,57 @@ pub struct Remote {
     /// Standard error.
     pub stderr: String,
 }
+
+/// Starts `cmd` as a child that the kernel ends (SIGTERM) when this process ends, however it
+/// ends: `MPI_Abort`, `process::exit`, a panic with `panic = "abort"`, SIGKILL.
+///
+/// Linux delivers the parent-death signal when the *thread* that forked the child exits, so
+/// children are forked by one thread kept for the life of the process.
+pub(crate) fn spawn_tied(cmd: Command) -> std::io::Result<std::process::Child> {
+    use std::sync::mpsc;
+    use std::sync::{Mutex, OnceLock};
+    type Order = (Command, mpsc::Sender<std::io::Result<std::process::Child>>);
+    static FORKER: OnceLock<Mutex<mpsc::Sender<Order>>> = OnceLock::new();
+    let forker = FORKER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Order>();
+        thread::Builder::new()
+            .name("blazer-cluster-forker".into())
+            .spawn(move || {
+                for (mut cmd, back) in rx {
+                    let _ = back.send(spawn_with_parent_death_signal(&mut cmd));
+                }
+            })
+            .expect("a thread for ssh masters");
+        Mutex::new(tx)
+    });
+    let (back, answer) = mpsc::channel();
+    forker
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((cmd, back))
+        .map_err(|_| std::io::Error::other("the forker thread is gone"))?;
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the forker thread is gone"))?
+}
+
+fn spawn_with_parent_death_signal(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: `getpid` has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the child between fork and exec and calls only
+    // async-signal-safe functions (prctl, getppid), allocating nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before the signal was asked for.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the parent process is gone"));
+            }
+            Ok(())
+        })
+    };
+    cmd.spawn()
+}

@@ -3,9 +3,8 @@
 
 use crate::error::{ClusterError, Result};
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -88,30 +87,25 @@ impl Relay {
         let io =
             |what: &str, e: std::io::Error| ClusterError::Io(format!("askpass relay: {what}: {e}"));
         for fifo in ["q", "a"] {
-            let status = std::process::Command::new("mkfifo")
-                .arg("-m")
-                .arg("600")
-                .arg(dir.join(fifo))
-                .status()
-                .map_err(|e| io("mkfifo", e))?;
-            if !status.success() {
-                return Err(ClusterError::Io("askpass relay: mkfifo failed".into()));
-            }
+            crate::local::create_fifo(&dir.join(fifo)).map_err(|e| io("mkfifo", e))?;
         }
         let script = dir.join("askpass");
         let q = crate::quote(&dir.join("q").to_string_lossy());
         let a = crate::quote(&dir.join("a").to_string_lossy());
-        std::fs::write(
-            &script,
-            format!("#!/bin/sh\nprintf '%s\\000' \"$1\" > {q}\nexec head -n 1 {a}\n"),
-        )
-        .map_err(|e| io("writing the script", e))?;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| io("chmod", e))?;
+        crate::local::create_private_file(&script, 0o700)
+            .and_then(|mut f| {
+                f.write_all(
+                    format!("#!/bin/sh\nprintf '%s\\000' \"$1\" > {q}\nexec head -n 1 {a}\n")
+                        .as_bytes(),
+                )
+            })
+            .map_err(|e| io("writing the script", e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (qp, ap, flag) = (dir.join("q"), dir.join("a"), stop.clone());
         thread::spawn(move || loop {
-            let Ok(file) = File::open(&qp) else { return };
+            let Ok(file) = crate::local::open_no_follow(&qp, OpenOptions::new().read(true)) else {
+                return;
+            };
             let mut question = Vec::new();
             let _ = BufReader::new(file).read_until(0, &mut question);
             if flag.load(Ordering::SeqCst) {
@@ -124,7 +118,7 @@ impl Relay {
             if flag.load(Ordering::SeqCst) {
                 return; // ssh gave up meanwhile: nobody would read the answer.
             }
-            if let Ok(mut out) = OpenOptions::new().write(true).open(&ap) {
+            if let Ok(mut out) = crate::local::open_no_follow(&ap, OpenOptions::new().write(true)) {
                 let line = Secret::new(format!("{}\n", secret.expose()));
                 let _ = out.write_all(line.0.as_bytes());
             }
@@ -146,12 +140,10 @@ impl Drop for Relay {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the thread if it waits for a question. Read-write opening of a FIFO never
         // blocks on Linux, so this cannot hang even when the thread is already gone.
-        if let Ok(mut f) = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(0)
-            .open(self.dir.join("q"))
-        {
+        if let Ok(mut f) = crate::local::open_no_follow(
+            &self.dir.join("q"),
+            OpenOptions::new().read(true).write(true),
+        ) {
             let _ = f.write_all(&[0]);
         }
     }

@@ -24,10 +24,10 @@ impl JobSpec {
     /// Refuses values that cannot travel safely to the cluster (see [`crate::check`]): each
     /// names the setting.
     pub(crate) fn check(&self) -> crate::error::Result<()> {
-        use crate::check::{plain_text, variable_name};
+        use crate::check::{no_nul, plain_text, variable_name};
         plain_text("the job's name", &self.name)?;
         for arg in &self.command {
-            plain_text("an argument of the job's command", arg)?;
+            no_nul("an argument of the job's command", arg)?;
         }
         if let Some(q) = &self.queue {
             plain_text("the job's queue", q)?;
@@ -40,7 +40,7 @@ impl JobSpec {
         }
         for (k, v) in &self.env {
             variable_name("the job's environment variable", k)?;
-            plain_text(&format!("the job's environment variable {k}"), v)?;
+            no_nul(&format!("the job's environment variable {k}"), v)?;
         }
         Ok(())
     }

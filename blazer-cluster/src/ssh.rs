@@ -7,13 +7,11 @@ use crate::process;
 use crate::process::Remote;
 use crate::quote::quote;
 use crate::secret::{Prompt, Relay};
-use std::fs::File;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A remote machine and how to use it: host, user, port, authentication and batch system.
 /// Build it with the setters, then [`Cluster::connect`] once.
@@ -152,16 +150,20 @@ impl Cluster {
         let dir = private_dir()?;
         let control = dir.join("cm");
         let log_path = dir.join("master.log");
-        let log = File::create(&log_path).map_err(|e| ClusterError::Io(e.to_string()))?;
+        let log = crate::local::create_private_file(&log_path, 0o600)
+            .map_err(|e| ClusterError::Io(format!("cannot create {}: {e}", log_path.display())))?;
         let mut cmd = self.ssh(&control);
-        cmd.args(["-M", "-o", "ControlMaster=yes", "-o", "ControlPersist=yes"])
+        // The master stays in the foreground as our child (no `-f`, no ControlPersist, which
+        // would fork it away into the background), tied to this process: it ends when the
+        // session is dropped, and when this process ends without dropping it.
+        cmd.args(["-M", "-o", "ControlMaster=yes", "-o", "ControlPersist=no"])
             .args([
                 "-o",
                 "ServerAliveInterval=15",
                 "-o",
                 "ServerAliveCountMax=4",
             ])
-            .args(["-f", "-N"]);
+            .arg("-N");
         // Kept alive until the master has authenticated: it answers ssh's questions.
         let mut relay = None;
         let timeout = match &self.prompt {
@@ -187,27 +189,73 @@ impl Cluster {
             Some(Prompt::Terminal) => Stdio::inherit(),
             _ => Stdio::null(),
         };
-        // stderr goes to a file, not a pipe: the backgrounded master keeps it open for good.
+        // stderr goes to a file, not a pipe: the master keeps it open for good.
         cmd.stdin(stdin).stdout(Stdio::null()).stderr(log);
-        let status = wait_with_timeout(&mut cmd, timeout)?;
+        let master = process::spawn_tied(cmd)
+            .map_err(|e| ClusterError::Io(format!("cannot start ssh: {e}")))?;
+        let master = self.wait_until_ready(master, &control, timeout);
         drop(relay);
-        let said = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if status != Some(0) {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(self.classify(status, &said));
-        }
+        let master = match master {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         Ok(Session {
             inner: Arc::new(Inner {
                 cluster: self.clone(),
                 dir,
                 control,
+                master: Mutex::new(master),
             }),
         })
     }
 
+    /// Waits until `master` has logged in (its control socket answers), or has given up (its
+    /// log says why), or `timeout` has passed (it is killed).
+    fn wait_until_ready(
+        &self,
+        mut master: Child,
+        control: &Path,
+        timeout: Duration,
+    ) -> Result<Child> {
+        let log_path = control.with_file_name("master.log");
+        let deadline = Instant::now() + timeout;
+        loop {
+            match master.try_wait() {
+                Ok(Some(status)) => {
+                    let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    return Err(self.classify(status.code(), &said));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(ClusterError::Io(format!("waiting for ssh: {e}"))),
+            }
+            // The control socket appears once the master has authenticated.
+            if control.exists() && self.check_master(control) {
+                return Ok(master);
+            }
+            if Instant::now() >= deadline {
+                let _ = master.kill();
+                let _ = master.wait();
+                return Err(ClusterError::Timeout(format!(
+                    "ssh login took longer than {timeout:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the master behind `control` answers (`ssh -O check`).
+    fn check_master(&self, control: &Path) -> bool {
+        let mut cmd = self.ssh(control);
+        cmd.args(["-O", "check"]).arg(&self.host);
+        matches!(process::run(cmd, None, Duration::from_secs(10)), Ok(o) if o.status == Some(0))
+    }
+
     /// Refuses settings that cannot travel safely (see [`crate::check`]).
     fn check(&self) -> Result<()> {
-        use crate::check::{host_name, plain_text, variable_name};
+        use crate::check::{host_name, no_nul, plain_text, variable_name};
         host_name(&self.host)?;
         if let Some(u) = &self.user {
             plain_text("the cluster's user", u)?;
@@ -215,7 +263,7 @@ impl Cluster {
         plain_text("the cluster's work directory", &self.workdir)?;
         for (k, v) in &self.env {
             variable_name("the cluster's environment variable", k)?;
-            plain_text(&format!("the cluster's environment variable {k}"), v)?;
+            no_nul(&format!("the cluster's environment variable {k}"), v)?;
         }
         Ok(())
     }
@@ -297,28 +345,6 @@ impl Cluster {
     }
 }
 
-/// Spawns `cmd` and waits for it at most `timeout`; kills it after that.
-fn wait_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Option<i32>> {
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ClusterError::Io(format!("cannot start ssh: {e}")))?;
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(s)) => return Ok(s.code()),
-            Ok(None) if std::time::Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(ClusterError::Timeout(format!(
-                    "ssh login took longer than {timeout:?}"
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(ClusterError::Io(format!("waiting for ssh: {e}"))),
-        }
-    }
-}
-
 /// A fresh directory only we can enter, for the control socket, logs and the askpass FIFOs.
 /// Short, because a Unix socket path must fit in about 100 bytes.
 fn private_dir() -> Result<PathBuf> {
@@ -337,8 +363,7 @@ fn private_dir() -> Result<PathBuf> {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
-    std::fs::create_dir(&dir)
-        .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
+    crate::local::create_private_dir(&dir)
         .map_err(|e| ClusterError::Io(format!("cannot create {}: {e}", dir.display())))?;
     Ok(dir)
 }
@@ -355,6 +380,8 @@ struct Inner {
     cluster: Cluster,
     dir: PathBuf,
     control: PathBuf,
+    /// The ssh master: our child, ended with us (see [`process::spawn_tied`]).
+    master: Mutex<Child>,
 }
 
 impl Drop for Inner {
@@ -362,6 +389,9 @@ impl Drop for Inner {
         let mut cmd = self.cluster.ssh(&self.control);
         cmd.args(["-O", "exit"]).arg(&self.cluster.host);
         let _ = process::run(cmd, None, Duration::from_secs(10));
+        let master = self.master.get_mut().unwrap_or_else(|p| p.into_inner());
+        let _ = master.kill();
+        let _ = master.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -432,10 +462,7 @@ impl Session {
 
     /// Whether the shared connection is still up (`ssh -O check`).
     pub fn alive(&self) -> bool {
-        let c = &self.inner.cluster;
-        let mut cmd = c.ssh(&self.inner.control);
-        cmd.args(["-O", "check"]).arg(&c.host);
-        matches!(process::run(cmd, None, Duration::from_secs(10)), Ok(o) if o.status == Some(0))
+        self.inner.cluster.check_master(&self.inner.control)
     }
 }
 

@@ -20,25 +20,36 @@ fn control_characters_in_any_job_setting_are_refused_and_never_run() {
         let dir = Path::new(&env["DIR"]).join("injection");
         std::fs::create_dir_all(&dir).unwrap();
         type Field = (&'static str, fn(JobSpec, String) -> JobSpec);
-        let fields: [Field; 7] = [
+        // Names and settings: every control character is refused.
+        let settings: [Field; 5] = [
             ("name", |s, v| s.name(v)),
             ("queue", |s, v| s.queue(v)),
             ("account", |s, v| s.account(v)),
-            ("argument", |s, v| s.arg(v)),
             ("batch-system argument", |s, v| s.batch_arg(v)),
-            ("environment variable", |s, v| s.env("X", v)),
             ("environment variable", |s, v| s.env(v, "x")),
         ];
+        // Values the program receives travel quoted: only NUL, which nothing carries, is
+        // refused; a newline or carriage return arrives as it is and runs nothing.
+        let values: [Field; 2] = [
+            ("argument", |s, v| s.arg(v)),
+            ("environment variable", |s, v| s.env("X", v)),
+        ];
         let mut markers = Vec::new();
-        for (i, (what, set)) in fields.into_iter().enumerate() {
+        for (i, (what, set)) in settings.into_iter().chain(values).enumerate() {
             for sep in ['\n', '\r', '\0'] {
                 let marker = dir.join(format!("injected-{i}-{}", sep as u32));
                 let value = payload(&marker).replace('\n', &sep.to_string());
                 let job: cluster::Job<Vec<i64>, (i64, String)> =
                     session.job(set(slurm_job(&env, "sumsq"), value));
+                let refused = i < 5 || sep == '\0';
                 match job.submit(&vec![1]) {
-                    Err(ClusterError::Usage(m)) => assert!(m.contains(what), "{what}: {m}"),
-                    Err(other) => panic!("{what}: expected a usage error, got {other:?}"),
+                    Err(ClusterError::Usage(m)) if refused => {
+                        assert!(m.contains(what), "{what}: {m}")
+                    }
+                    Err(other) => panic!("{what} with {sep:?}: {other:?}"),
+                    Ok(running) if !refused => {
+                        assert_eq!(running.wait().expect("the job runs").0, 1, "{what}");
+                    }
                     Ok(running) => {
                         let _ = running.wait();
                         panic!("{what} with {sep:?} was accepted");
@@ -47,7 +58,7 @@ fn control_characters_in_any_job_setting_are_refused_and_never_run() {
                 markers.push(marker);
             }
         }
-        // Nothing was submitted, so nothing can run later either; check a while anyway.
+        // Nothing refused was submitted, so nothing can run later either; check a while anyway.
         std::thread::sleep(Duration::from_secs(2));
         for m in markers {
             assert!(!m.exists(), "{} was created: the payload ran", m.display());
@@ -57,7 +68,7 @@ fn control_characters_in_any_job_setting_are_refused_and_never_run() {
         for (what, c) in [
             ("user", base().user("me\nyou")),
             ("work directory", base().workdir("jobs\ntouch x")),
-            ("environment variable", base().env("X", "a\nb")),
+            ("environment variable", base().env("X", "a\0b")),
             ("environment variable", base().env("A B", "x")),
             (
                 "host",
@@ -68,6 +79,68 @@ fn control_characters_in_any_job_setting_are_refused_and_never_run() {
                 Err(ClusterError::Usage(m)) => assert!(m.contains(what), "{what}: {m}"),
                 other => panic!("{what}: expected a usage error, got {other:?}"),
             }
+        }
+    });
+}
+
+/// The processes whose command line holds `needle`, this test's own excepted.
+fn processes_with(needle: &str) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-a", "-f", needle])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains("pgrep"))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn no_ssh_master_outlives_its_program_however_it_ends() {
+    let Some(env) = env() else { return };
+    bounded(Duration::from_secs(120), "master lifetime", || {
+        for mode in ["drop", "panic", "abort", "exit", "wait"] {
+            // A config file of its own names this run's ssh processes on their command line.
+            let config = Path::new(&env["DIR"]).join(format!("ssh-config-{mode}"));
+            std::fs::write(&config, "").unwrap();
+            let needle = config.to_string_lossy().into_owned();
+            let mut child =
+                std::process::Command::new(env!("CARGO_BIN_EXE_blazer-cluster-connect"))
+                    .args([
+                        &env["BLAZER_CLUSTER_HOST"],
+                        &env["BLAZER_CLUSTER_PORT"],
+                        &env["BLAZER_CLUSTER_USER"],
+                        &env["BLAZER_CLUSTER_KEY"],
+                        &env["BLAZER_CLUSTER_KNOWN_HOSTS"],
+                        &needle,
+                        mode,
+                    ])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("start the program");
+            let mut line = String::new();
+            use std::io::BufRead;
+            std::io::BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line.trim(), "CONNECTED", "{mode}");
+            if mode == "wait" {
+                assert!(
+                    !processes_with(&needle).is_empty(),
+                    "the master runs while in use"
+                );
+                child.kill().unwrap(); // SIGKILL: nothing of the program runs any more
+            }
+            let _ = child.wait();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            let mut left = processes_with(&needle);
+            while !left.is_empty() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+                left = processes_with(&needle);
+            }
+            assert!(left.is_empty(), "after `{mode}`, left running: {left:?}");
         }
     });
 }
