@@ -13,6 +13,9 @@ DIR="${BLAZER_CLUSTER_DIR:-/tmp/blazer-cluster-env}"
 PORT="${BLAZER_CLUSTER_SSH_PORT:-22422}"
 # A user that logs in with a password: the tests of the prompt path need one.
 PW_USER="blazerpw"
+# A user whose shell start-up files print banners on stdout and stderr, as many clusters'
+# do: what blazer reads back from remote commands must not depend on them.
+NOISY_USER="blazernoisy"
 
 log() { echo "cluster-env: $*" >&2; }
 
@@ -31,7 +34,9 @@ down() {
         for p in slurmd slurmctld munged sshd; do stop_pidfile "$DIR/$p.pid"; done
         rm -rf "$DIR"
     fi
-    if id "$PW_USER" >/dev/null 2>&1; then userdel "$PW_USER" 2>/dev/null || true; fi
+    for u in "$PW_USER" "$NOISY_USER"; do
+        if id "$u" >/dev/null 2>&1; then userdel "$u" 2>/dev/null || true; fi
+    done
     log "down"
 }
 
@@ -57,6 +62,15 @@ up() {
     echo "$PW_USER:$pw" | chpasswd
     printf '%s\n' "$pw" >"$DIR/password"
     chmod 600 "$DIR/password"
+    # The noisy user: bash, with a home whose start-up files talk.
+    useradd -M -d "$DIR/noisy-home" -s /bin/bash "$NOISY_USER"
+    usermod -p "*" "$NOISY_USER" # no password, but not locked: sshd lets its key in
+    mkdir -p "$DIR/noisy-home" "$DIR/noisy-jobs"
+    for f in .bashrc .profile .bash_profile; do
+        printf 'echo "Welcome to the cluster ($f on $(hostname))"\necho "Quota: 12 of 50 GB" >&2\n' \
+            >"$DIR/noisy-home/$f"
+    done
+    chown -R "$NOISY_USER" "$DIR/noisy-home" "$DIR/noisy-jobs"
     mkdir -p /run/sshd
     cat >"$DIR/sshd_config" <<CONF
 ListenAddress 127.0.0.1
@@ -131,6 +145,7 @@ BLAZER_CLUSTER_STRANGER_KEY=$DIR/stranger_key
 BLAZER_CLUSTER_KNOWN_HOSTS=$DIR/known_hosts
 BLAZER_CLUSTER_PW_USER=$PW_USER
 BLAZER_CLUSTER_PW_FILE=$DIR/password
+BLAZER_CLUSTER_NOISY_USER=$NOISY_USER
 BLAZER_CLUSTER_PARTITION=debug
 ENV
     log "up: sshd on 127.0.0.1:$PORT, slurm partition 'debug' on localhost ($DIR/env)"

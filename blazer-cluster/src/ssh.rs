@@ -345,6 +345,37 @@ impl Cluster {
     }
 }
 
+/// Two markers, unique to one remote command, that frame its output.
+fn markers() -> (String, String) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let id = format!(
+        "{nanos:x}{:x}{:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    (
+        format!("__blazer_{id}_begin__"),
+        format!("__blazer_{id}_end__"),
+    )
+}
+
+/// What a command printed between its markers: the line after `begin`, up to the newline
+/// that the shell printed before `end`. Without the end marker (the command cut the shell
+/// short), everything after `begin`; without either, all of it.
+fn between<'a>(out: &'a str, begin: &str, end: &str) -> &'a str {
+    let from = out
+        .find(&format!("{begin}\n"))
+        .map_or(0, |i| i + begin.len() + 1);
+    let rest = &out[from..];
+    match rest.rfind(&format!("\n{end}")) {
+        Some(i) => &rest[..i],
+        None => rest,
+    }
+}
+
 /// A fresh directory only we can enter, for the control socket, logs and the askpass FIFOs.
 /// Short, because a Unix socket path must fit in about 100 bytes.
 fn private_dir() -> Result<PathBuf> {
@@ -412,11 +443,17 @@ impl Session {
     /// [`crate::quote`]), feeding `stdin` to it. Returns whatever its status.
     pub fn shell(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<Remote> {
         let c = &self.inner.cluster;
-        let mut line = String::new();
+        // Start-up files of the login shell (`.bashrc`, `.profile`) may print banners before
+        // the command runs: its own output is read between two markers no banner can guess.
+        let (begin, end) = markers();
+        let mut line = format!("printf '%s\\n' {begin}\n");
         for (k, v) in &c.env {
             line.push_str(&format!("export {}; ", quote(&format!("{k}={v}"))));
         }
         line.push_str(command);
+        line.push_str(&format!(
+            "\n__blazer_status=$?; printf '\\n%s\\n' {end}; exit $__blazer_status"
+        ));
         let mut cmd = c.ssh(&self.inner.control);
         // No master left means no prompt now: batch mode fails instead of asking again.
         cmd.args(["-o", "ControlMaster=no", "-o", "BatchMode=yes"])
@@ -428,9 +465,10 @@ impl Session {
         if out.status == Some(255) && !self.alive() {
             return Err(c.classify(out.status, &stderr));
         }
+        let stdout = String::from_utf8_lossy(&out.stdout);
         Ok(Remote {
             status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stdout: between(&stdout, &begin, &end).to_string(),
             stderr,
         })
     }
@@ -472,5 +510,22 @@ impl crate::batch_system::Shell for Session {
     }
     fn shell_ok(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<String> {
         Session::shell_ok(self, command, stdin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_read_between_its_markers() {
+        let (b, e) = markers();
+        let noisy = format!("Welcome!\n{b}\nexactly this\n{e}\n");
+        assert_eq!(between(&noisy, &b, &e), "exactly this");
+        let with_newline = format!("{b}\nline\n\n{e}\n");
+        assert_eq!(between(&with_newline, &b, &e), "line\n");
+        assert_eq!(between(&format!("{b}\n\n{e}\n"), &b, &e), "", "no output");
+        assert_eq!(between("no markers", &b, &e), "no markers");
+        assert_ne!(markers(), markers());
     }
 }

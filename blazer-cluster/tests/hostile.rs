@@ -144,3 +144,36 @@ fn no_ssh_master_outlives_its_program_however_it_ends() {
         }
     });
 }
+
+#[test]
+fn shell_start_up_files_that_print_change_nothing_read_back() {
+    let Some(env) = env() else { return };
+    bounded(Duration::from_secs(120), "noisy login", || {
+        // A user whose .bashrc and .profile print on stdout and stderr.
+        let noisy = |system| {
+            cluster(&env, system)
+                .user(&env["BLAZER_CLUSTER_NOISY_USER"])
+                .workdir(format!("{}/noisy-jobs", env["DIR"]))
+        };
+        let session = noisy(BatchSystem::Slurm).connect().expect("login");
+        assert_eq!(
+            session.run(["printf", "%s", "exactly this"]).unwrap(),
+            "exactly this"
+        );
+        assert_eq!(session.run(["echo", "and a line"]).unwrap(), "and a line\n");
+        // The job directory comes from `pwd`, the result from `cat`, the id from sbatch, the
+        // state from squeue/sacct/scontrol: all read back through the same shell.
+        let job: cluster::Job<Vec<i64>, (i64, String)> = session.job(slurm_job(&env, "sumsq"));
+        let mut running = job.submit(&vec![1, 2, 3]).expect("submit");
+        assert!(running.dir().starts_with('/'), "{:?}", running.dir());
+        assert!(!running.id().is_empty() && running.id().chars().all(|c| c.is_ascii_digit()));
+        running.refresh().expect("state");
+        let (sum, _) = running.wait().expect("the job's result");
+        assert_eq!(sum, 14);
+        // The same with mpirun on the login host: a pid for an id, a status file for a state.
+        let mpirun = noisy(BatchSystem::Mpirun).connect().expect("login");
+        let job: cluster::Job<Vec<i64>, (i64, String)> =
+            mpirun.job(JobSpec::command([common::TESTJOB, "sumsq"]).name("noisy-mpirun"));
+        assert_eq!(job.run(vec![2, 2]).expect("mpirun job").0, 8);
+    });
+}
