@@ -44,6 +44,7 @@ const CLUSTER: &[(&str, u32)] = &[
     ("batch_system", 4),
     ("ssh", 5),
     ("stage", 5),
+    ("watch", 5),
     ("job", 6),
     ("remote", 6),
 ];

@@ -23,7 +23,8 @@ pub enum BatchSystem {
     /// Slurm: `sbatch`, then `squeue`; once the job has left the queue, `sacct`, or
     /// `scontrol show job` where accounting is disabled.
     Slurm,
-    /// PBS Pro / OpenPBS: `qsub` (`-l select=N`), then `qstat -x -f`.
+    /// PBS Pro / OpenPBS: `qsub` (`-l select=N[:mpiprocs=K]`), then `qstat -x -f -F json` (or
+    /// `qstat -x -f` where JSON is not understood).
     Pbs,
     /// No batch system: the job runs in the background on the login host itself, under
     /// `mpirun -n <ranks>` when the job asks for ranks ([`JobSpec::mpi`]).
@@ -145,7 +146,17 @@ pub(crate) fn submit_command(
         BatchSystem::Pbs => {
             args.extend(["qsub".into(), "-N".into(), spec.name.clone()]);
             args.extend(["-o".into(), out, "-e".into(), err]);
-            args.extend(["-l".into(), format!("select={}", spec.nodes)]);
+            // Without `mpiprocs`, PBS gives each chunk one MPI rank, and `mpiexec -n RANKS`
+            // then oversubscribes the first node.
+            let select = match spec.ranks {
+                Some(ranks) => format!(
+                    "select={}:mpiprocs={}",
+                    spec.nodes,
+                    ranks.div_ceil(spec.nodes.max(1))
+                ),
+                None => format!("select={}", spec.nodes),
+            };
+            args.extend(["-l".into(), select]);
             if let Some(q) = &spec.queue {
                 args.extend(["-q".into(), q.clone()]);
             }
@@ -235,6 +246,27 @@ pub(crate) fn parse_pbs(text: &str) -> Option<(String, Option<i32>)> {
     Some((state, exit))
 }
 
+/// Parses `qstat -x -f -F json` output: the `job_state` and, once finished, the
+/// `Exit_status` of job `id` (or of the only job listed, when the server names it longer,
+/// e.g. `42.pbs01.hsn.cm.example.org` for `42.pbs01`).
+pub(crate) fn parse_pbs_json(text: &str, id: &str) -> Option<(String, Option<i32>)> {
+    let doc: serde_json::Value = serde_json::from_str(text).ok()?;
+    let jobs = doc.get("Jobs")?.as_object()?;
+    let job = jobs.get(id).or_else(|| {
+        let mut matching = jobs
+            .iter()
+            .filter(|(k, _)| k.starts_with(id) || id.starts_with(k.as_str()));
+        let (_, only) = matching.next()?;
+        matching.next().is_none().then_some(only)
+    })?;
+    let state = job.get("job_state")?.as_str()?.to_string();
+    let exit = job
+        .get("Exit_status")
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
+        .and_then(|v| i32::try_from(v).ok());
+    Some((state, exit))
+}
+
 /// The batch script: exports the job's file names, runs the command, records its status.
 pub(crate) fn batch_script(sched: &BatchSystem, spec: &JobSpec, dir: &str) -> String {
     let mut command = match spec.ranks {
@@ -315,12 +347,25 @@ pub(crate) fn query(
             })
         }
         BatchSystem::Pbs => {
-            let out = session.shell_ok(&command_line(["qstat", "-x", "-f", id]), None)?;
-            let (state, exit) = parse_pbs(&out).ok_or_else(|| ClusterError::Remote {
-                command: format!("qstat -x -f {id}"),
-                status: Some(0),
-                stderr: "no job_state in its output".into(),
-            })?;
+            // JSON where the server speaks it (OpenPBS, PBS Pro 19+: what ALCF's Polaris and
+            // Aurora run), the text form elsewhere (older PBS Pro, Torque).
+            let json =
+                session.shell(&command_line(["qstat", "-x", "-f", "-F", "json", id]), None)?;
+            let parsed = match json.status {
+                Some(0) => parse_pbs_json(&json.stdout, id),
+                _ => None,
+            };
+            let (state, exit) = match parsed {
+                Some(found) => found,
+                None => {
+                    let out = session.shell_ok(&command_line(["qstat", "-x", "-f", id]), None)?;
+                    parse_pbs(&out).ok_or_else(|| ClusterError::Remote {
+                        command: format!("qstat -x -f {id}"),
+                        status: Some(0),
+                        stderr: "no job_state in its output".into(),
+                    })?
+                }
+            };
             Ok((JobState::from_pbs(&state, exit), exit))
         }
         BatchSystem::Mpirun => {
@@ -380,6 +425,55 @@ mod tests {
         assert_eq!(JobState::from_pbs("Q", None), JobState::Queued);
         assert_eq!(JobState::from_pbs("F", Some(0)), JobState::Completed);
         assert_eq!(JobState::from_pbs("F", Some(271)), JobState::Cancelled);
+    }
+
+    /// `qstat -x -f -F json` in the form OpenPBS 2022 (Polaris) and PBS Pro 2024 (Aurora) print
+    /// it: written after that format (no PBS server runs here), not recorded on those machines.
+    fn sample(name: &str) -> String {
+        let path = format!("{}/tests/data/pbs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn pbs_qstat_json_is_parsed() {
+        let long = "2718281.polaris-pbs-01.hsn.cm.polaris.alcf.anl.gov";
+        let short = "2718281.polaris-pbs-01";
+        for id in [long, short] {
+            assert_eq!(
+                parse_pbs_json(&sample("queued"), id),
+                Some(("Q".into(), None)),
+                "{id}"
+            );
+            assert_eq!(
+                parse_pbs_json(&sample("finished"), id),
+                Some(("F".into(), Some(0)))
+            );
+        }
+        let running = parse_pbs_json(&sample("running"), "314159.aurora-pbs-0001").unwrap();
+        assert_eq!(JobState::from_pbs(&running.0, running.1), JobState::Running);
+        let killed = parse_pbs_json(&sample("walltime"), "2718299.polaris-pbs-01").unwrap();
+        assert_eq!(killed, ("F".into(), Some(-29)));
+        assert_eq!(JobState::from_pbs(&killed.0, killed.1), JobState::TimedOut);
+        // Another job's answer, or something that is not qstat's JSON: nothing.
+        assert_eq!(parse_pbs_json(&sample("finished"), "99.pbs01"), None);
+        assert_eq!(parse_pbs_json("qstat: Unknown option -F", "1"), None);
+        assert_eq!(parse_pbs_json(r#"{"Jobs":{}}"#, "1"), None);
+    }
+
+    #[test]
+    fn pbs_asks_for_as_many_ranks_per_node_as_the_job_runs() {
+        let spec = JobSpec::command(["app"]).nodes(2).mpi(8);
+        let line = submit_command(&BatchSystem::Pbs, &spec, "/j", "/j/job.sh");
+        assert!(line.contains("-l select=2:mpiprocs=4 "), "{line}");
+        let odd = JobSpec::command(["app"]).nodes(3).mpi(7);
+        let line = submit_command(&BatchSystem::Pbs, &odd, "/j", "/j/job.sh");
+        assert!(line.contains("-l select=3:mpiprocs=3 "), "{line}");
+        assert_eq!(
+            batch_script(&BatchSystem::Pbs, &odd, "/j")
+                .lines()
+                .find(|l| l.ends_with("app")),
+            Some("mpiexec -n 7 app")
+        );
     }
 
     #[test]

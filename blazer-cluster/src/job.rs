@@ -7,10 +7,11 @@ use crate::quote::quote;
 use crate::spec::JobSpec;
 use crate::ssh::Session;
 use crate::stage::{Pending, Stage};
+use crate::watch::Watch;
 use serde::{de::DeserializeOwned, Serialize};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A job on a cluster taking `In` and producing `Out`. It is a [`Stage`]: chain it with
 /// [`Stage::then`], put it in [`crate::run_stages`] or [`crate::fork_stages`], or run it with
@@ -117,12 +118,7 @@ impl<In: Serialize, Out: DeserializeOwned> Job<In, Out> {
         };
         Ok(RunningJob {
             session: self.session.clone(),
-            id,
-            dir,
-            state: JobState::Queued,
-            exit_code: None,
-            last_poll: Instant::now(),
-            deadline: self.spec.wait_timeout.map(|t| Instant::now() + t),
+            watch: Watch::new(id, dir, self.spec.wait_timeout),
             types: PhantomData,
         })
     }
@@ -145,57 +141,47 @@ impl<In: Serialize, Out: DeserializeOwned> Stage for Job<In, Out> {
 /// A submitted job: its id, state and logs, and eventually its result.
 pub struct RunningJob<Out> {
     session: Session,
-    id: String,
-    dir: String,
-    state: JobState,
-    exit_code: Option<i32>,
-    last_poll: Instant,
-    deadline: Option<Instant>,
+    watch: Watch,
     types: PhantomData<fn() -> Out>,
 }
 
 impl<Out> std::fmt::Debug for RunningJob<Out> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningJob")
-            .field("id", &self.id)
-            .field("dir", &self.dir)
-            .field("state", &self.state)
+            .field("id", &self.watch.id)
+            .field("dir", &self.watch.dir)
+            .field("state", &self.watch.state)
             .finish()
     }
 }
 
 impl<Out: DeserializeOwned> RunningJob<Out> {
-    /// The batch system's job id (the process id with [`BatchSystem::Mpirun`]).
+    /// The batch system's job id (the process id with [`crate::BatchSystem::Mpirun`]).
     pub fn id(&self) -> &str {
-        &self.id
+        &self.watch.id
     }
 
     /// The job's directory on the cluster: input, script, logs and result.
     pub fn dir(&self) -> &str {
-        &self.dir
+        &self.watch.dir
     }
 
     /// The state seen at the last poll.
     pub fn state(&self) -> &JobState {
-        &self.state
+        &self.watch.state
     }
 
     /// The program's exit code, once the job has ended and the batch system or the job's
     /// status file tells it.
     pub fn exit_code(&self) -> Option<i32> {
-        self.exit_code
+        self.watch.exit_code
     }
 
     /// Asks the batch system for the job's state now.
     pub fn refresh(&mut self) -> Result<&JobState> {
-        let sched = self.session.cluster().batch_system.clone();
-        let (state, exit) = batch_system::query(&self.session, &sched, &self.id, &self.dir)?;
-        self.last_poll = Instant::now();
-        self.state = state;
-        if exit.is_some() {
-            self.exit_code = exit;
-        }
-        Ok(&self.state)
+        let system = self.session.cluster().batch_system.clone();
+        self.watch.refresh(&self.session, &system)?;
+        Ok(&self.watch.state)
     }
 
     /// The job's standard output so far (empty before it starts).
@@ -209,19 +195,20 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
     }
 
     fn log(&self, file: &str) -> Result<String> {
-        let path = quote(&format!("{}/{file}", self.dir));
+        let path = quote(&format!("{}/{file}", self.watch.dir));
         self.session
             .shell_ok(&format!("if [ -e {path} ]; then cat {path}; fi"), None)
     }
 
     /// Asks the batch system to cancel the job.
     pub fn cancel(&mut self) -> Result<()> {
-        let sched = &self.session.cluster().batch_system;
-        let line = batch_system::cancel_command(sched, &self.id);
-        self.session.shell_ok(&line, None).map(drop)
+        let system = self.session.cluster().batch_system.clone();
+        self.watch.cancel(&self.session, &system)
     }
 
-    /// Polls until the job ends, then returns its result, or why it has none.
+    /// Polls until the job ends, then returns its result, or why it has none. A state query
+    /// that fails is retried after a growing pause; when watching must stop before the job
+    /// ended (queries failing again and again, or the wait timeout), the job is cancelled.
     pub fn wait(mut self) -> Result<Out> {
         crate::stage::finish(&mut self)
     }
@@ -229,7 +216,7 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
     /// The result of a completed job: its `output.json`, decoded. A job that wrote no
     /// result gives `()`-like types their `null` value and an error otherwise.
     pub fn result(&self) -> Result<Out> {
-        let path = format!("{}/output.json", self.dir);
+        let path = format!("{}/output.json", self.watch.dir);
         let q = quote(&path);
         let r = self.session.shell_ok(
             &format!("if [ -e {q} ]; then cat {q}; else echo __blazer_no_output__; fi"),
@@ -237,14 +224,15 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
         )?;
         if r.trim() == "__blazer_no_output__" {
             return serde_json::from_str("null").map_err(|_| ClusterError::JobFailed {
-                id: self.id.clone(),
+                id: self.watch.id.clone(),
                 state: "COMPLETED without a result".into(),
-                exit_code: self.exit_code,
+                exit_code: self.watch.exit_code,
                 stderr_tail: format!("nothing was written to {path} (BLAZER_JOB_OUTPUT)"),
             });
         }
-        serde_json::from_str(&r)
-            .map_err(|e| ClusterError::Serde(format!("result of job {} ({path}): {e}", self.id)))
+        serde_json::from_str(&r).map_err(|e| {
+            ClusterError::Serde(format!("result of job {} ({path}): {e}", self.watch.id))
+        })
     }
 
     fn failure(&self) -> ClusterError {
@@ -252,12 +240,12 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
         let lines: Vec<&str> = tail.lines().collect();
         let tail = lines[lines.len().saturating_sub(20)..].join("\n");
         ClusterError::JobFailed {
-            id: self.id.clone(),
-            state: match &self.state {
+            id: self.watch.id.clone(),
+            state: match &self.watch.state {
                 JobState::Failed(s) => s.clone(),
                 other => format!("{other:?}").to_uppercase(),
             },
-            exit_code: self.exit_code,
+            exit_code: self.watch.exit_code,
             stderr_tail: tail,
         }
     }
@@ -265,26 +253,19 @@ impl<Out: DeserializeOwned> RunningJob<Out> {
 
 impl<Out: DeserializeOwned> Pending<Out> for RunningJob<Out> {
     fn poll(&mut self) -> Result<Option<Out>> {
-        // The batch system is asked at most once per poll interval, however often we are polled.
-        let interval = self.session.cluster().poll_interval;
-        if !self.state.is_terminal() && self.last_poll.elapsed() >= interval {
-            self.refresh()?;
+        let cluster = self.session.cluster();
+        let (system, interval) = (cluster.batch_system.clone(), cluster.poll_interval);
+        if !self.watch.poll(&self.session, &system, interval)? {
+            return Ok(None);
         }
-        match &self.state {
+        match &self.watch.state {
             JobState::Completed => self.result().map(Some),
-            s if s.is_terminal() => Err(self.failure()),
-            _ => match self.deadline {
-                Some(d) if Instant::now() >= d => Err(ClusterError::Timeout(format!(
-                    "job {} still {:?} after its wait timeout",
-                    self.id, self.state
-                ))),
-                _ => Ok(None),
-            },
+            _ => Err(self.failure()),
         }
     }
 
     fn cancel(&mut self) {
-        if !self.state.is_terminal() {
+        if !self.watch.state.is_terminal() {
             let _ = RunningJob::cancel(self);
         }
     }

@@ -45,6 +45,7 @@ mod secret;
 mod spec;
 mod ssh;
 mod stage;
+mod watch;
 
 pub use batch_system::{BatchSystem, JobState};
 pub use error::ClusterError;

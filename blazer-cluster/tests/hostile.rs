@@ -177,3 +177,38 @@ fn shell_start_up_files_that_print_change_nothing_read_back() {
         assert_eq!(job.run(vec![2, 2]).expect("mpirun job").0, 8);
     });
 }
+
+#[test]
+fn a_job_given_up_on_is_cancelled_not_left_running() {
+    let Some(env) = env() else { return };
+    bounded(Duration::from_secs(90), "given up", || {
+        let session = cluster(&env, BatchSystem::Slurm).connect().expect("login");
+        let sleeper: cluster::Job<(), ()> = session.job(
+            JobSpec::command(["sleep", "120"])
+                .name("given-up")
+                .queue(&env["BLAZER_CLUSTER_PARTITION"])
+                .wait_timeout(Duration::from_secs(2)),
+        );
+        let running = sleeper.submit(&()).expect("submit");
+        let id = running.id().to_string();
+        let err = running.wait().unwrap_err();
+        assert!(matches!(err, ClusterError::Timeout(_)), "{err:?}");
+        assert!(err.to_string().contains("it was cancelled"), "{err}");
+        // Slurm lets it go: gone from the queue (or CANCELLED while it leaves).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let state = session
+                .run(["squeue", "-h", "-j", &id, "-o", "%T"])
+                .unwrap_or_default();
+            let state = state.trim();
+            if state.is_empty() || state.starts_with("CANCELLED") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} still {state}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+}
