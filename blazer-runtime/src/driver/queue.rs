@@ -41,7 +41,7 @@ struct Slots {
 }
 
 /// What a worker is busy with, oldest first: `(call, first, outputs)`.
-type InFlight = VecDeque<(CallId, u32, u32)>;
+type InFlight = VecDeque<(CallId, u64, u64)>;
 
 /// The work queue that lives on rank 0 while workers serve.
 pub(crate) struct WorkQueue {
@@ -278,7 +278,7 @@ impl WorkQueue {
     fn fill(
         &mut self,
         call: CallId,
-        first: u32,
+        first: u64,
         rank: i32,
         outputs: Vec<Result<Vec<u8>, TaskFailure>>,
     ) {
@@ -319,7 +319,7 @@ impl WorkQueue {
         );
         for &rank in ranks {
             self.lost[rank as usize - 1] = true;
-            let pending: Vec<(CallId, u32, u32)> =
+            let pending: Vec<(CallId, u64, u64)> =
                 self.in_flight[rank as usize - 1].drain(..).collect();
             for (call, first, n) in pending {
                 let why = format!(
@@ -333,7 +333,7 @@ impl WorkQueue {
         }
     }
 
-    fn failures(&self, rank: i32, n: u32, message: String) -> Vec<Result<Vec<u8>, TaskFailure>> {
+    fn failures(&self, rank: i32, n: u64, message: String) -> Vec<Result<Vec<u8>, TaskFailure>> {
         let f = TaskFailure {
             task: "?".into(),
             rank,
