@@ -237,12 +237,19 @@ fn run(mode: &str) -> blazer::Result<()> {
             }
         }
         "progress" => {
-            // About a second of work, so that a progress bar has time to draw.
-            let n = blazer::map_chunked(task::<nap>(), vec![5u64; 200], 1)?.len();
-            let m = blazer::stream(vec![5u64; 200], task::<nap>())
+            // About 1.6 s of work per call (on one worker), so that a bar has time to draw.
+            let n = blazer::map_chunked(task::<nap>(), vec![8u64; 200], 1)?.len();
+            let m = blazer::stream(vec![8u64; 200], task::<nap>())
                 .batch(1)
                 .count();
             blazer::root_println!("PROGRESS DONE {n} {m}");
+        }
+        "quick-progress" => {
+            // Calls that end in a moment: no bar, even when bars are forced on.
+            let n = blazer::map_chunked(task::<nap>(), vec![0u64; 8], 1)?.len();
+            let s = blazer::scatter(0..8, task::<sqr>())?.len();
+            let m = blazer::stream(0..8, task::<sqr>()).batch(1).count();
+            blazer::root_println!("QUICK DONE {n} {s} {m}");
         }
         "panic" => {
             let settled = blazer::parallel_settled((1..=3).map(call::<boom>))?;
