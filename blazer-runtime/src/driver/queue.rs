@@ -141,6 +141,14 @@ impl WorkQueue {
         }
     }
 
+    /// Forgets `call`, whose results nobody will read (a stream dropped early): its batches
+    /// still queued never run and its slots are freed. Replies of its batches already sent
+    /// are still received, which frees their workers' windows, and then dropped.
+    pub(crate) fn cancel(&mut self, call: CallId) {
+        self.calls.remove(&call);
+        self.queue.retain(|(c, _)| *c != call);
+    }
+
     /// Slots of `call` filled so far (for progress reports).
     pub(crate) fn filled(&self, call: CallId) -> usize {
         self.calls
@@ -274,7 +282,8 @@ impl WorkQueue {
         Ok(())
     }
 
-    /// Files `outputs` (from `rank`) into the slots of `call` from `first` on.
+    /// Files `outputs` (from `rank`) into the slots of `call` from `first` on; outputs of a
+    /// cancelled call are dropped.
     fn fill(
         &mut self,
         call: CallId,
