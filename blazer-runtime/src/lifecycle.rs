@@ -6,6 +6,7 @@ use crate::driver::queue::WorkQueue;
 use crate::error::{exit_code, Error};
 use crate::registry::{explain_difference, Registry};
 use crate::wire::codec::{decode, encode};
+use crate::wire::heartbeat;
 use crate::wire::message::TAG_HANDSHAKE;
 use crate::worker;
 use crate::world;
@@ -15,6 +16,7 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// What the driver body may return: `()` or `Result<(), E>`, as for `fn main`.
 pub trait DriverOutcome {
@@ -55,10 +57,15 @@ const PROTOCOL_VERSION: u64 = 3;
 /// }
 /// ```
 pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
-    let Some(universe) = mpi::initialize() else {
+    let Some((universe, threads)) = mpi::initialize_with_threading(mpi::Threading::Multiple) else {
         eprintln!("blazer: MPI is already initialized; call blazer::run once per process");
         return ExitCode::FAILURE;
     };
+    // A worker's heartbeat thread sends while the worker runs a batch (wire/heartbeat.rs).
+    if threads < mpi::Threading::Serialized {
+        eprintln!("blazer: this MPI grants only {threads:?} threads; blazer needs MPI_THREAD_SERIALIZED or MPI_THREAD_MULTIPLE");
+        return ExitCode::FAILURE;
+    }
     run_on(&universe, body)
 }
 
@@ -115,8 +122,21 @@ pub fn run_on<R: DriverOutcome>(
     let mut tracing = u8::from(rank == 0 && trace_path.is_some());
     world.process_at_rank(0).broadcast_into(&mut tracing);
     crate::trace::set_enabled(tracing == 1);
+    // Rank 0 tells the workers how often to send heartbeats while they run a batch (µs; 0:
+    // never). Without MPI_THREAD_SERIALIZED (`run_on` after a plain `mpi::initialize`) no
+    // rank may call MPI from a second thread, and the time-out counts whole batches.
+    let threads_ok = mpi::environment::threading_support() >= mpi::Threading::Serialized;
+    let timeout = config().worker_timeout.filter(|_| rank == 0);
+    if timeout.is_some() && !threads_ok {
+        eprintln!("blazer: MPI was initialised below MPI_THREAD_SERIALIZED: workers send no heartbeat, so BLAZER_WORKER_TIMEOUT also limits how long one batch may run");
+    }
+    let mut beat_us = timeout
+        .filter(|_| threads_ok)
+        .map_or(0, |t| heartbeat::period(t).as_micros() as u64);
+    world.process_at_rank(0).broadcast_into(&mut beat_us);
     if rank != 0 {
-        worker::serve(&world);
+        let beat = (beat_us > 0 && threads_ok).then(|| Duration::from_micros(beat_us));
+        worker::serve(&world, beat);
         return ExitCode::SUCCESS;
     }
     if size > 1 {

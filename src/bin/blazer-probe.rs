@@ -95,6 +95,16 @@ fn kill_own_rank() {
     std::thread::sleep(std::time::Duration::from_secs(60));
 }
 
+/// Stops this whole process (SIGSTOP), helper threads included: a rank that hangs.
+#[blazer::task]
+fn freeze(x: u64) -> u64 {
+    let pid = std::process::id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status();
+    x
+}
+
 #[blazer::task]
 fn checked_div(a: i64, b: i64) -> Result<i64, String> {
     if b == 0 {
@@ -267,15 +277,21 @@ fn run(mode: &str) -> blazer::Result<()> {
             blazer::root_println!("AFTER {:?}", blazer::map(task::<sqr>(), 1..=3)?);
         }
         "stall" => {
-            // One task never answers (its rank hangs); with BLAZER_WORKER_TIMEOUT set the
+            // One rank hangs (its process is stopped); with BLAZER_WORKER_TIMEOUT set the
             // driver gives up on that rank, reports it, and the job ends instead of hanging.
-            let outcomes = blazer::parallel_settled([call::<nap>(60_000), call::<nap>(1)])?;
+            let outcomes = blazer::parallel_settled([call::<freeze>(0), call::<nap>(1)])?;
             for o in outcomes {
                 match o {
                     Ok(ms) => blazer::root_println!("STALL OK {ms}"),
                     Err(f) => blazer::root_println!("STALL ERR {f}"),
                 }
             }
+        }
+        "slow" => {
+            // A healthy 5 s task, and a quick one queued behind it on the same worker: with
+            // BLAZER_WORKER_TIMEOUT=2 both must succeed (the worker is busy, not silent).
+            let outcomes = blazer::parallel([call::<nap>(5000), call::<nap>(1)])?;
+            blazer::root_println!("SLOW OK {outcomes:?}");
         }
         "progress" => {
             // About 1.6 s of work per call (on one worker), so that a bar has time to draw.

@@ -10,7 +10,7 @@ use crate::error::{exit_code, Error, TaskFailure};
 use crate::wire::codec::encode;
 use crate::wire::message::{
     blocks_after, CallId, Reply, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER, TAG_BLOCK_TO_WORKER,
-    TAG_TO_DRIVER, TAG_TO_WORKER,
+    TAG_HEARTBEAT, TAG_TO_DRIVER, TAG_TO_WORKER,
 };
 use crate::wire::outbox::Outbox;
 use crate::wire::plan::Batch;
@@ -59,7 +59,8 @@ pub(crate) struct WorkQueue {
     /// `BLAZER_WORKER_TIMEOUT`: how long a worker holding work may stay silent before it is
     /// declared lost. `None`: wait forever (MPI itself reports dead processes).
     timeout: Option<Duration>,
-    /// Per worker: when it last replied, or when it last went from idle to busy.
+    /// Per worker: when it last replied or sent a heartbeat, or when it last went from idle
+    /// to busy.
     last_heard: Vec<Instant>,
     /// Per worker: declared lost; it gets no more work.
     lost: Vec<bool>,
@@ -227,9 +228,16 @@ impl WorkQueue {
             },
         };
         let status = receive_reusing(probed, &mut self.inbox);
+        let rank = status.source_rank();
+        if status.tag() == TAG_HEARTBEAT {
+            // A worker running a long batch: alive, nothing to file.
+            if let Some(heard) = self.last_heard.get_mut(rank as usize - 1) {
+                *heard = Instant::now();
+            }
+            return Ok(());
+        }
         let bytes = std::mem::take(&mut self.inbox);
         self.outbox.reap();
-        let rank = status.source_rank();
         let blocks = match blocks_after(status.tag(), TAG_TO_DRIVER) {
             Some(n) => receive_blocks(&self.world.process_at_rank(rank), n, TAG_BLOCK_TO_DRIVER),
             None => {

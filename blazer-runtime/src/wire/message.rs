@@ -20,6 +20,9 @@ pub(crate) const TAG_BLOCK_TO_DRIVER: i32 = 30_001;
 pub(crate) const TAG_HANDSHAKE: i32 = 0x0B1C;
 /// Tag of the trace events sent to the driver at shutdown.
 pub(crate) const TAG_TRACE: i32 = 0x0B1D;
+/// Tag of a worker's heartbeat: an empty message, sent while it runs a batch, that says it is
+/// alive (see [`crate::wire::heartbeat`]).
+pub(crate) const TAG_HEARTBEAT: i32 = 0x0B1E;
 
 /// Driver → worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
