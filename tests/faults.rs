@@ -2,6 +2,7 @@
 
 mod common;
 use common::{example, mpirun, mpirun_env, mpmd, probe};
+use std::path::PathBuf;
 
 #[test]
 fn a_panicking_task_is_reported_with_task_rank_and_message() {
@@ -77,6 +78,38 @@ fn different_binaries_are_refused_with_the_difference_named() {
         assert!(err.contains(task), "{err}");
     }
     assert!(err.contains("ranks 1, 2 add `example3::add [fn(i64, i64) -> i64]`, `example3::sqr [fn(i64) -> i64]`"), "{err}");
+}
+
+/// Two builds of one program, `blazer-twin` (`tests/twin/`): the same crate name and task, but
+/// the task's argument `P { a, b }` has its fields in the other order in the second build.
+/// Before the build check, the handshake passed and the task got `a` and `b` swapped.
+#[test]
+fn different_builds_of_one_program_are_refused() {
+    let a = PathBuf::from(env!("CARGO_BIN_EXE_blazer-twin"));
+    let b = example("blazer-twin");
+    // Each build alone is fine, and a copy of one at another path is the same build.
+    assert_eq!(mpirun(2, &a, &[]).ok_lines(), ["FIELDS a=1 b=2"]);
+    let dir = std::env::temp_dir().join(format!("blazer-twin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("blazer-twin");
+    std::fs::copy(&a, &copy).unwrap();
+    assert_eq!(
+        mpmd(&[(1, &a, &[]), (1, &copy, &[])]).ok_lines(),
+        ["FIELDS a=1 b=2"]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    for (n, who) in [(1, "rank 1 runs"), (2, "ranks 1, 2 run")] {
+        let run = mpmd(&[(1, &a, &[]), (n, &b, &[])]);
+        run.assert_failed();
+        assert_eq!(run.code, Some(3), "{run:#?}");
+        assert!(run.stdout.is_empty(), "nothing ran: {run:#?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "ranks run different builds: {who} another build of the program than rank 0"
+            )),
+            "{run:#?}"
+        );
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ const RUNTIME: &[(&str, u32)] = &[
     ("config", 0),
     ("task", 0),
     ("raw", 0),
+    ("identity", 0),
     ("world", 1),
     ("wire::codec", 2),
     ("wire::transport", 3),

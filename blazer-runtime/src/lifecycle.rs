@@ -4,6 +4,7 @@ use crate::config::config;
 use crate::driver::dispatch;
 use crate::driver::queue::WorkQueue;
 use crate::error::{exit_code, Error};
+use crate::identity::{build_id, explain_builds};
 use crate::registry::{explain_difference, Registry};
 use crate::wire::codec::{decode, encode};
 use crate::wire::heartbeat;
@@ -166,6 +167,23 @@ pub fn run_on<R: DriverOutcome>(
     code
 }
 
+/// Checks that every rank runs the same build (the same tasks with, say, a struct's fields in
+/// another order would decode each other's values wrongly); rank 0 names the others. A second
+/// collective, after the registry check, so that ranks of an older protocol version meet the
+/// version check first.
+fn same_build(world: &SimpleCommunicator) -> Result<(), Error> {
+    if world.size() == 1 {
+        return Ok(());
+    }
+    let mut ids = vec![0u64; world.size() as usize];
+    world.all_gather_into(&build_id(), &mut ids[..]);
+    match explain_builds(&ids) {
+        None => Ok(()),
+        Some(why) if world.rank() == 0 => Err(Error::BuildMismatch(why)),
+        Some(_) => Err(Error::BuildMismatch("see rank 0".into())),
+    }
+}
+
 /// Checks that every rank registered the same tasks; explains the difference on rank 0.
 fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
     let registry = Registry::global();
@@ -183,7 +201,8 @@ fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
     }
     let all: Vec<u64> = pairs.iter().skip(1).step_by(2).copied().collect();
     if all.iter().all(|f| *f == all[0]) {
-        return registry.map(|_| ());
+        registry?;
+        return same_build(world);
     }
     let describe = || registry.as_ref().map(|r| r.describe()).unwrap_or_default();
     if rank == 0 {
