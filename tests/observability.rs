@@ -102,3 +102,25 @@ fn progress_bars_are_drawn_for_people_and_never_under_ci() {
     off.ok_lines();
     assert!(!off.stderr.contains("map ["), "{}", off.stderr);
 }
+
+/// Bars are for work that lasts: calls that end in a moment draw none, even when forced on
+/// (`example1`'s 8-item scatters each drew one).
+#[test]
+fn quick_calls_draw_no_progress_bar() {
+    for n in [2, 4] {
+        let run = mpirun_env(
+            n,
+            &probe(),
+            &["quick-progress"],
+            &[("BLAZER_PROGRESS", "1")],
+        );
+        assert_eq!(run.ok_lines(), ["QUICK DONE 8 8 8"], "on {n} ranks");
+        for bar in ["map [", "scatter [", "stream "] {
+            assert!(
+                !run.stderr.contains(bar),
+                "{bar:?} on {n} ranks: {}",
+                run.stderr
+            );
+        }
+    }
+}

@@ -48,6 +48,9 @@ pub enum Error {
     },
     /// The ranks do not run the same task registry (different binaries or versions).
     RegistryMismatch(String),
+    /// The ranks register the same tasks but run different builds of the program (another
+    /// executable file), whose types may differ in layout.
+    BuildMismatch(String),
     /// Two tasks share an ID (a hash collision or a duplicated registration).
     DuplicateTask(String),
     /// The primitive was used in a way it cannot serve, such as reducing an empty sequence.
@@ -66,6 +69,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot decode a message from rank {rank}: {message}")
             }
             Error::RegistryMismatch(m) => write!(f, "task registries differ between ranks: {m}"),
+            Error::BuildMismatch(m) => write!(f, "ranks run different builds: {m}"),
             Error::DuplicateTask(m) => write!(f, "duplicate task registration: {m}"),
             Error::Usage(m) => write!(f, "{m}"),
             Error::Gpu(m) => write!(f, "GPU error: {m}"),
@@ -92,8 +96,8 @@ impl From<TaskFailure> for Error {
 /// The exit codes of a blazer program, beside 0 (success) and 1 (the driver body returned
 /// `Err`).
 pub mod exit_code {
-    /// A rank's task registry or protocol version differs from rank 0's: different binaries
-    /// or versions were started together. Every rank exits with it.
+    /// A rank's task registry, build or protocol version differs from rank 0's: different
+    /// binaries, builds or versions were started together. Every rank exits with it.
     pub const MISMATCH: u8 = 3;
     /// Ranks were lost during the run (`BLAZER_WORKER_TIMEOUT`): the job ends through
     /// `MPI_Abort` with this code.

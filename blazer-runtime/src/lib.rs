@@ -7,8 +7,8 @@
 //! Each layer uses only the layers above it in this list (no module imports one below it):
 //!
 //! ```text
-//! error, config, task, raw   foundations: errors and exit codes, BLAZER_* settings, the Task
-//!                            trait and TaskId, plain-number vectors
+//! error, config, task, raw,  foundations: errors and exit codes, BLAZER_* settings, the Task
+//! identity                   trait and TaskId, plain-number vectors, the build identity
 //! world                      facts about the process: rank, size, hosts, nodes
 //! wire/                      codec → transport (detached blocks, the only unsafe code)
 //!                            → plan (Plan, Batch) → message (ToWorker, ToDriver, tags) → outbox
@@ -40,6 +40,7 @@ mod exec;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod gpu_glue;
+mod identity;
 mod lifecycle;
 mod raw;
 mod registry;

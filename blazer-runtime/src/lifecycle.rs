@@ -4,8 +4,10 @@ use crate::config::config;
 use crate::driver::dispatch;
 use crate::driver::queue::WorkQueue;
 use crate::error::{exit_code, Error};
+use crate::identity::{build_id, explain_builds};
 use crate::registry::{explain_difference, Registry};
 use crate::wire::codec::{decode, encode};
+use crate::wire::heartbeat;
 use crate::wire::message::TAG_HANDSHAKE;
 use crate::worker;
 use crate::world;
@@ -16,6 +18,7 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// What the driver body may return: `()` or `Result<(), E>`, as for `fn main`.
 pub trait DriverOutcome {
@@ -42,7 +45,7 @@ impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
 }
 
 /// The version of blazer's start-up and wire protocol; ranks must agree on it.
-const PROTOCOL_VERSION: u64 = 2;
+const PROTOCOL_VERSION: u64 = 3;
 
 /// Starts MPI, runs `body` on rank 0 while ranks 1..N-1 serve tasks, then shuts every rank
 /// down. This is what `#[blazer::main]` expands to.
@@ -56,12 +59,16 @@ const PROTOCOL_VERSION: u64 = 2;
 /// }
 /// ```
 pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
-    // Tasks may use MPI from threads of their own; blazer's own MPI calls stay on one thread
-    // per rank, so it needs at least `Funneled` (checked in `run_on`).
-    let Some((universe, _)) = mpi::initialize_with_threading(Threading::Multiple) else {
+    // Tasks may use MPI from threads of their own, and a worker's heartbeat thread sends
+    // while the worker runs a batch (wire/heartbeat.rs): ask for every thread to be free.
+    let Some((universe, threads)) = mpi::initialize_with_threading(Threading::Multiple) else {
         eprintln!("blazer: MPI is already initialized; call blazer::run once per process");
         return ExitCode::FAILURE;
     };
+    if threads < Threading::Serialized {
+        eprintln!("blazer: this MPI grants only {threads:?} threads; blazer needs MPI_THREAD_SERIALIZED or MPI_THREAD_MULTIPLE");
+        return ExitCode::FAILURE;
+    }
     run_on(&universe, body)
 }
 
@@ -135,8 +142,21 @@ pub fn run_on<R: DriverOutcome>(
     let mut tracing = u8::from(rank == 0 && trace_path.is_some());
     world.process_at_rank(0).broadcast_into(&mut tracing);
     crate::trace::set_enabled(tracing == 1);
+    // Rank 0 tells the workers how often to send heartbeats while they run a batch (µs; 0:
+    // never). Without MPI_THREAD_SERIALIZED (`run_on` after a plain `mpi::initialize`) no
+    // rank may call MPI from a second thread, and the time-out counts whole batches.
+    let threads_ok = mpi::environment::threading_support() >= mpi::Threading::Serialized;
+    let timeout = config().worker_timeout.filter(|_| rank == 0);
+    if timeout.is_some() && !threads_ok {
+        eprintln!("blazer: MPI was initialised below MPI_THREAD_SERIALIZED: workers send no heartbeat, so BLAZER_WORKER_TIMEOUT also limits how long one batch may run");
+    }
+    let mut beat_us = timeout
+        .filter(|_| threads_ok)
+        .map_or(0, |t| heartbeat::period(t).as_micros() as u64);
+    world.process_at_rank(0).broadcast_into(&mut beat_us);
     if rank != 0 {
-        worker::serve(&world);
+        let beat = (beat_us > 0 && threads_ok).then(|| Duration::from_micros(beat_us));
+        worker::serve(&world, beat);
         return ExitCode::SUCCESS;
     }
     if size > 1 {
@@ -165,6 +185,23 @@ pub fn run_on<R: DriverOutcome>(
     code
 }
 
+/// Checks that every rank runs the same build (the same tasks with, say, a struct's fields in
+/// another order would decode each other's values wrongly); rank 0 names the others. A second
+/// collective, after the registry check, so that ranks of an older protocol version meet the
+/// version check first.
+fn same_build(world: &SimpleCommunicator) -> Result<(), Error> {
+    if world.size() == 1 {
+        return Ok(());
+    }
+    let mut ids = vec![0u64; world.size() as usize];
+    world.all_gather_into(&build_id(), &mut ids[..]);
+    match explain_builds(&ids) {
+        None => Ok(()),
+        Some(why) if world.rank() == 0 => Err(Error::BuildMismatch(why)),
+        Some(_) => Err(Error::BuildMismatch("see rank 0".into())),
+    }
+}
+
 /// Checks that every rank registered the same tasks; explains the difference on rank 0.
 fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
     let registry = Registry::global();
@@ -182,7 +219,8 @@ fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
     }
     let all: Vec<u64> = pairs.iter().skip(1).step_by(2).copied().collect();
     if all.iter().all(|f| *f == all[0]) {
-        return registry.map(|_| ());
+        registry?;
+        return same_build(world);
     }
     let describe = || registry.as_ref().map(|r| r.describe()).unwrap_or_default();
     if rank == 0 {

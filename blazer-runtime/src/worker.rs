@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use crate::exec::run_batch;
+use crate::wire::heartbeat::Heartbeat;
 use crate::wire::message::{
     blocks_after, Reply, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER, TAG_BLOCK_TO_WORKER,
     TAG_TO_DRIVER, TAG_TO_WORKER,
@@ -9,9 +10,18 @@ use crate::wire::message::{
 use crate::wire::transport::{decode_parts, receive_blocks, receive_reusing, Encoded};
 use mpi::point_to_point::Source;
 use mpi::topology::{Communicator, SimpleCommunicator};
+use std::time::Duration;
 
-/// Serves batches from rank 0 until it says `Shutdown`.
-pub(crate) fn serve(world: &SimpleCommunicator) {
+/// Serves batches from rank 0 until it says `Shutdown`; with a `heartbeat` period, tells the
+/// driver that it is alive that often while a batch runs.
+pub(crate) fn serve(world: &SimpleCommunicator, heartbeat: Option<Duration>) {
+    std::thread::scope(|scope| {
+        let beat = heartbeat.map(|period| Heartbeat::start(scope, world, period));
+        serve_batches(world, beat.as_ref());
+    });
+}
+
+fn serve_batches(world: &SimpleCommunicator, beat: Option<&Heartbeat>) {
     let driver = world.process_at_rank(0);
     let mut buffer: Vec<u8> = Vec::new();
     loop {
@@ -34,11 +44,17 @@ pub(crate) fn serve(world: &SimpleCommunicator) {
                 }
                 return;
             }
-            Ok(ToWorker::Run { call, batch }) => ToDriver::Done(Reply {
-                call,
-                first: batch.first,
-                outputs: run_batch(&batch),
-            }),
+            Ok(ToWorker::Run { call, batch }) => {
+                let busy = beat.map(Heartbeat::busy);
+                let outputs = run_batch(&batch);
+                // No heartbeat is being sent once `busy` is gone: the reply may go.
+                drop(busy);
+                ToDriver::Done(Reply {
+                    call,
+                    first: batch.first,
+                    outputs,
+                })
+            }
             Err(e) => ToDriver::Unanswerable(e.to_string()),
         };
         let encoded = Encoded::new(reply).unwrap_or_else(|e| {

@@ -3,6 +3,23 @@
 
 use blazer::{call, task};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Tasks of `counted` run by this process.
+static EXECUTED: AtomicU64 = AtomicU64::new(0);
+
+/// `sqr`, counted.
+#[blazer::task]
+fn counted(x: u64) -> u64 {
+    EXECUTED.fetch_add(1, Ordering::Relaxed);
+    x * x
+}
+
+/// How many `counted` tasks this rank has run.
+#[blazer::task]
+fn executed() -> u64 {
+    EXECUTED.load(Ordering::Relaxed)
+}
 
 /// Which rank and host ran this call.
 #[blazer::task]
@@ -76,6 +93,16 @@ fn kill_own_rank() {
         .args(["-9", &pid])
         .status();
     std::thread::sleep(std::time::Duration::from_secs(60));
+}
+
+/// Stops this whole process (SIGSTOP), helper threads included: a rank that hangs.
+#[blazer::task]
+fn freeze(x: u64) -> u64 {
+    let pid = std::process::id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status();
+    x
 }
 
 #[blazer::task]
@@ -225,10 +252,34 @@ fn run(mode: &str) -> blazer::Result<()> {
                 .collect::<blazer::Result<_>>()?;
             blazer::root_println!("ABANDONED AFTER {first:?}");
         }
+        "drop-streams" => {
+            // 1,000 streams over 100,000 items, each dropped after its first result: the
+            // driver's memory must stay flat, and the workers must not run what was dropped.
+            drop_streams(20)?;
+            blazer::map(task::<sqr>(), 0..1000)?;
+            let before = vm_rss_kib();
+            drop_streams(1000)?;
+            // Another call, so that the late answers of the dropped streams come in.
+            blazer::map(task::<sqr>(), 0..1000)?;
+            let after = vm_rss_kib();
+            blazer::root_println!("DRIVER RSS KIB BEFORE {before} AFTER {after}");
+            // A stream with room for all its batches, dropped after one result: its batches
+            // still queued must never run.
+            let ran_before = executed_total()?;
+            let mut wide = blazer::stream(0..100_000u64, task::<counted>())
+                .batch(64)
+                .window(10_000);
+            wide.next().expect("a first result")?;
+            drop(wide);
+            blazer::map(task::<sqr>(), 0..1000)?;
+            let ran = executed_total()? - ran_before;
+            blazer::root_println!("WIDE STREAM RAN {ran} OF 100000");
+            blazer::root_println!("AFTER {:?}", blazer::map(task::<sqr>(), 1..=3)?);
+        }
         "stall" => {
-            // One task never answers (its rank hangs); with BLAZER_WORKER_TIMEOUT set the
+            // One rank hangs (its process is stopped); with BLAZER_WORKER_TIMEOUT set the
             // driver gives up on that rank, reports it, and the job ends instead of hanging.
-            let outcomes = blazer::parallel_settled([call::<nap>(60_000), call::<nap>(1)])?;
+            let outcomes = blazer::parallel_settled([call::<freeze>(0), call::<nap>(1)])?;
             for o in outcomes {
                 match o {
                     Ok(ms) => blazer::root_println!("STALL OK {ms}"),
@@ -236,13 +287,26 @@ fn run(mode: &str) -> blazer::Result<()> {
                 }
             }
         }
+        "slow" => {
+            // A healthy 5 s task, and a quick one queued behind it on the same worker: with
+            // BLAZER_WORKER_TIMEOUT=2 both must succeed (the worker is busy, not silent).
+            let outcomes = blazer::parallel([call::<nap>(5000), call::<nap>(1)])?;
+            blazer::root_println!("SLOW OK {outcomes:?}");
+        }
         "progress" => {
-            // About a second of work, so that a progress bar has time to draw.
-            let n = blazer::map_chunked(task::<nap>(), vec![5u64; 200], 1)?.len();
-            let m = blazer::stream(vec![5u64; 200], task::<nap>())
+            // About 1.6 s of work per call (on one worker), so that a bar has time to draw.
+            let n = blazer::map_chunked(task::<nap>(), vec![8u64; 200], 1)?.len();
+            let m = blazer::stream(vec![8u64; 200], task::<nap>())
                 .batch(1)
                 .count();
             blazer::root_println!("PROGRESS DONE {n} {m}");
+        }
+        "quick-progress" => {
+            // Calls that end in a moment: no bar, even when bars are forced on.
+            let n = blazer::map_chunked(task::<nap>(), vec![0u64; 8], 1)?.len();
+            let s = blazer::scatter(0..8, task::<sqr>())?.len();
+            let m = blazer::stream(0..8, task::<sqr>()).batch(1).count();
+            blazer::root_println!("QUICK DONE {n} {s} {m}");
         }
         "panic" => {
             let settled = blazer::parallel_settled((1..=3).map(call::<boom>))?;
@@ -290,4 +354,30 @@ fn run(mode: &str) -> blazer::Result<()> {
         other => return Err(blazer::Error::Usage(format!("unknown mode `{other}`"))),
     }
     Ok(())
+}
+
+/// Opens `n` streams over 100,000 items in batches of 64 and drops each after one result.
+fn drop_streams(n: usize) -> blazer::Result<()> {
+    for _ in 0..n {
+        let mut s = blazer::stream(0..100_000u64, task::<counted>()).batch(64);
+        s.next().expect("a first result")?;
+    }
+    Ok(())
+}
+
+/// `counted` tasks run so far, on all ranks.
+fn executed_total() -> blazer::Result<u64> {
+    Ok(blazer::on_every_rank(call::<executed>(()))?.iter().sum())
+}
+
+/// This process's resident memory (`VmRSS` of `/proc/self/status`), in KiB; 0 if unknown.
+fn vm_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -147,7 +147,7 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
         while rest.peek().is_some() {
             let inputs: Vec<Vec<u8>> = rest.by_ref().take(block).collect();
             batches.push(Batch {
-                first: batches.len() as u32,
+                first: batches.len() as u64,
                 fold: inputs.len() > 1,
                 plan: plan.clone(),
                 inputs,

@@ -259,11 +259,17 @@ impl<S, I, O> std::fmt::Debug for Stream<S, I, O> {
 }
 
 impl<S, I, O> Drop for Stream<S, I, O> {
-    /// A stream dropped before its end removes its progress bar; the work queue collects the
-    /// answers still on their way at shutdown.
+    /// A stream dropped before its end removes its progress bar and cancels its batches:
+    /// those still queued never run, and the answers of those already sent are dropped as
+    /// they arrive instead of being kept until shutdown.
     fn drop(&mut self) {
         if let Some(p) = self.progress.take() {
             p.finish();
+        }
+        for pending in &self.in_flight {
+            if let Pending::Remote(call) = pending {
+                dispatch::cancel(*call);
+            }
         }
     }
 }

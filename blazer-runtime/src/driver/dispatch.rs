@@ -147,6 +147,11 @@ pub(crate) fn poll(call: CallId) -> Result<Option<Vec<Slot>>> {
     on_queue(|q| q.poll(call))
 }
 
+/// Forgets `call`: its queued batches never run, its late replies are dropped.
+pub(crate) fn cancel(call: CallId) {
+    with_queue(|q| q.cancel(call));
+}
+
 /// Blocks until one more reply has arrived and been filed.
 pub(crate) fn progress() -> Result<()> {
     on_queue(WorkQueue::progress)

@@ -4,12 +4,24 @@
 //! not when `BLAZER_PROGRESS=0`. Under `mpirun`, Open MPI gives a rank's stdout a pseudo-terminal
 //! but its stderr a pipe (which it copies to the user's stderr), so either being a terminal
 //! counts, and the bar is drawn on stderr whatever indicatif thinks of that pipe.
+//!
+//! A bar starts hidden and is drawn from the first update after [`SHOW_AFTER`]: most calls
+//! end in milliseconds, and a bar flashed for each of them is noise.
 
+use std::cell::Cell;
 use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
-/// A live progress bar (drawn on stderr).
+/// How long a call runs before its bar is drawn.
+pub(crate) const SHOW_AFTER: Duration = Duration::from_secs(1);
+
+/// A progress bar, drawn on stderr once its call has run for [`SHOW_AFTER`].
 #[derive(Debug)]
-pub(crate) struct Progress(indicatif::ProgressBar);
+pub(crate) struct Progress {
+    bar: indicatif::ProgressBar,
+    started: Instant,
+    shown: Cell<bool>,
+}
 
 impl Progress {
     /// Starts a bar for `total` items (a counter when unknown), or `None` when bars are off.
@@ -18,36 +30,51 @@ impl Progress {
         let config = crate::config::config();
         let on =
             crate::world::is_root() && shown(terminal, config.under_ci, config.progress.as_deref());
-        if !on {
-            return None;
-        }
-        let bar = match total {
-            Some(n) => indicatif::ProgressBar::new(n),
-            None => indicatif::ProgressBar::new_spinner(),
-        };
+        on.then(|| Progress::hidden(label, total, Instant::now()))
+    }
+
+    /// A bar that is not drawn yet, for a call that started at `started`.
+    fn hidden(label: &str, total: Option<u64>, started: Instant) -> Progress {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            total,
+            indicatif::ProgressDrawTarget::hidden(),
+        );
         let template = match total {
             Some(_) => "{prefix} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
             None => "{prefix} {spinner} {pos} items ({per_sec})",
         };
-        bar.set_draw_target(indicatif::ProgressDrawTarget::term_like_with_hz(
-            Box::new(Stderr),
-            10,
-        ));
         if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_prefix(label.to_string());
-        Some(Progress(bar))
+        Progress {
+            bar,
+            started,
+            shown: Cell::new(false),
+        }
     }
 
-    /// Sets the number of items done.
+    /// Sets the number of items done; draws the bar from now on if the call has run long
+    /// enough.
     pub(crate) fn set(&self, done: u64) {
-        self.0.set_position(done);
+        self.set_at(done, Instant::now());
     }
 
-    /// Removes the bar.
+    fn set_at(&self, done: u64, now: Instant) {
+        if !self.shown.get() && now.saturating_duration_since(self.started) >= SHOW_AFTER {
+            self.shown.set(true);
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::term_like_with_hz(
+                    Box::new(Stderr),
+                    10,
+                ));
+        }
+        self.bar.set_position(done);
+    }
+
+    /// Removes the bar (if it was drawn).
     pub(crate) fn finish(self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
     }
 }
 
@@ -98,7 +125,23 @@ fn shown(terminal: bool, under_ci: bool, setting: Option<&str>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::shown;
+    use super::*;
+
+    #[test]
+    fn a_bar_is_drawn_only_once_its_call_has_run_a_second() {
+        let t0 = Instant::now();
+        let p = Progress::hidden("map", Some(10), t0);
+        p.set_at(1, t0 + Duration::from_millis(20));
+        p.set_at(2, t0 + SHOW_AFTER - Duration::from_millis(1));
+        assert!(
+            !p.shown.get() && p.bar.is_hidden(),
+            "a quick call draws nothing"
+        );
+        assert_eq!(p.bar.position(), 2, "the count is kept while hidden");
+        p.set_at(3, t0 + SHOW_AFTER);
+        assert!(p.shown.get() && !p.bar.is_hidden(), "drawn after a second");
+        p.finish();
+    }
 
     #[test]
     fn only_on_a_terminal_outside_ci_unless_told() {

@@ -10,7 +10,7 @@ use crate::error::{exit_code, Error, TaskFailure};
 use crate::wire::codec::encode;
 use crate::wire::message::{
     blocks_after, CallId, Reply, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER, TAG_BLOCK_TO_WORKER,
-    TAG_TO_DRIVER, TAG_TO_WORKER,
+    TAG_HEARTBEAT, TAG_TO_DRIVER, TAG_TO_WORKER,
 };
 use crate::wire::outbox::Outbox;
 use crate::wire::plan::Batch;
@@ -41,7 +41,7 @@ struct Slots {
 }
 
 /// What a worker is busy with, oldest first: `(call, first, outputs)`.
-type InFlight = VecDeque<(CallId, u32, u32)>;
+type InFlight = VecDeque<(CallId, u64, u64)>;
 
 /// The work queue that lives on rank 0 while workers serve.
 pub(crate) struct WorkQueue {
@@ -59,7 +59,8 @@ pub(crate) struct WorkQueue {
     /// `BLAZER_WORKER_TIMEOUT`: how long a worker holding work may stay silent before it is
     /// declared lost. `None`: wait forever (MPI itself reports dead processes).
     timeout: Option<Duration>,
-    /// Per worker: when it last replied, or when it last went from idle to busy.
+    /// Per worker: when it last replied or sent a heartbeat, or when it last went from idle
+    /// to busy.
     last_heard: Vec<Instant>,
     /// Per worker: declared lost; it gets no more work.
     lost: Vec<bool>,
@@ -141,6 +142,14 @@ impl WorkQueue {
         }
     }
 
+    /// Forgets `call`, whose results nobody will read (a stream dropped early): its batches
+    /// still queued never run and its slots are freed. Replies of its batches already sent
+    /// are still received, which frees their workers' windows, and then dropped.
+    pub(crate) fn cancel(&mut self, call: CallId) {
+        self.calls.remove(&call);
+        self.queue.retain(|(c, _)| *c != call);
+    }
+
     /// Slots of `call` filled so far (for progress reports).
     pub(crate) fn filled(&self, call: CallId) -> usize {
         self.calls
@@ -219,9 +228,16 @@ impl WorkQueue {
             },
         };
         let status = receive_reusing(probed, &mut self.inbox);
+        let rank = status.source_rank();
+        if status.tag() == TAG_HEARTBEAT {
+            // A worker running a long batch: alive, nothing to file.
+            if let Some(heard) = self.last_heard.get_mut(rank as usize - 1) {
+                *heard = Instant::now();
+            }
+            return Ok(());
+        }
         let bytes = std::mem::take(&mut self.inbox);
         self.outbox.reap();
-        let rank = status.source_rank();
         let blocks = match blocks_after(status.tag(), TAG_TO_DRIVER) {
             Some(n) => receive_blocks(&self.world.process_at_rank(rank), n, TAG_BLOCK_TO_DRIVER),
             None => {
@@ -274,11 +290,12 @@ impl WorkQueue {
         Ok(())
     }
 
-    /// Files `outputs` (from `rank`) into the slots of `call` from `first` on.
+    /// Files `outputs` (from `rank`) into the slots of `call` from `first` on; outputs of a
+    /// cancelled call are dropped.
     fn fill(
         &mut self,
         call: CallId,
-        first: u32,
+        first: u64,
         rank: i32,
         outputs: Vec<Result<Vec<u8>, TaskFailure>>,
     ) {
@@ -319,7 +336,7 @@ impl WorkQueue {
         );
         for &rank in ranks {
             self.lost[rank as usize - 1] = true;
-            let pending: Vec<(CallId, u32, u32)> =
+            let pending: Vec<(CallId, u64, u64)> =
                 self.in_flight[rank as usize - 1].drain(..).collect();
             for (call, first, n) in pending {
                 let why = format!(
@@ -333,7 +350,7 @@ impl WorkQueue {
         }
     }
 
-    fn failures(&self, rank: i32, n: u32, message: String) -> Vec<Result<Vec<u8>, TaskFailure>> {
+    fn failures(&self, rank: i32, n: u64, message: String) -> Vec<Result<Vec<u8>, TaskFailure>> {
         let f = TaskFailure {
             task: "?".into(),
             rank,

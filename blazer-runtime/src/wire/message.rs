@@ -20,6 +20,9 @@ pub(crate) const TAG_BLOCK_TO_DRIVER: i32 = 30_001;
 pub(crate) const TAG_HANDSHAKE: i32 = 0x0B1C;
 /// Tag of the trace events sent to the driver at shutdown.
 pub(crate) const TAG_TRACE: i32 = 0x0B1D;
+/// Tag of a worker's heartbeat: an empty message, sent while it runs a batch, that says it is
+/// alive (see [`crate::wire::heartbeat`]).
+pub(crate) const TAG_HEARTBEAT: i32 = 0x0B1E;
 
 /// Driver → worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +45,7 @@ pub(crate) struct Reply {
     /// Copied from the batch's message.
     pub(crate) call: CallId,
     /// Copied from the batch.
-    pub(crate) first: u32,
+    pub(crate) first: u64,
     /// One entry per input (one for a fold).
     #[serde(with = "crate::wire::transport::block_results")]
     pub(crate) outputs: Vec<Result<Vec<u8>, TaskFailure>>,
@@ -98,10 +101,11 @@ mod tests {
     /// what a forged length prefix claims.
     #[test]
     fn decoders_survive_random_and_mutated_input() {
+        // Slot indices past 2^32, so that mutations also hit long varints.
         let valid = encode(&ToWorker::Run {
             call: 1,
             batch: Batch {
-                first: 0,
+                first: 1 << 40,
                 fold: true,
                 plan: Plan::Pipeline(vec![
                     Plan::Task {
@@ -116,7 +120,7 @@ mod tests {
         .unwrap();
         let reply = encode(&ToDriver::Done(Reply {
             call: 1,
-            first: 0,
+            first: 1 << 40,
             outputs: vec![
                 Ok(vec![1, 2]),
                 Err(TaskFailure {
@@ -156,14 +160,44 @@ mod tests {
             let _ = decode::<ToDriver>(&bytes, 1);
         }
         // A forged length of 2^62 inputs fails at once instead of allocating.
-        // Run, call 1, first 0, fold false, Plan::Pipeline with no stage, then the input count.
-        let mut forged = vec![0u8, 1, 0, 0, 1, 0];
+        // Run, call 1, first 2^32 (a 64-bit varint of 5 bytes), fold false, Plan::Pipeline
+        // with no stage, then the input count.
+        let mut forged = vec![0u8, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 1, 0];
         forged.extend([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f]);
         let started = std::time::Instant::now();
         assert!(decode::<ToWorker>(&forged, 1).is_err());
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         // The same prefix with a true count of zero inputs decodes: the forgery was the count.
-        assert!(decode::<ToWorker>(&[0u8, 1, 0, 0, 1, 0, 0], 1).is_ok());
+        let mut zero = forged[..10].to_vec();
+        zero.push(0);
+        assert!(decode::<ToWorker>(&zero, 1).is_ok());
+    }
+
+    /// Slot indices past 2^32 travel both ways (a `map` of more than 4,294,967,295 items).
+    #[test]
+    fn slot_indices_past_u32_travel() {
+        let batch = Batch::map((1usize << 32) + 7, Plan::List(vec![]), vec![vec![1]]);
+        let run = ToWorker::Run { call: 2, batch };
+        assert_eq!(decode::<ToWorker>(&encode(&run).unwrap(), 0).unwrap(), run);
+        let ToWorker::Run { batch, .. } = run else {
+            unreachable!()
+        };
+        let reply = ToDriver::Done(Reply {
+            call: 2,
+            first: batch.first,
+            outputs: vec![Ok(vec![3])],
+        });
+        assert_eq!(
+            decode::<ToDriver>(&encode(&reply).unwrap(), 0).unwrap(),
+            reply
+        );
+        // On the wire, `first` = 2^32 is a 5-byte varint: Run, call 1, first, fold false,
+        // Plan::Pipeline with no stage, no input.
+        let bytes = [0u8, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 1, 0, 0];
+        match decode::<ToWorker>(&bytes, 0) {
+            Ok(ToWorker::Run { batch, .. }) => assert_eq!(batch.first, 1 << 32),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

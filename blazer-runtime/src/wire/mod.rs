@@ -7,8 +7,10 @@
 //! * [`transport`]: large blocks sent beside their message and received in place; the only
 //!   file with `unsafe` code.
 //! * [`outbox`]: the driver's non-blocking sends.
+//! * [`heartbeat`]: a worker's sign of life while it runs a batch, sent from a helper thread.
 
 pub(crate) mod codec;
+pub(crate) mod heartbeat;
 pub(crate) mod message;
 pub(crate) mod outbox;
 pub(crate) mod plan;

@@ -59,8 +59,9 @@ impl Plan {
 /// its call from `first` on, or folds the inputs into one output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Batch {
-    /// Index of the first result slot of its call that this batch fills.
-    pub(crate) first: u32,
+    /// Index of the first result slot of its call that this batch fills (64 bits: a `map`
+    /// may have more than 2^32 items).
+    pub(crate) first: u64,
     /// Fold: `acc = inputs[0]; acc = plan(acc ++ x)` for each further input, one output.
     pub(crate) fold: bool,
     /// What to run.
@@ -74,7 +75,7 @@ impl Batch {
     /// A batch that maps `plan` over `inputs`, filling slots from `first` on.
     pub(crate) fn map(first: usize, plan: Plan, inputs: Vec<Vec<u8>>) -> Batch {
         Batch {
-            first: first as u32,
+            first: first as u64,
             fold: false,
             plan,
             inputs,
@@ -82,11 +83,11 @@ impl Batch {
     }
 
     /// How many result slots the batch fills: one per input, or one for a fold.
-    pub(crate) fn outputs(&self) -> u32 {
+    pub(crate) fn outputs(&self) -> u64 {
         if self.fold {
             1
         } else {
-            self.inputs.len() as u32
+            self.inputs.len() as u64
         }
     }
 }
@@ -121,6 +122,16 @@ mod tests {
             .collect();
         let v: Vec<i64> = postcard::from_bytes(&join_outputs(true, many)).unwrap();
         assert_eq!(v, (0..300).collect::<Vec<_>>());
+    }
+
+    /// A `map` of more than 2^32 items: the batch that fills slots from 2^32 + 5 on must say
+    /// so, or its outputs would land at slot 5 and the call would wait forever.
+    #[test]
+    fn slot_indices_go_past_u32() {
+        let first = (1usize << 32) + 5;
+        let batch = Batch::map(first, Plan::Const(vec![]), vec![vec![1]; 3]);
+        assert_eq!(batch.first, first as u64);
+        assert_eq!(batch.outputs(), 3);
     }
 
     #[test]
