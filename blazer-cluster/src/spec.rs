@@ -122,8 +122,9 @@ impl JobSpec {
         self
     }
 
-    /// How long [`RunningJob::wait`] (and a pipeline) waits for the job before giving up
-    /// locally (the job itself keeps its own time limit). Default: no limit.
+    /// How long [`crate::RunningJob::wait`] (and a pipeline) waits for the job before giving up
+    /// and cancelling it (the job's own time limit is [`JobSpec::time_limit`]). Default: no
+    /// limit.
     pub fn wait_timeout(mut self, timeout: Duration) -> Self {
         self.wait_timeout = Some(timeout);
         self

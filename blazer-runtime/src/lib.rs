@@ -20,15 +20,13 @@
 //! lifecycle                  MPI start-up, handshake, driver/worker split, shutdown
 //! ```
 //!
-//! One `map` call: `api/primitives.rs` encodes the items and cuts them into [`Batch`]es →
+//! One `map` call: `api/primitives.rs` encodes the items and cuts them into `Batch`es →
 //! `driver/dispatch.rs` submits them to the `WorkQueue` of `driver/queue.rs`, which encodes
 //! each as a `ToWorker::Run` message (`wire/message.rs`, `wire/transport.rs`) and sends it
 //! through `wire/outbox.rs` → on a worker, `worker.rs` receives it and `exec.rs` runs the
 //! batch through the registry (`registry.rs`) → the reply travels back the same way and the
 //! queue files its outputs into the call's result slots → `dispatch.rs` hands them back in
 //! input order and `primitives.rs` decodes them.
-//!
-//! [`Batch`]: crate::wire::plan::Batch
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
