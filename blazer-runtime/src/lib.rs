@@ -7,8 +7,9 @@
 //! Each layer uses only the layers above it in this list (no module imports one below it):
 //!
 //! ```text
-//! error, config, task, raw   foundations: errors and exit codes, BLAZER_* settings, the Task
-//!                            trait and TaskId, plain-number vectors
+//! error, config, task, raw,  foundations: errors and exit codes, BLAZER_* settings, the Task
+//! output                     trait and TaskId, plain-number vectors; letting the launcher
+//!                            read this process's output before an abort
 //! world                      facts about the process: rank, size, hosts, nodes
 //! wire/                      codec → transport (detached blocks, the only unsafe code)
 //!                            → plan (Plan, Batch) → message (ToWorker, ToDriver, tags) → outbox
@@ -41,6 +42,7 @@ mod exec;
 mod gpu;
 mod gpu_glue;
 mod lifecycle;
+mod output;
 mod raw;
 mod registry;
 mod task;
