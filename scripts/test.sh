@@ -20,3 +20,6 @@ cargo clippy --workspace --all-targets --features gpu -- -D warnings
 cargo test -p blazer-runtime --features gpu
 cargo build -p blazer-suite --features gpu --example dovectors
 cargo test -p blazer-suite --features gpu --test gpu
+# The multi-rank tests again, built against MPICH (the base of most clusters' MPIs) and run
+# under its mpiexec, on 2 ranks at most: see the script.
+scripts/test-mpich.sh

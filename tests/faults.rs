@@ -1,12 +1,15 @@
 //! Failures give clear errors, lose no other result and never hang.
 
 mod common;
-use common::{example, mpirun, mpirun_env, mpmd, probe};
+use common::{
+    example, launcher_keeps_driver_code, launcher_reports_signal, mpirun, mpirun_env, mpmd, notice,
+    probe, size_between, sizes_within_limit,
+};
 use std::path::PathBuf;
 
 #[test]
 fn a_panicking_task_is_reported_with_task_rank_and_message() {
-    for n in [1, 2, 4] {
+    for n in sizes_within_limit(&[1, 2, 4]) {
         let run = mpirun(n, &probe(), &["panic"]);
         run.assert_failed();
         let out: Vec<&str> = run.stdout.lines().collect();
@@ -53,7 +56,8 @@ fn a_task_error_is_reported() {
 
 #[test]
 fn a_panicking_driver_releases_the_workers() {
-    let run = mpirun(4, &probe(), &["driver-panic"]);
+    let Some(n) = size_between(2, 4) else { return };
+    let run = mpirun(n, &probe(), &["driver-panic"]);
     run.assert_failed();
     assert_eq!(run.code, Some(101), "{run:#?}");
     assert!(run.stderr.contains("the driver gives up"), "{run:#?}");
@@ -61,23 +65,43 @@ fn a_panicking_driver_releases_the_workers() {
 
 #[test]
 fn different_binaries_are_refused_with_the_difference_named() {
-    let run = mpmd(&[(1, &probe(), &["world"]), (2, &example("example3"), &[])]);
+    let Some(n) = size_between(2, 3) else { return };
+    let run = mpmd(&[
+        (1, &probe(), &["world"]),
+        (n - 1, &example("example3"), &[]),
+    ]);
     run.assert_failed();
     assert_eq!(run.code, Some(3), "{run:#?}");
     assert!(run.stdout.is_empty(), "nothing ran: {run:#?}");
     let err = &run.stderr;
+    // The message agrees with the number of other ranks.
+    let (others, run_, lack, add) = if n == 2 {
+        ("rank 1", "runs", "lacks", "adds")
+    } else {
+        ("ranks 1, 2", "run", "lack", "add")
+    };
     assert!(
-        err.contains("task registries differ between ranks: ranks 1, 2 run a different binary"),
+        err.contains(&format!(
+            "task registries differ between ranks: {others} {run_} a different binary"
+        )),
         "{err}"
     );
-    assert!(err.contains("ranks 1, 2 lack `blazer_probe::"), "{err}");
+    assert!(
+        err.contains(&format!("{others} {lack} `blazer_probe::")),
+        "{err}"
+    );
     for task in [
         "`blazer_probe::add [fn(i64, i64) -> i64]`",
         "`blazer_probe::boom [fn(i64) -> i64]`",
     ] {
         assert!(err.contains(task), "{err}");
     }
-    assert!(err.contains("ranks 1, 2 add `example3::add [fn(i64, i64) -> i64]`, `example3::sqr [fn(i64) -> i64]`"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{others} {add} `example3::add [fn(i64, i64) -> i64]`, `example3::sqr [fn(i64) -> i64]`"
+        )),
+        "{err}"
+    );
 }
 
 /// Two builds of one program, `blazer-twin` (`tests/twin/`): the same crate name and task, but
@@ -124,27 +148,24 @@ fn an_unknown_mode_is_a_clean_error() {
 
 #[test]
 fn a_task_that_aborts_its_process_ends_the_job_naming_the_rank() {
-    let run = mpirun(3, &probe(), &["abort"]);
+    let Some(n) = size_between(2, 3) else { return };
+    let run = mpirun(n, &probe(), &["abort"]);
     run.assert_failed();
-    assert!(
-        run.stderr.contains("process rank 1") && run.stderr.contains("signal 6"),
-        "{run:#?}"
-    );
+    assert!(launcher_reports_signal(&run, n, 1, 6), "{run:#?}");
 }
 
 #[test]
 fn a_killed_rank_ends_the_job_naming_the_rank() {
-    let run = mpirun(3, &probe(), &["killed"]);
+    let Some(n) = size_between(2, 3) else { return };
+    let run = mpirun(n, &probe(), &["killed"]);
     run.assert_failed();
-    assert!(
-        run.stderr.contains("process rank 1") && run.stderr.contains("signal 9"),
-        "{run:#?}"
-    );
+    assert!(launcher_reports_signal(&run, n, 1, 9), "{run:#?}");
 }
 
 #[test]
 fn an_undecodable_message_is_an_error_and_the_worker_keeps_serving() {
-    let run = mpirun(3, &probe(), &["garbage"]);
+    let Some(n) = size_between(2, 3) else { return };
+    let run = mpirun(n, &probe(), &["garbage"]);
     let lines = run.ok_lines();
     assert!(
         lines[0].starts_with("GARBAGE a batch failed on rank 1")
@@ -156,15 +177,21 @@ fn an_undecodable_message_is_an_error_and_the_worker_keeps_serving() {
 
 #[test]
 fn a_driver_that_exits_early_does_not_leave_workers_hanging() {
-    let run = mpirun(3, &probe(), &["driver-exit"]);
+    let Some(n) = size_between(2, 3) else { return };
+    let run = mpirun(n, &probe(), &["driver-exit"]);
     run.assert_failed();
-    assert_eq!(run.code, Some(4), "{run:#?}");
+    if launcher_keeps_driver_code(n) {
+        assert_eq!(run.code, Some(4), "{run:#?}");
+    }
 }
 
 #[test]
 fn a_rank_that_stops_answering_is_declared_lost_and_the_job_ends() {
+    // On 3 ranks one worker hangs and the other answers the second call; on 2 the one worker
+    // holds both calls, so both are lost.
+    let Some(n) = size_between(2, 3) else { return };
     let started = std::time::Instant::now();
-    let run = mpirun_env(3, &probe(), &["stall"], &[("BLAZER_WORKER_TIMEOUT", "2")]);
+    let run = mpirun_env(n, &probe(), &["stall"], &[("BLAZER_WORKER_TIMEOUT", "2")]);
     run.assert_failed();
     assert!(
         started.elapsed().as_secs() < 40,
@@ -174,15 +201,19 @@ fn a_rank_that_stops_answering_is_declared_lost_and_the_job_ends() {
     let err = lines
         .iter()
         .find(|l| l.starts_with("STALL ERR"))
-        .expect("the stalled call fails");
+        .unwrap_or_else(|| panic!("the stalled call fails: {run:#?}"));
     assert!(
         err.contains("was lost: no answer for 2.0 s") && err.contains("on host "),
         "{run:#?}"
     );
-    assert!(
-        lines.contains(&"STALL OK 1"),
-        "the other call's result is kept: {run:#?}"
-    );
+    if n > 2 {
+        assert!(
+            lines.contains(&"STALL OK 1"),
+            "the other call's result is kept: {run:#?}"
+        );
+    } else {
+        notice("the check that another worker's result is kept (it needs 3 ranks)");
+    }
     assert!(run.stderr.contains("blazer: lost rank(s) "), "{run:#?}");
     assert!(
         run.stderr.contains("ending the job (MPI_Abort)"),
@@ -207,7 +238,7 @@ fn a_long_task_is_not_mistaken_for_a_lost_rank() {
 
 #[test]
 fn dropping_a_stream_early_still_ends_the_run_cleanly() {
-    for n in [2, 4] {
+    for n in sizes_within_limit(&[2, 4]) {
         let run = mpirun(n, &probe(), &["abandon"]);
         assert_eq!(
             run.ok_lines(),

@@ -1,11 +1,13 @@
-//! Every primitive on 1, 2 and 4 real ranks: sizes, placement, order, nesting.
+//! Every primitive on 1, 2 and 4 real ranks (`BLAZER_MAX_RANKS` may leave out the larger runs): sizes, placement, order, nesting.
 
 mod common;
-use common::{alone, mpirun, probe, NESTED_OUTPUT, PRIMITIVES_OUTPUT, STREAM_OUTPUT};
+use common::{
+    alone, mpirun, probe, sizes_within_limit, NESTED_OUTPUT, PRIMITIVES_OUTPUT, STREAM_OUTPUT,
+};
 
 #[test]
 fn world_size_and_every_worker_takes_tasks() {
-    for n in [1usize, 2, 4] {
+    for n in sizes_within_limit(&[1, 2, 4]) {
         let run = mpirun(n, &probe(), &["world"]);
         let lines = run.ok_lines();
         assert_eq!(lines[0], format!("SIZE {n}"));
@@ -35,7 +37,7 @@ fn world_size_and_every_worker_takes_tasks() {
 
 #[test]
 fn primitives_give_the_same_results_on_1_2_4_ranks() {
-    for n in [1, 2, 4] {
+    for n in sizes_within_limit(&[1, 2, 4]) {
         assert_eq!(
             mpirun(n, &probe(), &["primitives"]).ok_lines(),
             PRIMITIVES_OUTPUT,
@@ -50,7 +52,7 @@ fn primitives_give_the_same_results_on_1_2_4_ranks() {
 
 #[test]
 fn nested_primitives_do_not_steal_results() {
-    for n in [1, 3, 4] {
+    for n in sizes_within_limit(&[1, 2, 3, 4]) {
         assert_eq!(
             mpirun(n, &probe(), &["nested"]).ok_lines(),
             NESTED_OUTPUT,
@@ -61,7 +63,7 @@ fn nested_primitives_do_not_steal_results() {
 
 #[test]
 fn streams_are_ordered_bounded_chainable_and_survive_failures() {
-    for n in [1, 2, 4] {
+    for n in sizes_within_limit(&[1, 2, 4]) {
         let run = mpirun(n, &probe(), &["stream"]);
         assert_eq!(run.ok_lines(), STREAM_OUTPUT, "on {n} ranks");
         // A task panic is one line on stderr, naming the task and rank.

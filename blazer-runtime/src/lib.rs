@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! error, config, task, raw,  foundations: errors and exit codes, BLAZER_* settings, the Task
-//! identity                   trait and TaskId, plain-number vectors, the build identity
+//! identity, output            trait and TaskId, plain-number vectors, the build identity;
+//!                            letting the launcher read this process's output before an abort
 //! world                      facts about the process: rank, size, hosts, nodes
 //! wire/                      codec → transport (detached blocks, the only unsafe code)
 //!                            → plan (Plan, Batch) → message (ToWorker, ToDriver, tags) → outbox
@@ -40,6 +41,7 @@ mod gpu;
 mod gpu_glue;
 mod identity;
 mod lifecycle;
+mod output;
 mod raw;
 mod registry;
 mod task;

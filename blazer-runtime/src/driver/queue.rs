@@ -392,6 +392,9 @@ impl WorkQueue {
                 "blazer: ending the job (MPI_Abort): rank(s) {} were lost",
                 lost.join(", ")
             );
+            // The abort kills this rank too: let the launcher read what was printed first
+            // (MPICH's Hydra drops what is still in the pipes).
+            crate::output::drain(Duration::from_secs(2));
             self.world.abort(i32::from(exit_code::LOST));
         }
         // Collect answers nobody waits for any more (a stream dropped early): a worker blocked
