@@ -6,6 +6,8 @@ scripts/setup.sh
 . scripts/mpi-env.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Every public item documented, and no doc link broken or pointing at a private item.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 # blazer-cluster's tests run against real servers on 127.0.0.1 (sshd and a one-node Slurm);
 # they are torn down whatever happens.
 # tests/multihost.rs runs across three simulated hosts (network namespaces on a private
