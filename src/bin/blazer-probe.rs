@@ -95,10 +95,19 @@ fn kill_own_rank() {
     std::thread::sleep(std::time::Duration::from_secs(60));
 }
 
-/// Stops this whole process (SIGSTOP), helper threads included: a rank that hangs.
+/// Stops this whole process (SIGSTOP), helper threads included: a rank that hangs. A
+/// detached helper continues it after 10 s, long after the driver has given up on it, so that
+/// the launcher's SIGTERM at the job's end can take effect: MPICH's `mpiexec` ends ranks with
+/// SIGTERM only, which waits while a process is stopped.
 #[blazer::task]
 fn freeze(x: u64) -> u64 {
     let pid = std::process::id().to_string();
+    let _ = std::process::Command::new("sh")
+        .args(["-c", &format!("sleep 10; kill -CONT {pid}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
     let _ = std::process::Command::new("kill")
         .args(["-STOP", &pid])
         .status();
