@@ -1,4 +1,4 @@
-//! `#[blazer::main]`: moves `main`'s body into a driver function and hands it to
+//! `#[blazer::main]`: moves `main`'s body into a closure and hands it to
 //! `blazer::run`, which starts MPI, runs it on rank 0 and serves tasks elsewhere.
 
 use proc_macro2::TokenStream;
@@ -22,11 +22,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         block,
     } = func;
     let output = &sig.output;
+    // A closure rather than a named inner function: a name would shadow the user's items of
+    // that name inside the body.
     Ok(quote! {
         #(#attrs)*
         #vis fn main() -> ::std::process::ExitCode {
-            fn blazer_driver() #output #block
-            ::blazer::run(blazer_driver)
+            ::blazer::run(|| #output #block)
         }
     })
 }

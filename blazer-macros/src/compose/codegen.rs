@@ -4,7 +4,7 @@
 //! offending stage.
 
 use super::ast::{self, DataKind, Node};
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::Expr;
 
@@ -51,8 +51,9 @@ fn pipeline(stages: &[Node]) -> TokenStream {
             code = Some(match code.take() {
                 // A leading data primitive brings its own data.
                 Some(prev) if !prev.is_empty() => {
-                    let body = data_primitive(*kind, inner, quote!(value), *span);
-                    quote_spanned!(*span=> #prev.and_then(|value| #body))
+                    let value = value_var(*span);
+                    let body = data_primitive(*kind, inner, quote!(#value), *span);
+                    quote_spanned!(*span=> #prev.and_then(|#value| #body))
                 }
                 _ => data_primitive(*kind, inner, quote!(#data), *span),
             });
@@ -61,6 +62,12 @@ fn pipeline(stages: &[Node]) -> TokenStream {
         }
     }
     flush(code, &mut run)
+}
+
+/// The closure parameter that carries a value between driver-side steps. It resolves at the
+/// macro (`mixed_site`), so a user's `value` in a stage argument still means the user's.
+fn value_var(span: Span) -> Ident {
+    Ident::new("value", Span::mixed_site().located_at(span))
 }
 
 /// Nested `pipeline[...]` stages of a pipeline are spliced into it.
@@ -95,7 +102,8 @@ fn flush(prev: Option<TokenStream>, run: &mut Vec<&Node>) -> TokenStream {
                 chain = then(chain, stage);
             }
             let span = first.span();
-            quote_spanned!(span=> #prev.and_then(|value| #chain.run(value)))
+            let value = value_var(span);
+            quote_spanned!(span=> #prev.and_then(|#value| #chain.run(#value)))
         }
     }
 }

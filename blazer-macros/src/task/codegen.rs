@@ -3,7 +3,7 @@
 
 use super::options::Options;
 use super::signature::TaskSig;
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{ItemFn, ReturnType, Type};
 
@@ -41,14 +41,21 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
             sig.args[n - 1].to_token_stream(),
         ),
     };
-    let vars: Vec<_> = (0..n).map(|i| format_ident!("arg{}", i)).collect();
+    // Introduced names resolve at the macro (`mixed_site`), so a task named `input` or
+    // `arg0` still means the user's function in the call below.
+    let hygienic = Span::mixed_site().located_at(span);
+    let input_var = Ident::new("input", hygienic);
+    let err_var = Ident::new("e", hygienic);
+    let vars: Vec<_> = (0..n)
+        .map(|i| format_ident!("arg{}", i, span = hygienic))
+        .collect();
     let unpack = match n {
-        0 => quote!(let () = input;),
-        1 => quote!(let arg0 = input;),
-        _ => quote!(let (#(#vars),*) = input;),
+        0 => quote!(let () = #input_var;),
+        1 => quote!(let #(#vars)* = #input_var;),
+        _ => quote!(let (#(#vars),*) = #input_var;),
     };
     let call = if sig.fallible {
-        quote!(#name(#(#vars),*).map_err(|e| ::std::string::ToString::to_string(&e)))
+        quote!(#name(#(#vars),*).map_err(|#err_var| ::std::string::ToString::to_string(&#err_var)))
     } else {
         quote!(::std::result::Result::Ok(#name(#(#vars),*)))
     };
@@ -65,9 +72,10 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
     let name_str = name.to_string();
     // A GPU task holds a lease on one of its node's GPUs for the whole call.
     let (gpu_check, gpu_lease) = if options.gpu {
+        let lease = Ident::new("_gpu", hygienic);
         (
             quote_spanned!(span=> ::blazer::__private::require_gpu_feature!();),
-            quote_spanned!(span=> let _gpu = ::blazer::__private::gpu_lease_for_task(<Self as ::blazer::Task>::NAME)?;),
+            quote_spanned!(span=> let #lease = ::blazer::__private::gpu_lease_for_task(<Self as ::blazer::Task>::NAME)?;),
         )
     } else {
         (quote!(), quote!())
@@ -92,7 +100,7 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
             const ARITY: usize = #n;
             const NAME: &'static str = ::std::concat!(::std::module_path!(), "::", #name_str);
             const SIGNATURE: &'static str = #signature;
-            fn run(input: Self::Input) -> ::std::result::Result<Self::Output, ::std::string::String> {
+            fn run(#input_var: Self::Input) -> ::std::result::Result<Self::Output, ::std::string::String> {
                 #gpu_lease
                 #unpack
                 #call
