@@ -67,6 +67,25 @@ fn gpu_task() {
 }
 
 #[test]
+fn renamed_crate() {
+    task(
+        "task_crate_path",
+        "gpu, crate = my_blazer",
+        "fn scale(v: Vec<f32>) -> Vec<f32> { v }",
+    );
+    let out = crate::main_fn::expand(
+        "crate = \"my_blazer\"".parse().unwrap(),
+        "fn main() {}".parse().unwrap(),
+    )
+    .expect("expands");
+    check("main_crate_path", pretty(out));
+    compose(
+        "compose_crate_path",
+        "crate = ::my::blazer; pipeline[map(sqr, vec![1, 2]), reduce(add), add(10)]",
+    );
+}
+
+#[test]
 fn main_with_result() {
     let out = crate::main_fn::expand(
         TokenStream::new(),

@@ -1,20 +1,40 @@
 //! `#[blazer::main]`: moves `main`'s body into a closure and hands it to
 //! `blazer::run`, which starts MPI, runs it on rank 0 and serves tasks elsewhere.
 
+use crate::options::{crate_path, default_crate, parse_list, Known};
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::spanned::Spanned;
-use syn::ItemFn;
+use syn::{ItemFn, Path};
+
+const KNOWN: &[Known] = &[Known {
+    name: "crate",
+    written: "crate = path",
+}];
+
+/// `#[blazer::main(crate = path)]`: the path the generated code reaches blazer by.
+fn parse_options(attr: TokenStream) -> syn::Result<Path> {
+    let mut krate = default_crate();
+    parse_list(attr, "#[blazer::main]", KNOWN, |_, meta| {
+        krate = crate_path(meta)?;
+        Ok(())
+    })?;
+    Ok(krate)
+}
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    if !attr.is_empty() {
-        return Err(syn::Error::new(
-            attr.span(),
-            "`#[blazer::main]` takes no arguments",
-        ));
-    }
-    let func: ItemFn = syn::parse2(item)?;
-    check(&func)?;
+    // Report option and signature errors together.
+    let krate = parse_options(attr);
+    let func = syn::parse2::<ItemFn>(item);
+    let checked = func.as_ref().map_err(Clone::clone).and_then(check);
+    crate::errors::all(
+        [krate.as_ref().err(), checked.err().as_ref()]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+    )?;
+    let (krate, func) = (krate?, func?);
     let ItemFn {
         attrs,
         vis,
@@ -27,7 +47,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     Ok(quote! {
         #(#attrs)*
         #vis fn main() -> ::std::process::ExitCode {
-            ::blazer::run(|| #output #block)
+            #krate::run(|| #output #block)
         }
     })
 }

@@ -31,6 +31,7 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
     let name = &func.sig.ident;
     let vis = &func.vis;
     let span = name.span();
+    let krate = crate::options::respanned(&options.krate, span);
     let n = sig.args.len();
     let input = as_value(&sig.args);
     let output = &sig.output;
@@ -74,14 +75,21 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
     let (gpu_check, gpu_lease) = if options.gpu {
         let lease = Ident::new("_gpu", hygienic);
         (
-            quote_spanned!(span=> ::blazer::__private::require_gpu_feature!();),
-            quote_spanned!(span=> let #lease = ::blazer::__private::gpu_lease_for_task(<Self as ::blazer::Task>::NAME)?;),
+            quote_spanned!(span=> #krate::__private::require_gpu_feature!();),
+            quote_spanned!(span=> let #lease = #krate::__private::gpu_lease_for_task(<Self as #krate::Task>::NAME)?;),
         )
     } else {
         (quote!(), quote!())
     };
+    let root = options
+        .krate
+        .to_token_stream()
+        .to_string()
+        .replace(' ', "")
+        .trim_start_matches("::")
+        .to_string();
     let doc =
-        format!("The blazer task [`{name}()`](fn@{name}): use it as `blazer::task::<{name}>()`.");
+        format!("The blazer task [`{name}()`](fn@{name}): use it as `{root}::task::<{name}>()`.");
     quote_spanned! {span=>
         #func
 
@@ -92,7 +100,7 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
         #[derive(::std::fmt::Debug)]
         #vis struct #name {}
 
-        impl ::blazer::Task for #name {
+        impl #krate::Task for #name {
             type Input = #input;
             type Output = #output;
             type Head = #head;
@@ -107,8 +115,8 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
             }
         }
 
-        ::blazer::__private::inventory::submit! {
-            ::blazer::__private::TaskEntry::of::<#name>(::std::concat!(::std::file!(), ":", ::std::line!()))
+        #krate::__private::inventory::submit! {
+            #krate::__private::TaskEntry::of::<#name>(::std::concat!(::std::file!(), ":", ::std::line!()))
         }
     }
 }
