@@ -62,6 +62,15 @@ fn task_with_several_arguments_and_a_result() {
 }
 
 #[test]
+fn task_under_cfg() {
+    task(
+        "task_cfg",
+        "",
+        "#[cfg(feature = \"x\")] #[cfg_attr(test, inline, cfg(unix), cfg_attr(windows, cold, cfg(all())))] #[cfg_attr(test, inline)] #[doc = \"Doubles.\"] fn twice(x: i64) -> i64 { x * 2 }",
+    );
+}
+
+#[test]
 fn gpu_task() {
     task("task_gpu", "gpu", "fn scale(v: Vec<f32>) -> Vec<f32> { v }");
 }

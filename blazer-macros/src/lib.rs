@@ -16,10 +16,13 @@ mod task;
 
 /// Makes a plain function a blazer task, callable by ID on every rank.
 ///
-/// The function must be a free, non-generic, non-async function whose arguments and result
-/// are owned types implementing `serde::Serialize` and `Deserialize`. It stays an ordinary
-/// function; the macro adds a marker type of the same name (type namespace only) that
-/// implements `blazer::Task`, and registers it. A `Result<T, E>` return makes it fallible:
+/// The function must be a free function (not in an `impl` block), not generic, `async`,
+/// `unsafe` or `extern`, whose arguments and result are owned types (no reference anywhere
+/// inside them) implementing `serde::Serialize` and `Deserialize`; a `const fn` is fine. It
+/// stays an ordinary function; the macro adds a marker type of the same name (type namespace
+/// only) that implements `blazer::Task`, and registers it. The marker shares the type
+/// namespace with modules and types: a module of the same name is a compile error (`the name
+/// ... is defined multiple times`), so rename one of them. A `Result<T, E>` return makes it fallible:
 /// an `Err` (rendered with `Display`) is reported like a panic.
 ///
 /// Options: `gpu` holds one GPU of the node while the task runs (needs the `gpu` feature);

@@ -5,7 +5,8 @@ use super::options::Options;
 use super::signature::TaskSig;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
-use syn::{ItemFn, ReturnType, Type};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, ItemFn, Meta, MetaList, ReturnType, Token, Type};
 
 /// Removes the spaces that token printing puts around `<`, `>`, `::` and `,`, so that a
 /// signature reads as written (`Vec<Value>`, not `Vec < Value >`).
@@ -90,16 +91,20 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
         .to_string();
     let doc =
         format!("The blazer task [`{name}()`](fn@{name}): use it as `{root}::task::<{name}>()`.");
+    let cfgs = cfg_attrs(&func.attrs);
+    // Two items besides the function, the struct and its impl, with the registration inside
+    // the impl: in an `impl` block, where a task cannot be, rustc rejects both and nothing
+    // that names the missing struct is left to add errors of its own.
     quote_spanned! {span=>
         #func
 
-        #gpu_check
-
+        #(#cfgs)*
         #[doc = #doc]
         #[allow(non_camel_case_types)]
         #[derive(::std::fmt::Debug)]
         #vis struct #name {}
 
+        #(#cfgs)*
         impl #krate::Task for #name {
             type Input = #input;
             type Output = #output;
@@ -109,14 +114,66 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
             const NAME: &'static str = ::std::concat!(::std::module_path!(), "::", #name_str);
             const SIGNATURE: &'static str = #signature;
             fn run(#input_var: Self::Input) -> ::std::result::Result<Self::Output, ::std::string::String> {
+                // An item, registered at start-up whether `run` is ever called or not.
+                #krate::__private::inventory::submit! {
+                    #krate::__private::TaskEntry::of::<#name>(::std::concat!(::std::file!(), ":", ::std::line!()))
+                }
+                #gpu_check
                 #gpu_lease
                 #unpack
                 #call
             }
         }
-
-        #krate::__private::inventory::submit! {
-            #krate::__private::TaskEntry::of::<#name>(::std::concat!(::std::file!(), ":", ::std::line!()))
-        }
     }
+}
+
+/// The function's `cfg` conditions, to put on what the macro adds: a task configured out
+/// must take its marker and registration with it. rustc evaluates `cfg` before calling the
+/// macro, so they only reach it from tools and macros that pass items on unconfigured; a
+/// `cfg_attr` keeps only the `cfg`s it would add (its other attributes are the function's).
+fn cfg_attrs(attrs: &[Attribute]) -> Vec<Attribute> {
+    attrs
+        .iter()
+        .filter_map(|attr| {
+            if attr.path().is_ident("cfg") {
+                return Some(attr.clone());
+            }
+            if !attr.path().is_ident("cfg_attr") {
+                return None;
+            }
+            let Meta::List(list) = &attr.meta else {
+                return None;
+            };
+            let cfgs = cfg_only(list.tokens.clone())?;
+            let mut kept = attr.clone();
+            kept.meta = Meta::List(MetaList {
+                tokens: cfgs,
+                ..list.clone()
+            });
+            Some(kept)
+        })
+        .collect()
+}
+
+/// `pred, a, cfg(x), cfg_attr(q, b, cfg(y))` → `pred, cfg(x), cfg_attr(q, cfg(y))`, or
+/// `None` when no `cfg` is left.
+fn cfg_only(tokens: TokenStream) -> Option<TokenStream> {
+    let parser = Punctuated::<Meta, Token![,]>::parse_terminated;
+    let items = syn::parse::Parser::parse2(parser, tokens).ok()?;
+    let mut items = items.into_iter();
+    let predicate = items.next()?;
+    let kept: Vec<Meta> = items
+        .filter_map(|meta| match &meta {
+            Meta::List(l) if l.path.is_ident("cfg") => Some(meta),
+            Meta::List(l) if l.path.is_ident("cfg_attr") => {
+                let inner = cfg_only(l.tokens.clone())?;
+                Some(Meta::List(MetaList {
+                    tokens: inner,
+                    ..l.clone()
+                }))
+            }
+            _ => None,
+        })
+        .collect();
+    (!kept.is_empty()).then(|| quote!(#predicate, #(#kept),*))
 }

@@ -1,7 +1,6 @@
 fn scale(v: Vec<f32>) -> Vec<f32> {
     v
 }
-my_blazer::__private::require_gpu_feature!();
 ///The blazer task [`scale()`](fn@scale): use it as `my_blazer::task::<scale>()`.
 #[allow(non_camel_case_types)]
 #[derive(::std::fmt::Debug)]
@@ -17,14 +16,15 @@ impl my_blazer::Task for scale {
     fn run(
         input: Self::Input,
     ) -> ::std::result::Result<Self::Output, ::std::string::String> {
+        my_blazer::__private::inventory::submit! {
+            my_blazer::__private::TaskEntry::of:: < scale >
+            (::std::concat!(::std::file!(), ":", ::std::line!()))
+        }
+        my_blazer::__private::require_gpu_feature!();
         let _gpu = my_blazer::__private::gpu_lease_for_task(
             <Self as my_blazer::Task>::NAME,
         )?;
         let arg0 = input;
         ::std::result::Result::Ok(scale(arg0))
     }
-}
-my_blazer::__private::inventory::submit! {
-    my_blazer::__private::TaskEntry::of:: < scale > (::std::concat!(::std::file!(), ":",
-    ::std::line!()))
 }
