@@ -65,13 +65,10 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
-    match main_fn::expand(attr.into(), item.into()) {
+    let item: proc_macro2::TokenStream = item.into();
+    match main_fn::expand(attr.into(), item.clone()) {
         Ok(tokens) => tokens.into(),
-        // A stand-in `main` keeps rustc from adding "`main` function not found".
-        Err(e) => {
-            let errors = e.into_compile_error();
-            quote::quote!(#errors fn main() {}).into()
-        }
+        Err(e) => main_fn::on_error(item, e).into(),
     }
 }
 

@@ -52,31 +52,52 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     })
 }
 
+/// The expansion when the attribute or the function is wrong: the errors, and the function as
+/// written inside a stand-in `main`. Its body is still compiled (its own mistakes are
+/// reported, IDEs keep working), but as an ordinary inner function, which rustc does not hold
+/// to `main`'s rules: a mistake in the signature is reported once, by the macro. The stand-in
+/// keeps rustc from adding "`main` function not found".
+pub(crate) fn on_error(item: TokenStream, errors: syn::Error) -> TokenStream {
+    let errors = errors.into_compile_error();
+    quote! {
+        #errors
+        fn main() {
+            #[allow(dead_code)]
+            #item
+        }
+    }
+}
+
 fn check(func: &ItemFn) -> syn::Result<()> {
     let s = &func.sig;
     let mut errors = Vec::new();
     if s.ident != "main" {
         errors.push(syn::Error::new(
             s.ident.span(),
-            "`#[blazer::main]` goes on `fn main`",
+            format!(
+                "`#[blazer::main]` goes on `fn main`: rename `{}` to `main`",
+                s.ident
+            ),
         ));
     }
     if let Some(a) = &s.asyncness {
         errors.push(syn::Error::new(
             a.span(),
-            "`#[blazer::main]` cannot be `async`",
+            "`#[blazer::main]` cannot be `async`: remove `async`, and block on futures inside \
+             the body if it needs them",
         ));
     }
     if !s.inputs.is_empty() {
         errors.push(syn::Error::new(
             s.inputs.span(),
-            "`fn main` takes no arguments",
+            "`fn main` takes no arguments: remove them, and read the command line with \
+             `std::env::args()`",
         ));
     }
-    if !s.generics.params.is_empty() {
+    if !s.generics.params.is_empty() || s.generics.where_clause.is_some() {
         errors.push(syn::Error::new(
             s.generics.span(),
-            "`fn main` cannot be generic",
+            "`fn main` cannot be generic: remove its generic parameters",
         ));
     }
     crate::errors::all(errors)
