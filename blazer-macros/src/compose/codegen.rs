@@ -1,7 +1,9 @@
-//! Lowers a checked [`Node`] to calls of the runtime's documented functions
-//! (`blazer::call`, `task`, `partial`, `fork`, `Flow::then`, `pipeline`, `parallel`, `map`,
-//! `reduce`, `scatter`), each spanned on the user's tokens so that type errors point at the
-//! offending stage.
+//! Lowers a checked [`Node`] to calls of the runtime's documented functions (`blazer::task`,
+//! `constant`, `fork`, `pipeline`, `parallel`, `map`, `reduce`, `scatter`) and of the checked
+//! forms of `call`, `partial`, `Flow::then`, `fork` and `Flow::run` in `blazer::__private`,
+//! each spanned on the user's tokens. The checked forms state a stage's fit as a bound (or,
+//! for the number of arguments, a const check) instead of unifying types, so a stage that
+//! does not fit is one error on that stage and every type after it is still known.
 
 use super::ast::{self, DataKind, Node};
 use proc_macro2::{Ident, Span, TokenStream};
@@ -98,16 +100,29 @@ impl Gen {
                     .iter()
                     .fold(self.flow(first), |chain, stage| self.then(chain, stage));
                 let value = value_var(span);
-                quote_spanned!(span=> #prev.and_then(|#value| #chain.run(#value)))
+                let run = if input_is_fixed(first) {
+                    let krate = self.krate(span);
+                    quote_spanned!(span=> #krate::__private::run_checked(&#chain, #value))
+                } else {
+                    quote_spanned!(span=> #chain.run(#value))
+                };
+                quote_spanned!(span=> #prev.and_then(|#value| #run))
             }
         }
     }
 
-    /// `chain.then(stage)`, spanned on the stage: a type mismatch is reported there.
+    /// `chain` then `stage`, spanned on the stage: a stage that does not fit is reported
+    /// there. Where the stage's input type is its own, the fit is a bound of `then_checked`
+    /// (one error naming both types); a `constant` takes its input type from the stage before.
     fn then(&self, chain: TokenStream, stage: &Node) -> TokenStream {
         let next = self.flow(stage);
         let span = stage.span();
-        quote_spanned!(span=> #chain.then(#next))
+        if input_is_fixed(stage) {
+            let krate = self.krate(span);
+            quote_spanned!(span=> #krate::__private::then_checked(#chain, #next))
+        } else {
+            quote_spanned!(span=> #chain.then(#next))
+        }
     }
 
     /// `map(stage, data)`, `reduce(stage, data)` or `scatter(data, stage)` on the driver.
@@ -141,9 +156,9 @@ impl Gen {
                 args: Some(args),
                 span,
             } => {
-                let arity = self.arity_check(path, args.len() + 1, *span);
+                let given = self.arity(path, args.len() + 1, true, *span);
                 let head = bundle(args);
-                quote_spanned!(*span=> { #arity #krate::partial::<#path>(#head) })
+                quote_spanned!(*span=> #krate::__private::partial_given::<#path, #given>(#head))
             }
             Node::Pipeline { stages, .. } => {
                 let (first, rest) = stages.split_first().expect("checked non-empty");
@@ -172,9 +187,9 @@ impl Gen {
         match node {
             Node::Task { path, args, span } => {
                 let args = args.as_deref().unwrap_or(&[]);
-                let arity = self.arity_check(path, args.len(), *span);
+                let given = self.arity(path, args.len(), false, *span);
                 let input = bundle(args);
-                quote_spanned!(*span=> { #arity #krate::call::<#path>(#input) })
+                quote_spanned!(*span=> #krate::__private::call_given::<#path, #given>(#input))
             }
             Node::Pipeline { stages, .. } => {
                 let (first, rest) = stages.split_first().expect("checked non-empty");
@@ -198,7 +213,9 @@ impl Gen {
         }
     }
 
-    /// `fork(vec![...])` for branches of one task (or `as Vec`), `fork((...))` otherwise.
+    /// `fork(vec![...])` for branches of one task (or `as Vec`), else a tuple: `forkN(...)`,
+    /// which checks each branch's input against the first's as a bound, when every branch has
+    /// an input type of its own (a `constant` takes it from the others: `fork((...))`).
     fn fork(
         &self,
         branches: &[Node],
@@ -209,22 +226,28 @@ impl Gen {
         let krate = self.krate(span);
         if as_vec || ast::homogeneous(branches) {
             quote_spanned!(span=> #krate::fork(::std::vec![#(#flows),*]))
+        } else if branches.len() <= 8 && branches.iter().all(input_is_fixed) {
+            let checked = Ident::new(&format!("fork{}", branches.len()), span);
+            quote_spanned!(span=> #krate::__private::#checked(#(#flows),*))
         } else {
             quote_spanned!(span=> #krate::fork((#(#flows,)*)))
         }
     }
 
-    /// A compile-time check that the task takes `given` arguments, with a message naming both.
-    fn arity_check(&self, path: &Path, given: usize, span: Span) -> TokenStream {
+    /// `{ arity!(...) }`: the number of arguments `given`, as a const generic argument that
+    /// fails to compile, naming both counts and what to write, when the task takes another
+    /// number. `with_input`: the stage gets the stage input as its last argument.
+    fn arity(&self, path: &Path, given: usize, with_input: bool, span: Span) -> TokenStream {
         let krate = self.krate(span);
         let name = path.to_token_stream().to_string().replace(' ', "");
-        let here = match given {
-            0 => "it is called with none here".to_string(),
-            1 => "it gets 1 here".to_string(),
-            n => format!("it gets {n} here (bound arguments plus the stage input)"),
+        let form = Ident::new(if with_input { "partial" } else { "call" }, span);
+        // In words: the stage gives `given` arguments, or binds all but the stage input.
+        let count = match given - usize::from(with_input) {
+            0 => "none".to_string(),
+            n => n.to_string(),
         };
         let given = proc_macro2::Literal::usize_unsuffixed(given);
-        quote_spanned!(span=> #krate::__private::assert_arity!(#path, #given, #name, #here);)
+        quote_spanned!(span=> { #krate::__private::arity!(#form, #path, #given, #name, #count) })
     }
 }
 
@@ -232,6 +255,17 @@ impl Gen {
 /// macro (`mixed_site`), so a user's `value` in a stage argument still means the user's.
 fn value_var(span: Span) -> Ident {
     Ident::new("value", Span::mixed_site().located_at(span))
+}
+
+/// True when the stage's input type is set by a task in it, not by the stage before: every
+/// stage but `constant`, and forms that start with or contain only `constant`.
+fn input_is_fixed(node: &Node) -> bool {
+    match node {
+        Node::Task { .. } => true,
+        Node::Const { .. } | Node::Data { .. } => false,
+        Node::Pipeline { stages, .. } => stages.first().is_some_and(input_is_fixed),
+        Node::Parallel { branches, .. } => branches.iter().any(input_is_fixed),
+    }
 }
 
 /// Nested `pipeline[...]` stages of a pipeline are spliced into it.
