@@ -2,9 +2,6 @@
 //! Slurm that `scripts/cluster-env.sh up` starts. Without that environment these tests fail
 //! (so CI cannot skip them by accident) unless `BLAZER_CLUSTER_TESTS=skip` is set.
 
-// The blazer macros expand to `::blazer::...`: the runtime is that crate here.
-extern crate blazer_runtime as blazer;
-
 use blazer_cluster::{
     self as cluster, BatchSystem, Cluster, ClusterError, JobSpec, JobState, Prompt, Secret, Stage,
 };
@@ -14,14 +11,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[blazer_macros::task]
+#[blazer_macros::task(crate = blazer_runtime)]
 fn numbers(n: i64) -> Vec<i64> {
     (1..=n).collect()
 }
 
-#[blazer_macros::task]
+#[blazer_macros::task(crate = blazer_runtime)]
 fn describe(result: (i64, String)) -> String {
     format!("sum of squares {} ({})", result.0, result.1)
+}
+
+/// `blazer!` with `crate = path;` builds where no `blazer` crate exists (checked by compiling
+/// this test; it needs no cluster, so it is not run against one).
+#[allow(dead_code)]
+fn composed_without_the_facade() -> blazer_runtime::Result<String> {
+    blazer_macros::blazer! {
+        crate = blazer_runtime;
+        pipeline[numbers(3), constant((14i64, "local".to_string())), describe]
+    }
 }
 
 #[test]
@@ -31,9 +38,9 @@ fn pipeline_runs_a_local_task_then_a_slurm_job_over_ssh_then_a_task_on_its_resul
         let session = cluster(&env, BatchSystem::Slurm).connect().expect("login");
         let sumsq: cluster::Job<Vec<i64>, (i64, String)> = session.job(slurm_job(&env, "sumsq"));
         let out = cluster::run_stages(
-            cluster::stage(blazer::call::<numbers>(4))
+            cluster::stage(blazer_runtime::call::<numbers>(4))
                 .then(sumsq)
-                .then(blazer::task::<describe>()),
+                .then(blazer_runtime::task::<describe>()),
         )
         .expect("pipeline");
         // 1 + 4 + 9 + 16, computed by the remote program inside a Slurm allocation.

@@ -62,8 +62,36 @@ fn task_with_several_arguments_and_a_result() {
 }
 
 #[test]
+fn task_under_cfg() {
+    task(
+        "task_cfg",
+        "",
+        "#[cfg(feature = \"x\")] #[cfg_attr(test, inline, cfg(unix), cfg_attr(windows, cold, cfg(all())))] #[cfg_attr(test, inline)] #[doc = \"Doubles.\"] fn twice(x: i64) -> i64 { x * 2 }",
+    );
+}
+
+#[test]
 fn gpu_task() {
     task("task_gpu", "gpu", "fn scale(v: Vec<f32>) -> Vec<f32> { v }");
+}
+
+#[test]
+fn renamed_crate() {
+    task(
+        "task_crate_path",
+        "gpu, crate = my_blazer",
+        "fn scale(v: Vec<f32>) -> Vec<f32> { v }",
+    );
+    let out = crate::main_fn::expand(
+        "crate = \"my_blazer\"".parse().unwrap(),
+        "fn main() {}".parse().unwrap(),
+    )
+    .expect("expands");
+    check("main_crate_path", pretty(out));
+    compose(
+        "compose_crate_path",
+        "crate = ::my::blazer; pipeline[map(sqr, vec![1, 2]), reduce(add), add(10)]",
+    );
 }
 
 #[test]

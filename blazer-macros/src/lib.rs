@@ -11,16 +11,23 @@ mod errors;
 #[cfg(test)]
 mod expand_tests;
 mod main_fn;
+mod options;
 mod task;
 
 /// Makes a plain function a blazer task, callable by ID on every rank.
 ///
-/// The function must be a free, non-generic, non-async function whose arguments and result
-/// are owned types implementing `serde::Serialize` and `Deserialize`. It stays an ordinary
-/// function; the macro adds a marker type of the same name (type namespace only) that
-/// implements `blazer::Task`, and registers it. A `Result<T, E>` return makes it fallible:
-/// an `Err` (rendered with `Display`) is reported like a panic. `#[blazer::task(gpu)]` holds
-/// one GPU of the node while the task runs (needs the `gpu` feature).
+/// The function must be a free function (not in an `impl` block), not generic, `async`,
+/// `unsafe` or `extern`, whose arguments and result are owned types (no reference anywhere
+/// inside them) implementing `serde::Serialize` and `Deserialize`; a `const fn` is fine. It
+/// stays an ordinary function; the macro adds a marker type of the same name (type namespace
+/// only) that implements `blazer::Task`, and registers it. The marker shares the type
+/// namespace with modules and types: a module of the same name is a compile error (`the name
+/// ... is defined multiple times`), so rename one of them. A `Result<T, E>` return makes it fallible:
+/// an `Err` (rendered with `Display`) is reported like a panic.
+///
+/// Options: `gpu` holds one GPU of the node while the task runs (needs the `gpu` feature);
+/// `crate = path` names the path blazer is reached by when it is not `::blazer` (a renamed
+/// dependency: `#[my_blazer::task(crate = my_blazer)]`).
 ///
 /// ```ignore
 /// #[blazer::task]
@@ -46,7 +53,8 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Expands to a `main` that calls `blazer::run`: it starts MPI, checks that every rank runs
 /// the same task registry, runs the body on rank 0 and releases every rank when the body
-/// returns, fails or panics. `main` may return `()` or `Result<(), E: Debug>`.
+/// returns, fails or panics. `main` may return `()` or `Result<(), E: Debug>`. Its one
+/// option, `crate = path`, names the path blazer is reached by when it is not `::blazer`.
 ///
 /// ```ignore
 /// #[blazer::main]
@@ -57,13 +65,10 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
-    match main_fn::expand(attr.into(), item.into()) {
+    let item: proc_macro2::TokenStream = item.into();
+    match main_fn::expand(attr.into(), item.clone()) {
         Ok(tokens) => tokens.into(),
-        // A stand-in `main` keeps rustc from adding "`main` function not found".
-        Err(e) => {
-            let errors = e.into_compile_error();
-            quote::quote!(#errors fn main() {}).into()
-        }
+        Err(e) => main_fn::on_error(item, e).into(),
     }
 }
 
@@ -75,15 +80,14 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// let total = blazer! { pipeline[map(sqr, vec![1, 2, 3, 4]), reduce(add)] }?;
 /// ```
 ///
-/// The grammar is in the crate documentation of `blazer`.
+/// The grammar is in the crate documentation of `blazer`. `crate = path;` before the
+/// composition names the path blazer is reached by when it is not `::blazer`:
+/// `blazer! { crate = my_blazer; pipeline[...] }`.
 #[proc_macro]
 pub fn blazer(input: TokenStream) -> TokenStream {
-    match compose::expand(input.into()) {
+    let input: proc_macro2::TokenStream = input.into();
+    match compose::expand(input.clone()) {
         Ok(tokens) => tokens.into(),
-        // Several errors must still form one expression.
-        Err(e) => {
-            let errors = e.into_compile_error();
-            quote::quote!({ #errors ::blazer::__private::unreachable_result() }).into()
-        }
+        Err(e) => compose::on_error(input, e).into(),
     }
 }

@@ -100,52 +100,124 @@ pub mod __private {
         unreachable!("a blazer! expression with compile errors")
     }
 
-    /// Fails compilation when task `$task` does not take `$given` arguments, naming both
-    /// counts. `blazer!` emits one next to every task it calls.
+    pub use crate::api::flow::{
+        call_given, fork1, fork2, fork3, fork4, fork5, fork6, fork7, fork8, partial_given,
+        run_checked, then_checked, Given, NotAnInput, Takes,
+    };
+
+    /// `$given` when task `$task` takes `$given` arguments; else compilation fails with a
+    /// message naming both counts and what to write. `blazer!` passes it as the `N` of
+    /// `call_given` (a stage without input: `call`) or `partial_given` (a stage with one:
+    /// `partial`), so that a wrong count is that one error. `$count` is `$given` in words;
+    /// `$bound`, the number bound besides the stage input.
     #[macro_export]
     #[doc(hidden)]
-    macro_rules! __blazer_assert_arity {
-        ($task:ty, $given:literal, $name:literal, $here:literal) => {
-            const _: () = match <$task as $crate::Task>::ARITY {
-                $given => {}
+    macro_rules! __blazer_arity {
+        (call, $task:ty, $given:literal, $name:literal, $count:literal) => {
+            match <$task as $crate::Task>::ARITY {
+                arity if arity == $given => $given,
                 0 => ::std::panic!(::std::concat!(
                     "task `",
                     $name,
-                    "` takes no argument, but ",
-                    $here
+                    "` takes no argument, but it is given ",
+                    $count,
+                    " here, where there is no stage input: write `",
+                    $name,
+                    "()`",
                 )),
                 1 => ::std::panic!(::std::concat!(
                     "task `",
                     $name,
-                    "` takes 1 argument, but ",
-                    $here
+                    "` takes 1 argument, but it is given ",
+                    $count,
+                    " here, where there is no stage input: write `",
+                    $name,
+                    "(a)`",
                 )),
                 2 => ::std::panic!(::std::concat!(
                     "task `",
                     $name,
-                    "` takes 2 arguments, but ",
-                    $here
+                    "` takes 2 arguments, but it is given ",
+                    $count,
+                    " here, where there is no stage input: write `",
+                    $name,
+                    "(a, b)`",
                 )),
                 3 => ::std::panic!(::std::concat!(
                     "task `",
                     $name,
-                    "` takes 3 arguments, but ",
-                    $here
+                    "` takes 3 arguments, but it is given ",
+                    $count,
+                    " here, where there is no stage input: write `",
+                    $name,
+                    "(a, b, c)`",
                 )),
                 4 => ::std::panic!(::std::concat!(
                     "task `",
                     $name,
-                    "` takes 4 arguments, but ",
-                    $here
+                    "` takes 4 arguments, but it is given ",
+                    $count,
+                    " here, where there is no stage input: write `",
+                    $name,
+                    "(a, b, c, d)`",
                 )),
                 _ => ::std::panic!(::std::concat!(
+                    "task `", $name, "` does not take the ", $count, " arguments it is given here"
+                )),
+            }
+        };
+        (partial, $task:ty, $given:literal, $name:literal, $bound:literal) => {
+            match <$task as $crate::Task>::ARITY {
+                arity if arity == $given => $given,
+                0 => ::std::panic!(::std::concat!(
                     "task `",
                     $name,
-                    "` takes another number of arguments: ",
-                    $here
+                    "` takes no argument, so it cannot take the stage input here: make it a first stage, `",
+                    $name,
+                    "()`",
                 )),
-            };
+                1 => ::std::panic!(::std::concat!(
+                    "task `",
+                    $name,
+                    "` takes 1 argument, the stage input, but it gets ",
+                    $bound,
+                    " bound here too: write `",
+                    $name,
+                    "`",
+                )),
+                2 => ::std::panic!(::std::concat!(
+                    "task `",
+                    $name,
+                    "` takes 2 arguments, but it gets ",
+                    $bound,
+                    " bound here and the stage input: write `",
+                    $name,
+                    "(a)`; the stage input comes last",
+                )),
+                3 => ::std::panic!(::std::concat!(
+                    "task `",
+                    $name,
+                    "` takes 3 arguments, but it gets ",
+                    $bound,
+                    " bound here and the stage input: write `",
+                    $name,
+                    "(a, b)`; the stage input comes last",
+                )),
+                4 => ::std::panic!(::std::concat!(
+                    "task `",
+                    $name,
+                    "` takes 4 arguments, but it gets ",
+                    $bound,
+                    " bound here and the stage input: write `",
+                    $name,
+                    "(a, b, c)`; the stage input comes last",
+                )),
+                _ => ::std::panic!(::std::concat!(
+                    "task `", $name, "` does not take the ", $bound,
+                    " arguments bound here and the stage input"
+                )),
+            }
         };
     }
-    pub use crate::__blazer_assert_arity as assert_arity;
+    pub use crate::__blazer_arity as arity;
 }

@@ -44,6 +44,8 @@
 //! error spanned on that stage. It evaluates to `blazer::Result<T>`.
 //!
 //! ```text
+//! input := [crate = path;] node        `crate`: the path blazer is reached by (default
+//!                                      `::blazer`), for a renamed dependency
 //! node := pipeline[node, ...]          stages in sequence, each output feeds the next
 //!       | parallel[node, ...]          branches fed the same input: a Vec when every branch
 //!       | parallel[node, ...] as Vec   calls one task (or with `as Vec`), else a tuple

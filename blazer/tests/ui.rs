@@ -8,5 +8,5 @@ fn ui() {
     t.compile_fail("tests/ui/task_*.rs");
     t.compile_fail("tests/ui/main_*.rs");
     t.compile_fail("tests/ui/compose_*.rs");
-    t.pass("tests/ui/pass_forms.rs");
+    t.pass("tests/ui/pass_*.rs");
 }

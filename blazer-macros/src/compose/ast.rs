@@ -4,6 +4,14 @@ use proc_macro2::Span;
 use quote::ToTokens;
 use syn::{Expr, Path};
 
+/// A whole `blazer!` input: `[crate = path;] node`.
+pub(super) struct Invocation {
+    /// The path the generated code reaches blazer by (`::blazer` by default).
+    pub(super) krate: Path,
+    /// The composition.
+    pub(super) root: Node,
+}
+
 /// One node of the composition.
 pub(super) enum Node {
     /// `task` or `task(args...)`.

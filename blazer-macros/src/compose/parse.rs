@@ -1,17 +1,48 @@
 //! Parses the grammar:
 //!
 //! ```text
+//! input := ["crate" "=" path ";"] node
 //! node := "pipeline" "[" node,+ "]" | "parallel" "[" node,+ "]"
 //!       | "map" "(" node ["," expr] ")" | "reduce" "(" node ["," expr] ")"
 //!       | "scatter" "(" [expr ","] node ")" | "constant" "(" expr ")"
 //!       | path ["(" expr,* ")"]
 //! ```
 
-use super::ast::{DataKind, Node};
+use super::ast::{DataKind, Invocation, Node};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{bracketed, parenthesized, Expr, Ident, Path, Token};
+use syn::{bracketed, parenthesized, Expr, Ident, LitStr, Path, Token};
+
+impl Parse for Invocation {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let krate = crate_option(input)?;
+        Ok(Invocation {
+            krate: krate.unwrap_or_else(crate::options::default_crate),
+            root: input.parse()?,
+        })
+    }
+}
+
+/// `crate = path;` before the composition, if written: the path blazer is reached by (a
+/// path, or a string holding one as serde and tokio write it).
+pub(super) fn crate_option(input: ParseStream) -> syn::Result<Option<Path>> {
+    if !(input.peek(Token![crate]) && input.peek2(Token![=])) {
+        return Ok(None);
+    }
+    input.parse::<Token![crate]>()?;
+    input.parse::<Token![=]>()?;
+    let path = if input.peek(LitStr) {
+        input.parse::<LitStr>()?.parse::<Path>()?
+    } else {
+        input.parse::<Path>()?
+    };
+    input.parse::<Token![;]>()?;
+    if input.peek(Token![crate]) && input.peek2(Token![=]) {
+        return Err(input.error("`crate` is given twice; keep one"));
+    }
+    Ok(Some(path))
+}
 
 impl Parse for Node {
     fn parse(input: ParseStream) -> syn::Result<Self> {

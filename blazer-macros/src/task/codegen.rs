@@ -3,9 +3,10 @@
 
 use super::options::Options;
 use super::signature::TaskSig;
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
-use syn::{ItemFn, ReturnType, Type};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, ItemFn, Meta, MetaList, ReturnType, Token, Type};
 
 /// Removes the spaces that token printing puts around `<`, `>`, `::` and `,`, so that a
 /// signature reads as written (`Vec<Value>`, not `Vec < Value >`).
@@ -31,6 +32,7 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
     let name = &func.sig.ident;
     let vis = &func.vis;
     let span = name.span();
+    let krate = crate::options::respanned(&options.krate, span);
     let n = sig.args.len();
     let input = as_value(&sig.args);
     let output = &sig.output;
@@ -41,14 +43,21 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
             sig.args[n - 1].to_token_stream(),
         ),
     };
-    let vars: Vec<_> = (0..n).map(|i| format_ident!("arg{}", i)).collect();
+    // Introduced names resolve at the macro (`mixed_site`), so a task named `input` or
+    // `arg0` still means the user's function in the call below.
+    let hygienic = Span::mixed_site().located_at(span);
+    let input_var = Ident::new("input", hygienic);
+    let err_var = Ident::new("e", hygienic);
+    let vars: Vec<_> = (0..n)
+        .map(|i| format_ident!("arg{}", i, span = hygienic))
+        .collect();
     let unpack = match n {
-        0 => quote!(let () = input;),
-        1 => quote!(let arg0 = input;),
-        _ => quote!(let (#(#vars),*) = input;),
+        0 => quote!(let () = #input_var;),
+        1 => quote!(let #(#vars)* = #input_var;),
+        _ => quote!(let (#(#vars),*) = #input_var;),
     };
     let call = if sig.fallible {
-        quote!(#name(#(#vars),*).map_err(|e| ::std::string::ToString::to_string(&e)))
+        quote!(#name(#(#vars),*).map_err(|#err_var| ::std::string::ToString::to_string(&#err_var)))
     } else {
         quote!(::std::result::Result::Ok(#name(#(#vars),*)))
     };
@@ -65,26 +74,38 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
     let name_str = name.to_string();
     // A GPU task holds a lease on one of its node's GPUs for the whole call.
     let (gpu_check, gpu_lease) = if options.gpu {
+        let lease = Ident::new("_gpu", hygienic);
         (
-            quote_spanned!(span=> ::blazer::__private::require_gpu_feature!();),
-            quote_spanned!(span=> let _gpu = ::blazer::__private::gpu_lease_for_task(<Self as ::blazer::Task>::NAME)?;),
+            quote_spanned!(span=> #krate::__private::require_gpu_feature!();),
+            quote_spanned!(span=> let #lease = #krate::__private::gpu_lease_for_task(<Self as #krate::Task>::NAME)?;),
         )
     } else {
         (quote!(), quote!())
     };
+    let root = options
+        .krate
+        .to_token_stream()
+        .to_string()
+        .replace(' ', "")
+        .trim_start_matches("::")
+        .to_string();
     let doc =
-        format!("The blazer task [`{name}()`](fn@{name}): use it as `blazer::task::<{name}>()`.");
+        format!("The blazer task [`{name}()`](fn@{name}): use it as `{root}::task::<{name}>()`.");
+    let cfgs = cfg_attrs(&func.attrs);
+    // Two items besides the function, the struct and its impl, with the registration inside
+    // the impl: in an `impl` block, where a task cannot be, rustc rejects both and nothing
+    // that names the missing struct is left to add errors of its own.
     quote_spanned! {span=>
         #func
 
-        #gpu_check
-
+        #(#cfgs)*
         #[doc = #doc]
         #[allow(non_camel_case_types)]
         #[derive(::std::fmt::Debug)]
         #vis struct #name {}
 
-        impl ::blazer::Task for #name {
+        #(#cfgs)*
+        impl #krate::Task for #name {
             type Input = #input;
             type Output = #output;
             type Head = #head;
@@ -92,15 +113,67 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
             const ARITY: usize = #n;
             const NAME: &'static str = ::std::concat!(::std::module_path!(), "::", #name_str);
             const SIGNATURE: &'static str = #signature;
-            fn run(input: Self::Input) -> ::std::result::Result<Self::Output, ::std::string::String> {
+            fn run(#input_var: Self::Input) -> ::std::result::Result<Self::Output, ::std::string::String> {
+                // An item, registered at start-up whether `run` is ever called or not.
+                #krate::__private::inventory::submit! {
+                    #krate::__private::TaskEntry::of::<#name>(::std::concat!(::std::file!(), ":", ::std::line!()))
+                }
+                #gpu_check
                 #gpu_lease
                 #unpack
                 #call
             }
         }
-
-        ::blazer::__private::inventory::submit! {
-            ::blazer::__private::TaskEntry::of::<#name>(::std::concat!(::std::file!(), ":", ::std::line!()))
-        }
     }
+}
+
+/// The function's `cfg` conditions, to put on what the macro adds: a task configured out
+/// must take its marker and registration with it. rustc evaluates `cfg` before calling the
+/// macro, so they only reach it from tools and macros that pass items on unconfigured; a
+/// `cfg_attr` keeps only the `cfg`s it would add (its other attributes are the function's).
+fn cfg_attrs(attrs: &[Attribute]) -> Vec<Attribute> {
+    attrs
+        .iter()
+        .filter_map(|attr| {
+            if attr.path().is_ident("cfg") {
+                return Some(attr.clone());
+            }
+            if !attr.path().is_ident("cfg_attr") {
+                return None;
+            }
+            let Meta::List(list) = &attr.meta else {
+                return None;
+            };
+            let cfgs = cfg_only(list.tokens.clone())?;
+            let mut kept = attr.clone();
+            kept.meta = Meta::List(MetaList {
+                tokens: cfgs,
+                ..list.clone()
+            });
+            Some(kept)
+        })
+        .collect()
+}
+
+/// `pred, a, cfg(x), cfg_attr(q, b, cfg(y))` → `pred, cfg(x), cfg_attr(q, cfg(y))`, or
+/// `None` when no `cfg` is left.
+fn cfg_only(tokens: TokenStream) -> Option<TokenStream> {
+    let parser = Punctuated::<Meta, Token![,]>::parse_terminated;
+    let items = syn::parse::Parser::parse2(parser, tokens).ok()?;
+    let mut items = items.into_iter();
+    let predicate = items.next()?;
+    let kept: Vec<Meta> = items
+        .filter_map(|meta| match &meta {
+            Meta::List(l) if l.path.is_ident("cfg") => Some(meta),
+            Meta::List(l) if l.path.is_ident("cfg_attr") => {
+                let inner = cfg_only(l.tokens.clone())?;
+                Some(Meta::List(MetaList {
+                    tokens: inner,
+                    ..l.clone()
+                }))
+            }
+            _ => None,
+        })
+        .collect();
+    (!kept.is_empty()).then(|| quote!(#predicate, #(#kept),*))
 }

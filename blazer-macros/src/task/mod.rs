@@ -11,17 +11,20 @@ use proc_macro2::TokenStream;
 use syn::ItemFn;
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    // Report option and signature errors together.
     let options = options::parse(attr);
     let func = syn::parse2::<ItemFn>(item);
-    // Report option and signature errors together.
-    let (options, func) = match (options, func) {
-        (Ok(o), Ok(f)) => (o, f),
-        (Err(mut a), Err(b)) => {
-            a.combine(b);
-            return Err(a);
-        }
-        (Err(e), _) | (_, Err(e)) => return Err(e),
-    };
-    let sig = signature::check(&func)?;
+    let sig = func
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(signature::check);
+    crate::errors::all(
+        [options.as_ref().err(), sig.as_ref().err()]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+    )?;
+    let (options, func, sig) = (options?, func?, sig?);
     Ok(codegen::codegen(&func, &sig, &options))
 }

@@ -1,7 +1,6 @@
 fn main() -> ::std::process::ExitCode {
-    fn blazer_driver() -> blazer::Result<()> {
+    ::blazer::run(|| -> blazer::Result<()> {
         blazer::root_println!("hi");
         Ok(())
-    }
-    ::blazer::run(blazer_driver)
+    })
 }

@@ -1,22 +1,21 @@
 fn expansion() {
     let _ = ::blazer::pipeline(
-        {
-            ::blazer::__private::assert_arity!(sqr, 1, "sqr", "it gets 1 here");
-            ::blazer::call::<sqr>(::std::convert::Into::into(3))
-        }
-            .then(
-                ::blazer::fork((
-                    ::blazer::task::<sqr>(),
+        ::blazer::__private::then_checked(
+            ::blazer::__private::call_given::<
+                sqr,
+                { ::blazer::__private::arity!(call, sqr, 1, "sqr", "1") },
+            >(::std::convert::Into::into(3)),
+            ::blazer::__private::fork3(
+                ::blazer::task::<sqr>(),
+                ::blazer::task::<describe>(),
+                ::blazer::__private::then_checked(
+                    ::blazer::__private::partial_given::<
+                        add,
+                        { ::blazer::__private::arity!(partial, add, 2, "add", "1") },
+                    >(::std::convert::Into::into(1)),
                     ::blazer::task::<describe>(),
-                    {
-                        ::blazer::__private::assert_arity!(
-                            add, 2, "add",
-                            "it gets 2 here (bound arguments plus the stage input)"
-                        );
-                        ::blazer::partial::<add>(::std::convert::Into::into(1))
-                    }
-                        .then(::blazer::task::<describe>()),
-                )),
+                ),
             ),
+        ),
     );
 }

@@ -1,11 +1,9 @@
 fn expansion() {
     let _ = ::blazer::scatter(
         0..10,
-        {
-            ::blazer::__private::assert_arity!(
-                add, 2, "add", "it gets 2 here (bound arguments plus the stage input)"
-            );
-            ::blazer::partial::<add>(::std::convert::Into::into(100))
-        },
+        ::blazer::__private::partial_given::<
+            add,
+            { ::blazer::__private::arity!(partial, add, 2, "add", "1") },
+        >(::std::convert::Into::into(100)),
     );
 }

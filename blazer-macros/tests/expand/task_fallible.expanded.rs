@@ -18,11 +18,11 @@ impl ::blazer::Task for checked_div {
     fn run(
         input: Self::Input,
     ) -> ::std::result::Result<Self::Output, ::std::string::String> {
+        ::blazer::__private::inventory::submit! {
+            ::blazer::__private::TaskEntry::of:: < checked_div >
+            (::std::concat!(::std::file!(), ":", ::std::line!()))
+        }
         let (arg0, arg1) = input;
         checked_div(arg0, arg1).map_err(|e| ::std::string::ToString::to_string(&e))
     }
-}
-::blazer::__private::inventory::submit! {
-    ::blazer::__private::TaskEntry::of:: < checked_div > (::std::concat!(::std::file!(),
-    ":", ::std::line!()))
 }

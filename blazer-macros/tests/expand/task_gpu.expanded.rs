@@ -1,7 +1,6 @@
 fn scale(v: Vec<f32>) -> Vec<f32> {
     v
 }
-::blazer::__private::require_gpu_feature!();
 ///The blazer task [`scale()`](fn@scale): use it as `blazer::task::<scale>()`.
 #[allow(non_camel_case_types)]
 #[derive(::std::fmt::Debug)]
@@ -17,14 +16,15 @@ impl ::blazer::Task for scale {
     fn run(
         input: Self::Input,
     ) -> ::std::result::Result<Self::Output, ::std::string::String> {
+        ::blazer::__private::inventory::submit! {
+            ::blazer::__private::TaskEntry::of:: < scale >
+            (::std::concat!(::std::file!(), ":", ::std::line!()))
+        }
+        ::blazer::__private::require_gpu_feature!();
         let _gpu = ::blazer::__private::gpu_lease_for_task(
             <Self as ::blazer::Task>::NAME,
         )?;
         let arg0 = input;
         ::std::result::Result::Ok(scale(arg0))
     }
-}
-::blazer::__private::inventory::submit! {
-    ::blazer::__private::TaskEntry::of:: < scale > (::std::concat!(::std::file!(), ":",
-    ::std::line!()))
 }

@@ -16,11 +16,11 @@ impl ::blazer::Task for calc_stuff {
     fn run(
         input: Self::Input,
     ) -> ::std::result::Result<Self::Output, ::std::string::String> {
+        ::blazer::__private::inventory::submit! {
+            ::blazer::__private::TaskEntry::of:: < calc_stuff >
+            (::std::concat!(::std::file!(), ":", ::std::line!()))
+        }
         let arg0 = input;
         ::std::result::Result::Ok(calc_stuff(arg0))
     }
-}
-::blazer::__private::inventory::submit! {
-    ::blazer::__private::TaskEntry::of:: < calc_stuff > (::std::concat!(::std::file!(),
-    ":", ::std::line!()))
 }

@@ -162,3 +162,250 @@ tuple_branches!(A, B, C, D, E);
 tuple_branches!(A, B, C, D, E, F);
 tuple_branches!(A, B, C, D, E, F, G);
 tuple_branches!(A, B, C, D, E, F, G, H);
+
+// What `blazer!` expands to call (through `blazer::__private`), beside the functions above.
+// Each signature takes a stage's types as they are and states the fit as a bound, so that a
+// stage that does not fit is one error on that stage naming both types, and the types after
+// it stay known: no follow-up errors (mismatched outputs, never-type fallback).
+
+/// A stage input `Self` that accepts a value of type `Given`: only `Given` itself does.
+#[diagnostic::on_unimplemented(
+    message = "this stage takes `{Self}`, but its input is `{Given}`",
+    label = "takes `{Self}`, not `{Given}`"
+)]
+pub trait Takes<Given> {
+    /// The value as this stage's input.
+    fn take(given: Given) -> Self;
+}
+
+impl<T> Takes<T> for T {
+    fn take(given: T) -> T {
+        given
+    }
+}
+
+/// Never a stage's input nor output. More implementations of [`Takes`] keep rustc from
+/// inferring one side's type from the other, which would turn a mismatch into an error on
+/// the wrong type.
+#[derive(Debug)]
+pub struct NotAnInput<T>(T);
+
+#[diagnostic::do_not_recommend]
+impl<T> Takes<T> for NotAnInput<T> {
+    fn take(given: T) -> Self {
+        NotAnInput(given)
+    }
+}
+
+// Both ways round: whichever of the two types rustc knows first, it cannot infer the other.
+#[diagnostic::do_not_recommend]
+impl<T> Takes<NotAnInput<T>> for T {
+    fn take(given: NotAnInput<T>) -> T {
+        given.0
+    }
+}
+
+/// [`Flow::then`], with the fit of `next` to `first`'s output checked as a bound.
+pub fn then_checked<In, Mid, Next, Out>(
+    first: Flow<In, Mid>,
+    next: Flow<Next, Out>,
+) -> Flow<In, Out>
+where
+    Next: Takes<Mid>,
+{
+    first.then(Flow::from_plan(next.plan))
+}
+
+/// [`Flow::run`], with the fit of `value` to the flow's input checked as a bound.
+pub fn run_checked<In, Given, Out>(flow: &Flow<In, Out>, value: Given) -> Result<Out>
+where
+    In: Takes<Given> + Serialize,
+    Out: DeserializeOwned,
+{
+    flow.run(In::take(value))
+}
+
+/// [`fork`] of one flow (a `parallel[...]` of one branch).
+pub fn fork1<In, A>(a: Flow<In, A>) -> Flow<In, (A,)> {
+    fork((a,))
+}
+
+/// [`fork`] of 2 flows, the input of each after the first checked against the first's.
+pub fn fork2<In, A, IB, B>(a: Flow<In, A>, b: Flow<IB, B>) -> Flow<In, (A, B)>
+where
+    IB: Takes<In>,
+{
+    fork((a, Flow::from_plan(b.plan)))
+}
+
+/// [`fork`] of 3 flows, the input of each after the first checked against the first's.
+pub fn fork3<In, A, IB, B, IC, C>(
+    a: Flow<In, A>,
+    b: Flow<IB, B>,
+    c: Flow<IC, C>,
+) -> Flow<In, (A, B, C)>
+where
+    IB: Takes<In>,
+    IC: Takes<In>,
+{
+    fork((a, Flow::from_plan(b.plan), Flow::from_plan(c.plan)))
+}
+
+/// [`fork`] of 4 flows, the input of each after the first checked against the first's.
+pub fn fork4<In, A, IB, B, IC, C, ID, D>(
+    a: Flow<In, A>,
+    b: Flow<IB, B>,
+    c: Flow<IC, C>,
+    d: Flow<ID, D>,
+) -> Flow<In, (A, B, C, D)>
+where
+    IB: Takes<In>,
+    IC: Takes<In>,
+    ID: Takes<In>,
+{
+    fork((
+        a,
+        Flow::from_plan(b.plan),
+        Flow::from_plan(c.plan),
+        Flow::from_plan(d.plan),
+    ))
+}
+
+/// [`fork`] of 5 flows, the input of each after the first checked against the first's.
+pub fn fork5<In, A, IB, B, IC, C, ID, D, IE, E>(
+    a: Flow<In, A>,
+    b: Flow<IB, B>,
+    c: Flow<IC, C>,
+    d: Flow<ID, D>,
+    e: Flow<IE, E>,
+) -> Flow<In, (A, B, C, D, E)>
+where
+    IB: Takes<In>,
+    IC: Takes<In>,
+    ID: Takes<In>,
+    IE: Takes<In>,
+{
+    fork((
+        a,
+        Flow::from_plan(b.plan),
+        Flow::from_plan(c.plan),
+        Flow::from_plan(d.plan),
+        Flow::from_plan(e.plan),
+    ))
+}
+
+/// [`fork`] of 6 flows, the input of each after the first checked against the first's.
+pub fn fork6<In, A, IB, B, IC, C, ID, D, IE, E, IF, F>(
+    a: Flow<In, A>,
+    b: Flow<IB, B>,
+    c: Flow<IC, C>,
+    d: Flow<ID, D>,
+    e: Flow<IE, E>,
+    f: Flow<IF, F>,
+) -> Flow<In, (A, B, C, D, E, F)>
+where
+    IB: Takes<In>,
+    IC: Takes<In>,
+    ID: Takes<In>,
+    IE: Takes<In>,
+    IF: Takes<In>,
+{
+    fork((
+        a,
+        Flow::from_plan(b.plan),
+        Flow::from_plan(c.plan),
+        Flow::from_plan(d.plan),
+        Flow::from_plan(e.plan),
+        Flow::from_plan(f.plan),
+    ))
+}
+
+/// [`fork`] of 7 flows, the input of each after the first checked against the first's.
+#[allow(clippy::type_complexity)] // the tuple arities of `Branches`
+pub fn fork7<In, A, IB, B, IC, C, ID, D, IE, E, IF, F, IG, G>(
+    a: Flow<In, A>,
+    b: Flow<IB, B>,
+    c: Flow<IC, C>,
+    d: Flow<ID, D>,
+    e: Flow<IE, E>,
+    f: Flow<IF, F>,
+    g: Flow<IG, G>,
+) -> Flow<In, (A, B, C, D, E, F, G)>
+where
+    IB: Takes<In>,
+    IC: Takes<In>,
+    ID: Takes<In>,
+    IE: Takes<In>,
+    IF: Takes<In>,
+    IG: Takes<In>,
+{
+    fork((
+        a,
+        Flow::from_plan(b.plan),
+        Flow::from_plan(c.plan),
+        Flow::from_plan(d.plan),
+        Flow::from_plan(e.plan),
+        Flow::from_plan(f.plan),
+        Flow::from_plan(g.plan),
+    ))
+}
+
+/// [`fork`] of 8 flows, the input of each after the first checked against the first's.
+#[allow(clippy::type_complexity, clippy::too_many_arguments)] // the tuple arities of `Branches`
+pub fn fork8<In, A, IB, B, IC, C, ID, D, IE, E, IF, F, IG, G, IH, H>(
+    a: Flow<In, A>,
+    b: Flow<IB, B>,
+    c: Flow<IC, C>,
+    d: Flow<ID, D>,
+    e: Flow<IE, E>,
+    f: Flow<IF, F>,
+    g: Flow<IG, G>,
+    h: Flow<IH, H>,
+) -> Flow<In, (A, B, C, D, E, F, G, H)>
+where
+    IB: Takes<In>,
+    IC: Takes<In>,
+    ID: Takes<In>,
+    IE: Takes<In>,
+    IF: Takes<In>,
+    IG: Takes<In>,
+    IH: Takes<In>,
+{
+    fork((
+        a,
+        Flow::from_plan(b.plan),
+        Flow::from_plan(c.plan),
+        Flow::from_plan(d.plan),
+        Flow::from_plan(e.plan),
+        Flow::from_plan(f.plan),
+        Flow::from_plan(g.plan),
+        Flow::from_plan(h.plan),
+    ))
+}
+
+/// The argument types of task `T` when a `blazer!` stage gives it `N` arguments. `N` is the
+/// count `arity!` checked: when the check fails the count is an error, and so are these
+/// types, so rustc reports the wrong count once, not again as a type error on the arguments.
+pub trait Given<T: Task> {
+    /// All arguments (see [`Task::Input`]).
+    type Input;
+    /// All but the last (see [`Task::Head`]).
+    type Head;
+}
+
+impl<T: Task, const N: usize> Given<T> for [(); N] {
+    type Input = T::Input;
+    type Head = T::Head;
+}
+
+/// [`call`] of a `blazer!` stage that gives `N` arguments.
+pub fn call_given<T: Task, const N: usize>(input: <[(); N] as Given<T>>::Input) -> Call<T::Output> {
+    call::<T>(input)
+}
+
+/// [`partial`] of a `blazer!` stage that gives `N` arguments (the bound ones and the input).
+pub fn partial_given<T: Task, const N: usize>(
+    head: <[(); N] as Given<T>>::Head,
+) -> Flow<T::Last, T::Output> {
+    partial::<T>(head)
+}

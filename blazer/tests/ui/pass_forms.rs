@@ -12,6 +12,11 @@ fn add(a: i64, b: i64) -> i64 {
 }
 
 #[blazer::task]
+fn mul_add(a: i64, b: i64, c: i64) -> i64 {
+    a * b + c
+}
+
+#[blazer::task]
 fn describe(n: i64) -> String {
     format!("n={n}")
 }
@@ -38,5 +43,14 @@ fn main() -> blazer::Result<()> {
     assert_eq!(scattered, vec![100, 101, 102, 103, 104]);
     let listed = blazer! { pipeline[constant(vec![1i64, 2]), map(sqr)] }?;
     assert_eq!(listed, vec![1, 4]);
+    // Constants take their input type from the stage before, in a pipeline and in a branch.
+    let c = blazer! { pipeline[sqr(2), constant(5i64), sqr, parallel[constant("k".to_string()), describe]] }?;
+    assert_eq!(c, ("k".to_string(), "n=25".to_string()));
+    let mapped = blazer! { pipeline[map(pipeline[sqr, add(1)], vec![1, 2]), constant(7i64), add(3)] }?;
+    assert_eq!(mapped, 10);
+    let three = blazer! { pipeline[mul_add(2, 3, 4), mul_add(10, 1)] }?;
+    assert_eq!(three, 10 * 1 + 10);
+    let all: Vec<i64> = blazer! { pipeline[sqr(3), parallel[sqr, add(1)] as Vec] }?;
+    assert_eq!(all, vec![81, 10]);
     Ok(())
 }

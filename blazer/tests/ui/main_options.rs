@@ -1,0 +1,2 @@
+#[blazer::main(crate = blazer, crate = blazer, threads = 4)]
+fn main() {}
