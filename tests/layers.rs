@@ -34,6 +34,7 @@ const RUNTIME: &[(&str, u32)] = &[
     ("gpu", 13),
     ("gpu_glue", 14),
     ("lifecycle", 15),
+    ("private", 16),
 ];
 
 const CLUSTER: &[(&str, u32)] = &[
