@@ -95,6 +95,10 @@ pub fn run_on<R: DriverOutcome>(
         );
         return ExitCode::FAILURE;
     }
+    // A blocking collective first: Open MPI 4.1 reports ranks it cannot reach (no transport
+    // between two hosts) from it and aborts the job, while the non-blocking agreement inside
+    // MPI_Comm_dup would wait for them forever.
+    universe.world().barrier();
     // blazer's own communicator: the user's world traffic and blazer's never match.
     let world = universe.world().duplicate();
     let (rank, size) = (world.rank(), world.size());
