@@ -2,7 +2,7 @@
 //! world communicator, threads inside tasks and beside the driver.
 
 mod common;
-use common::{alone, mpirun, Run};
+use common::{alone, mpirun, mpirun_env, Run};
 use std::path::PathBuf;
 
 fn field() -> PathBuf {
@@ -80,4 +80,29 @@ fn threads_inside_tasks_know_their_rank_and_their_shared_writes_count() {
     ] {
         assert_eq!(check_threads(run, 1), "SPAWNED MAP OK [1, 4, 9]");
     }
+}
+
+#[test]
+fn the_mpi_thread_level_can_be_lowered_to_serialized_and_nonsense_is_refused() {
+    let run = mpirun_env(
+        2,
+        &field(),
+        &["user-mpi"],
+        &[("BLAZER_MPI_THREADS", "serialized")],
+    );
+    assert_eq!(run.ok_lines()[0], "THREAD LEVEL Serialized");
+    let run = mpirun_env(
+        1,
+        &field(),
+        &["user-mpi"],
+        &[("BLAZER_MPI_THREADS", "lots")],
+    );
+    run.assert_failed();
+    assert!(
+        run.stderr.contains("BLAZER_MPI_THREADS is \"lots\"")
+            && run
+                .stderr
+                .contains("`multiple` (the default), `serialized` or `funneled`"),
+        "{run:#?}"
+    );
 }

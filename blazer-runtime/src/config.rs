@@ -27,6 +27,10 @@ pub(crate) struct Config {
     pub(crate) gpu_wait: Option<String>,
     /// `BLAZER_GPU_LOCK_DIR`: the directory of the per-GPU lock files.
     pub(crate) gpu_lock_dir: Option<PathBuf>,
+    /// `BLAZER_MPI_THREADS`: the thread level `blazer::run` asks MPI for, as written
+    /// (`multiple`, the default, `serialized` or `funneled`); checked by
+    /// [`Config::mpi_threads`].
+    pub(crate) mpi_threads: Option<String>,
 }
 
 /// Names of the variables, for messages.
@@ -47,6 +51,25 @@ impl Config {
             under_ci: var("CI").is_some(),
             gpu_wait: var(GPU_WAIT),
             gpu_lock_dir: nonempty("BLAZER_GPU_LOCK_DIR").map(PathBuf::from),
+            mpi_threads: nonempty("BLAZER_MPI_THREADS"),
+        }
+    }
+
+    /// The MPI thread level to ask for: `MPI_THREAD_MULTIPLE` unless `BLAZER_MPI_THREADS`
+    /// says `serialized` (tasks must then not call MPI from threads of their own) or
+    /// `funneled` (the fastest messages; no worker heartbeat); anything else is an error
+    /// naming the choices.
+    pub(crate) fn mpi_threads(&self) -> Result<mpi::environment::Threading, String> {
+        use mpi::environment::Threading;
+        match self.mpi_threads.as_deref().map(str::trim) {
+            None => Ok(Threading::Multiple),
+            Some(v) if v.eq_ignore_ascii_case("multiple") => Ok(Threading::Multiple),
+            Some(v) if v.eq_ignore_ascii_case("serialized") => Ok(Threading::Serialized),
+            Some(v) if v.eq_ignore_ascii_case("funneled") => Ok(Threading::Funneled),
+            Some(v) => Err(format!(
+                "BLAZER_MPI_THREADS is {v:?}; it must be `multiple` (the default), `serialized` \
+                 or `funneled`"
+            )),
         }
     }
 }
@@ -87,6 +110,18 @@ mod tests {
         assert_eq!(c.progress.as_deref(), Some("0"));
         assert_eq!(c.gpu_wait.as_deref(), Some("0.5"));
         assert_eq!(c.gpu_lock_dir, Some(PathBuf::from("/run/locks")));
+    }
+
+    #[test]
+    fn the_mpi_thread_level_is_multiple_unless_told() {
+        use mpi::environment::Threading;
+        assert_eq!(from(&[]).mpi_threads(), Ok(Threading::Multiple));
+        let serialized = from(&[("BLAZER_MPI_THREADS", "Serialized")]);
+        assert_eq!(serialized.mpi_threads(), Ok(Threading::Serialized));
+        let funneled = from(&[("BLAZER_MPI_THREADS", "funneled")]);
+        assert_eq!(funneled.mpi_threads(), Ok(Threading::Funneled));
+        let bad = from(&[("BLAZER_MPI_THREADS", "single")]).mpi_threads();
+        assert!(bad.unwrap_err().contains("multiple"));
     }
 
     #[test]

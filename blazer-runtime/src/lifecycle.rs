@@ -60,13 +60,24 @@ const PROTOCOL_VERSION: u64 = 3;
 /// ```
 pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
     // Tasks may use MPI from threads of their own, and a worker's heartbeat thread sends
-    // while the worker runs a batch (wire/heartbeat.rs): ask for every thread to be free.
-    let Some((universe, threads)) = mpi::initialize_with_threading(Threading::Multiple) else {
+    // while the worker runs a batch (wire/heartbeat.rs): ask for every thread to be free,
+    // unless told that SERIALIZED will do (BLAZER_MPI_THREADS).
+    let level = match config().mpi_threads() {
+        Ok(level) => level,
+        Err(why) => {
+            eprintln!("blazer: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some((universe, threads)) = mpi::initialize_with_threading(level) else {
         eprintln!("blazer: MPI is already initialized; call blazer::run once per process");
         return ExitCode::FAILURE;
     };
-    if threads < Threading::Serialized {
-        eprintln!("blazer: this MPI grants only {threads:?} threads; blazer needs MPI_THREAD_SERIALIZED or MPI_THREAD_MULTIPLE");
+    if threads < Threading::Funneled {
+        eprintln!(
+            "blazer: this MPI grants only {threads:?} threads; blazer needs at least \
+             MPI_THREAD_FUNNELED"
+        );
         return ExitCode::FAILURE;
     }
     run_on(&universe, body)

@@ -470,8 +470,13 @@ fn speedups(s: &Sizes) -> blazer::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    // The thread level blazer::run asks for, so that the baselines run under the same MPI.
-    let threading = blazer::mpi::environment::Threading::Multiple;
+    // The thread level blazer::run asks for (BLAZER_MPI_THREADS, default `multiple`), so that
+    // the baselines run under the same MPI.
+    let threading = match std::env::var("BLAZER_MPI_THREADS").as_deref() {
+        Ok("serialized") => blazer::mpi::environment::Threading::Serialized,
+        Ok("funneled") => blazer::mpi::environment::Threading::Funneled,
+        _ => blazer::mpi::environment::Threading::Multiple,
+    };
     let Some((universe, _)) = blazer::mpi::initialize_with_threading(threading) else {
         eprintln!("MPI already initialized");
         return std::process::ExitCode::FAILURE;
