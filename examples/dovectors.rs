@@ -15,18 +15,9 @@
 //! failed on rank 1 (host): this task needs a GPU: ...`) and exits with status 1.
 
 use blazer::cudarc::driver::{LaunchConfig, PushKernelArg};
+use blazer_suite::dopow::{sample, KERNEL};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-
-/// The kernel, compiled at run time by NVRTC.
-const KERNEL: &str = r#"
-extern "C" __global__ void dopow(const float* a, const float* b, float* c, unsigned int n) {
-    unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) {
-        c[i] = powf(a[i], b[i]);
-    }
-}
-"#;
 
 /// One block of the result, with the GPU that computed it and how long each step took.
 #[derive(Serialize, Deserialize)]
@@ -84,22 +75,6 @@ fn dopow(a: Vec<f32>, b: Vec<f32>) -> Result<Block, String> {
         copy_ms,
         kernel_ms,
     })
-}
-
-/// `n` reproducible samples in `[0, 1)` (the original used `np.random.sample`).
-fn sample(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            // splitmix64
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            (z >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect()
 }
 
 #[blazer::main]

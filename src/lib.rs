@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dopow;
 pub mod example1;
 
 use serde::{Deserialize, Serialize};

@@ -23,19 +23,10 @@
 //! Exits 0 after `BENCH OK`, 1 when a GPU step fails or the results differ.
 
 use blazer::cudarc::driver::{CudaContext, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use blazer_suite::dopow::{sample, KERNEL};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The kernel of `examples/dovectors.rs`.
-const KERNEL: &str = r#"
-extern "C" __global__ void dopow(const float* a, const float* b, float* c, unsigned int n) {
-    unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) {
-        c[i] = powf(a[i], b[i]);
-    }
-}
-"#;
 
 const MIB: usize = 1 << 20;
 
@@ -66,21 +57,6 @@ fn timed(repeats: usize, mut f: impl FnMut() -> blazer::Result<()>) -> blazer::R
         times.push(start.elapsed());
     }
     Ok(median(times))
-}
-
-/// `n` reproducible samples in `[0, 1)`, as in `dovectors`.
-fn sample(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            (z >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect()
 }
 
 fn cpu_dopow(a: &[f32], b: &[f32], c: &mut [f32]) {
