@@ -2,7 +2,7 @@
 //! world communicator, threads inside tasks and beside the driver.
 
 mod common;
-use common::{alone, mpirun, mpirun_env, Run};
+use common::{alone, mpirun, mpirun_env, sizes_within_limit, Run};
 use std::path::PathBuf;
 
 fn field() -> PathBuf {
@@ -11,7 +11,7 @@ fn field() -> PathBuf {
 
 #[test]
 fn user_messages_on_the_world_communicator_are_never_taken_by_blazer_nor_blazers_by_the_user() {
-    for n in [2usize, 4] {
+    for n in sizes_within_limit(&[2, 4]) {
         let run = mpirun(n, &field(), &["user-mpi"]);
         let lines = run.ok_lines();
         // Each worker's task received the driver's message (value 1000 + rank, tag 88, from 0).
@@ -63,7 +63,7 @@ fn check_threads(run: Run, n: usize) -> String {
 
 #[test]
 fn threads_inside_tasks_know_their_rank_and_their_shared_writes_count() {
-    for n in [2usize, 4] {
+    for n in sizes_within_limit(&[2, 4]) {
         let spawned = check_threads(mpirun(n, &field(), &["threads"]), n);
         // With workers, a primitive needs the driver's MPI thread: a clear error elsewhere.
         assert!(
