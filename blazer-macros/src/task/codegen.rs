@@ -2,21 +2,12 @@
 //! name implementing `blazer::Task`, and its registry entry.
 
 use super::options::Options;
-use super::signature::TaskSig;
+use super::signature::{readable, TaskSig};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, ItemFn, Meta, MetaList, ReturnType, Token, Type};
 
-/// Removes the spaces that token printing puts around `<`, `>`, `::` and `,`, so that a
-/// signature reads as written (`Vec<Value>`, not `Vec < Value >`).
-fn tidy(s: &str) -> String {
-    s.replace(" < ", "<")
-        .replace("< ", "<")
-        .replace(" >", ">")
-        .replace(" :: ", "::")
-        .replace(" ,", ",")
-}
 
 /// `()`, `A` or `(A, B, ...)`: how a list of argument types travels as one value.
 fn as_value(types: &[Type]) -> TokenStream {
@@ -70,7 +61,7 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
         ReturnType::Default => "()".to_string(),
         ReturnType::Type(_, t) => t.to_token_stream().to_string(),
     };
-    let signature = tidy(&format!("fn({}) -> {}", arg_strs.join(", "), ret_str));
+    let signature = readable(&format!("fn({}) -> {}", arg_strs.join(", "), ret_str));
     let name_str = name.to_string();
     // A GPU task holds a lease on one of its node's GPUs for the whole call.
     let (gpu_check, gpu_lease) = if options.gpu {

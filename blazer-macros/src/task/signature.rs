@@ -192,8 +192,8 @@ fn owned_form(r: &TypeReference) -> String {
 }
 
 /// Token printing puts spaces around `<`, `>`, `&` and `::`: removes them where a person
-/// would not write them.
-fn readable(s: &str) -> String {
+/// would not write them (in messages, and in the signature a task's ID is made from).
+pub(crate) fn readable(s: &str) -> String {
     s.replace(" < ", "<")
         .replace("< ", "<")
         .replace(" >", ">")
