@@ -8,7 +8,6 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, ItemFn, Meta, MetaList, ReturnType, Token, Type};
 
-
 /// `()`, `A` or `(A, B, ...)`: how a list of argument types travels as one value.
 fn as_value(types: &[Type]) -> TokenStream {
     match types {
