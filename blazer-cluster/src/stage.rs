@@ -79,7 +79,7 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
 
 /// A blazer flow runs on the caller's thread through [`Flow::run`], so its tasks spread over
 /// the MPI workers as usual.
-impl<In: Serialize, Out: DeserializeOwned> Stage for Flow<In, Out> {
+impl<In: Serialize + 'static, Out: DeserializeOwned + 'static> Stage for Flow<In, Out> {
     type In = In;
     type Out = Out;
     fn start<'a>(&'a self, input: In) -> Result<Box<dyn Pending<Out> + 'a>> {
@@ -92,7 +92,9 @@ impl<In: Serialize, Out: DeserializeOwned> Stage for Flow<In, Out> {
 
 /// A blazer flow as a [`Stage`] value. Needed only to call [`Stage::then`] on a flow, because
 /// [`Flow`]'s own `then` takes flows only.
-pub fn stage<In: Serialize, Out: DeserializeOwned>(flow: Flow<In, Out>) -> FlowStage<In, Out> {
+pub fn stage<In: Serialize + 'static, Out: DeserializeOwned + 'static>(
+    flow: Flow<In, Out>,
+) -> FlowStage<In, Out> {
     FlowStage(flow)
 }
 
@@ -100,7 +102,7 @@ pub fn stage<In: Serialize, Out: DeserializeOwned>(flow: Flow<In, Out>) -> FlowS
 #[derive(Debug, Clone)]
 pub struct FlowStage<In, Out>(pub Flow<In, Out>);
 
-impl<In: Serialize, Out: DeserializeOwned> Stage for FlowStage<In, Out> {
+impl<In: Serialize + 'static, Out: DeserializeOwned + 'static> Stage for FlowStage<In, Out> {
     type In = In;
     type Out = Out;
     fn start<'a>(&'a self, input: In) -> Result<Box<dyn Pending<Out> + 'a>> {

@@ -4,6 +4,7 @@
 
 use crate::error::TaskFailure;
 use crate::registry::Registry;
+use crate::wire::payload::Payload;
 use crate::wire::plan::{join_outputs, Batch, Plan};
 use crate::world;
 use std::cell::Cell;
@@ -39,7 +40,7 @@ pub(crate) fn install_panic_hook() {
 }
 
 /// Runs `plan` on the encoded `input`.
-pub(crate) fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+pub(crate) fn execute(plan: &Plan, input: Payload) -> Result<Payload, TaskFailure> {
     match plan {
         Plan::Task { id, bound } => {
             let entry = Registry::global()
@@ -48,16 +49,8 @@ pub(crate) fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure>
                 .ok_or_else(|| {
                     failure("?", format!("no task with ID {:#018x} on this rank", id.0))
                 })?;
-            // A fully bound call has no input: use its arguments as they are.
-            let joined;
-            let args: &[u8] = if input.is_empty() {
-                bound
-            } else if bound.is_empty() {
-                input
-            } else {
-                joined = [&bound[..], input].concat();
-                &joined
-            };
+            // The bound leading arguments, then the stage input (postcard concatenation).
+            let args = bound.clone().then(input);
             let outer = CURRENT_TASK.replace(Some(entry.name));
             let start = crate::trace::enabled().then(crate::trace::now_us);
             let outcome = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(args)));
@@ -75,9 +68,9 @@ pub(crate) fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure>
             }
         }
         Plan::Pipeline(stages) => {
-            let mut value = input.to_vec();
+            let mut value = input;
             for stage in stages {
-                value = execute(stage, &value)?;
+                value = execute(stage, value)?;
             }
             Ok(value)
         }
@@ -85,30 +78,29 @@ pub(crate) fn execute(plan: &Plan, input: &[u8]) -> Result<Vec<u8>, TaskFailure>
         Plan::Tuple(branches) | Plan::List(branches) => {
             let outputs = branches
                 .iter()
-                .map(|b| execute(b, input))
+                .map(|b| execute(b, input.clone()))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(join_outputs(matches!(plan, Plan::List(_)), outputs))
         }
     }
 }
 
-/// Runs a whole batch: one output per input, or one folded output.
-pub(crate) fn run_batch(batch: &Batch) -> Vec<Result<Vec<u8>, TaskFailure>> {
-    if !batch.fold {
-        return batch
-            .inputs
-            .iter()
-            .map(|i| execute(&batch.plan, i))
-            .collect();
+/// Runs a whole batch: one output per input, or one folded output. The inputs are
+/// consumed, so that a task can take over their received buffers.
+pub(crate) fn run_batch(batch: Batch) -> Vec<Result<Payload, TaskFailure>> {
+    let Batch {
+        fold, plan, inputs, ..
+    } = batch;
+    if !fold {
+        return inputs.into_iter().map(|i| execute(&plan, i)).collect();
     }
-    let mut items = batch.inputs.iter();
+    let mut items = inputs.into_iter();
     let Some(first) = items.next() else {
         return vec![Err(failure("?", "fold of an empty batch".into()))];
     };
-    let mut acc = first.clone();
+    let mut acc = first;
     for item in items {
-        acc.extend_from_slice(item);
-        acc = match execute(&batch.plan, &acc) {
+        acc = match execute(&plan, acc.then(item)) {
             Ok(v) => v,
             Err(f) => return vec![Err(f)],
         };

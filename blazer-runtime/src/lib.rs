@@ -11,7 +11,8 @@
 //! identity, output           trait and TaskId, plain-number vectors, the build identity;
 //!                            letting the launcher read this process's output before an abort
 //! world                      facts about the process: rank, size, hosts, nodes
-//! wire/                      codec → transport (detached blocks, sent and received in place)
+//! wire/                      codec → transport (parts beside messages, in MPI-sized chunks)
+//!                            → payload (one encoded value; vectors lent, blocks taken over)
 //!                            → plan (Plan, Batch) → message (ToWorker, ToDriver, tags)
 //!                            → outbox, heartbeat
 //! registry, trace            tasks by ID; task spans for BLAZER_TRACE
@@ -23,13 +24,14 @@
 //! __private (private.rs)     what the macros' expansions call
 //! ```
 //!
-//! One `map` call: `api/primitives.rs` encodes the items and cuts them into `Batch`es →
-//! `driver/dispatch.rs` submits them to the `WorkQueue` of `driver/queue.rs`, which encodes
-//! each as a `ToWorker::Run` message (`wire/message.rs`, `wire/transport.rs`) and sends it
-//! through `wire/outbox.rs` → on a worker, `worker.rs` receives it and `exec.rs` runs the
-//! batch through the registry (`registry.rs`) → the reply travels back the same way and the
-//! queue files its outputs into the call's result slots → `dispatch.rs` hands them back in
-//! input order and `primitives.rs` decodes them.
+//! One `map` call: `api/primitives.rs` runs it as an ordered `api/stream.rs`, which pulls
+//! items as the window opens, encodes each as a `Payload` (`wire/payload.rs`) and cuts them
+//! into `Batch`es → `driver/dispatch.rs` submits them to the `WorkQueue` of
+//! `driver/queue.rs`, which encodes each as a `ToWorker::Run` message (`wire/message.rs`,
+//! its parts beside it: `wire/transport.rs`) and sends it through `wire/outbox.rs` → on a
+//! worker, `worker.rs` receives it and `exec.rs` runs the batch through the registry
+//! (`registry.rs`) → the reply travels back the same way and the queue files its outputs
+//! into the call's result slots → the stream hands them back in input order, decoded.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -2,7 +2,7 @@
 //! Not a public API: names and signatures change with the macros.
 
 pub use crate::gpu_glue::{gpu_lease_for_task, require_gpu_feature};
-pub use crate::registry::{Invoke, TaskEntry};
+pub use crate::registry::TaskEntry;
 pub use inventory;
 
 /// Sends raw bytes to worker `rank` as if they were a batch, and returns the failure the

@@ -3,11 +3,12 @@
 
 use crate::error::Error;
 use crate::task::{fnv1a, Task, TaskId};
+use crate::wire::payload::Payload;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-/// Calls a task on encoded input and returns its encoded output, or an error message.
-pub type Invoke = fn(&[u8]) -> Result<Vec<u8>, String>;
+/// Calls a task on its encoded input and returns its encoded output, or an error message.
+pub(crate) type Invoke = fn(Payload) -> Result<Payload, String>;
 
 /// One registered task, as collected by `inventory`.
 #[derive(Debug)]
@@ -19,7 +20,7 @@ pub struct TaskEntry {
     /// Signature as written.
     pub signature: &'static str,
     /// Type-erased entry point.
-    pub invoke: Invoke,
+    pub(crate) invoke: Invoke,
     /// Where the task is defined, for duplicate reports.
     pub location: &'static str,
 }
@@ -39,12 +40,14 @@ impl TaskEntry {
 
 inventory::collect!(TaskEntry);
 
-/// Decodes the input of `T`, runs it and encodes its output.
-fn invoke<T: Task>(input: &[u8]) -> Result<Vec<u8>, String> {
-    let args: T::Input = postcard::from_bytes(input)
+/// Decodes the input of `T`, runs it and encodes its output (a plain-data vector as it
+/// lies: see [`crate::wire::payload`]).
+fn invoke<T: Task>(input: Payload) -> Result<Payload, String> {
+    let args: T::Input = input
+        .decode()
         .map_err(|e| format!("cannot decode the arguments of `{}`: {e}", T::NAME))?;
     let out = T::run(args)?;
-    crate::wire::codec::to_bytes(&out)
+    Payload::encode_owned(out)
         .map_err(|e| format!("cannot encode the result of `{}`: {e}", T::NAME))
 }
 
@@ -140,8 +143,8 @@ fn join(names: &[&String]) -> String {
 mod tests {
     use super::*;
 
-    fn ok(_: &[u8]) -> Result<Vec<u8>, String> {
-        Ok(vec![])
+    fn ok(_: Payload) -> Result<Payload, String> {
+        Ok(Payload::default())
     }
 
     static A: TaskEntry = TaskEntry {

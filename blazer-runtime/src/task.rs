@@ -44,13 +44,13 @@ pub(crate) const fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
 )]
 pub trait Task: 'static {
     /// All arguments as one value (`()`, `A`, or `(A, B, ...)`).
-    type Input: Serialize + DeserializeOwned;
+    type Input: Serialize + DeserializeOwned + 'static;
     /// What the task returns (the `T` of a `Result<T, E>` for fallible tasks).
-    type Output: Serialize + DeserializeOwned;
+    type Output: Serialize + DeserializeOwned + 'static;
     /// Every argument but the last (`()`, `A` or `(A, B, ...)`), bound by [`crate::partial`].
     type Head: Serialize;
     /// The last argument, supplied by the stage before in a pipeline.
-    type Last: Serialize + DeserializeOwned;
+    type Last: Serialize + DeserializeOwned + 'static;
     /// The number of arguments.
     const ARITY: usize;
     /// The full path of the function, `module::path::name`.

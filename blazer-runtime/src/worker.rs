@@ -4,10 +4,10 @@ use crate::error::Error;
 use crate::exec::run_batch;
 use crate::wire::heartbeat::Heartbeat;
 use crate::wire::message::{
-    blocks_after, Reply, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER, TAG_BLOCK_TO_WORKER,
-    TAG_TO_DRIVER, TAG_TO_WORKER,
+    blocks_after, receive_message, Reply, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER,
+    TAG_BLOCK_TO_WORKER, TAG_TO_DRIVER, TAG_TO_WORKER,
 };
-use crate::wire::transport::{decode_parts, receive_blocks, receive_reusing, Encoded};
+use crate::wire::transport::{receive_reusing, Encoded};
 use mpi::point_to_point::Source;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::time::Duration;
@@ -25,13 +25,10 @@ fn serve_batches(world: &SimpleCommunicator, beat: Option<&Heartbeat>) {
     let driver = world.process_at_rank(0);
     let mut buffer: Vec<u8> = Vec::new();
     loop {
-        // Any tag: the tag says how many blocks follow the batch.
+        // Any tag: the tag says how many messages follow the batch.
         let status = receive_reusing(driver.matched_probe(), &mut buffer);
         let decoded = match blocks_after(status.tag(), TAG_TO_WORKER) {
-            Some(n) => {
-                let blocks = receive_blocks(&driver, n, TAG_BLOCK_TO_WORKER);
-                decode_parts::<ToWorker>(&buffer, blocks, 0)
-            }
+            Some(n) => receive_message::<ToWorker>(&buffer, n, &driver, TAG_BLOCK_TO_WORKER),
             None => Err(Error::Decode {
                 rank: 0,
                 message: format!("a message with the unexpected tag {}", status.tag()),
@@ -46,12 +43,13 @@ fn serve_batches(world: &SimpleCommunicator, beat: Option<&Heartbeat>) {
             }
             Ok(ToWorker::Run { call, batch }) => {
                 let busy = beat.map(Heartbeat::busy);
-                let outputs = run_batch(&batch);
+                let first = batch.first;
+                let outputs = run_batch(batch);
                 // No heartbeat is being sent once `busy` is gone: the reply may go.
                 drop(busy);
                 ToDriver::Done(Reply {
                     call,
-                    first: batch.first,
+                    first,
                     outputs,
                 })
             }

@@ -285,7 +285,7 @@ fn secs<T>(f: impl FnOnce() -> T) -> (T, f64) {
 }
 
 /// Microseconds per round trip of one echo call built by `make`.
-fn time_echo<O: serde::de::DeserializeOwned>(
+fn time_echo<O: serde::de::DeserializeOwned + 'static>(
     iters: usize,
     make: impl Fn() -> blazer::Call<O>,
 ) -> blazer::Result<f64> {

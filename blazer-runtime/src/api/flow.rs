@@ -3,7 +3,7 @@
 use crate::driver::dispatch;
 use crate::error::Result;
 use crate::task::Task;
-use crate::wire::codec::{decode_value, encode};
+use crate::wire::payload::Payload;
 use crate::wire::plan::Plan;
 use serde::{de::DeserializeOwned, Serialize};
 use std::marker::PhantomData;
@@ -72,12 +72,11 @@ impl<In, Out> Flow<In, Out> {
     /// Task stages run on workers; each [`fork`] stage spreads its branches over the workers.
     pub fn run(&self, input: In) -> Result<Out>
     where
-        In: Serialize,
-        Out: DeserializeOwned,
+        In: Serialize + 'static,
+        Out: DeserializeOwned + 'static,
     {
-        let bytes = encode(&input)?;
-        let out = dispatch::drive(self.plan()?, bytes)?;
-        decode_value(&out)
+        let input = Payload::encode_owned(input)?;
+        dispatch::drive(self.plan()?, input)?.decode()
     }
 }
 
@@ -85,7 +84,7 @@ impl<In, Out> Flow<In, Out> {
 pub fn task<T: Task>() -> Flow<T::Input, T::Output> {
     Flow::from_plan(Ok(Plan::Task {
         id: T::ID,
-        bound: Vec::new(),
+        bound: Payload::default(),
     }))
 }
 
@@ -95,19 +94,19 @@ pub fn task<T: Task>() -> Flow<T::Input, T::Output> {
 /// For a task `fn scale(factor: f64, x: f64) -> f64`, `partial::<scale>(2.0)` is a
 /// `Flow<f64, f64>`; with three or more arguments, `head` is a tuple.
 pub fn partial<T: Task>(head: T::Head) -> Flow<T::Last, T::Output> {
-    Flow::from_plan(encode(&head).map(|bound| Plan::Task { id: T::ID, bound }))
+    Flow::from_plan(Payload::encode(&head).map(|bound| Plan::Task { id: T::ID, bound }))
 }
 
 /// `T` with all its arguments bound: a ready call for [`crate::parallel`] or the first
 /// stage of a [`crate::pipeline`].
 pub fn call<T: Task>(input: T::Input) -> Call<T::Output> {
-    Flow::from_plan(encode(&input).map(|bound| Plan::Task { id: T::ID, bound }))
+    Flow::from_plan(Payload::encode_owned(input).map(|bound| Plan::Task { id: T::ID, bound }))
 }
 
 /// A stage that ignores its input and outputs `value` (the original's data-as-a-stage, made
 /// explicit).
 pub fn constant<In, T: Serialize>(value: T) -> Flow<In, T> {
-    Flow::from_plan(encode(&value).map(Plan::Const))
+    Flow::from_plan(Payload::encode(&value).map(Plan::Const))
 }
 
 /// A stage that feeds its input to every branch in parallel. A tuple of flows yields a tuple
@@ -219,8 +218,8 @@ where
 /// [`Flow::run`], with the fit of `value` to the flow's input checked as a bound.
 pub fn run_checked<In, Given, Out>(flow: &Flow<In, Out>, value: Given) -> Result<Out>
 where
-    In: Takes<Given> + Serialize,
-    Out: DeserializeOwned,
+    In: Takes<Given> + Serialize + 'static,
+    Out: DeserializeOwned + 'static,
 {
     flow.run(In::take(value))
 }

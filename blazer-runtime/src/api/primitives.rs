@@ -2,15 +2,47 @@
 //! `reduce`. Each runs on the driver and returns results in input order.
 
 use crate::api::flow::{Call, Flow};
+use crate::api::stream::Stream;
 use crate::driver::dispatch::{self, decode_all, first_ok, workers};
 use crate::error::{Error, Result, TaskFailure};
-use crate::wire::codec::{decode_value, encode};
-use crate::wire::plan::Batch;
+use crate::wire::payload::Payload;
+use crate::wire::plan::{Batch, BATCH_BYTES};
 use crate::world;
 use serde::{de::DeserializeOwned, Serialize};
 
-fn encode_all<I: Serialize>(data: impl IntoIterator<Item = I>) -> Result<Vec<Vec<u8>>> {
-    data.into_iter().map(|d| encode(&d)).collect()
+fn encode_all<I: Serialize + 'static>(data: impl IntoIterator<Item = I>) -> Result<Vec<Payload>> {
+    data.into_iter().map(Payload::encode_owned).collect()
+}
+
+/// Cuts `inputs` into batches of at most `items` inputs and about [`BATCH_BYTES`], the first
+/// filling slot `first`.
+fn cut(
+    first: usize,
+    plan: &crate::wire::plan::Plan,
+    inputs: Vec<Payload>,
+    items: usize,
+) -> Vec<Batch> {
+    let mut batches = Vec::new();
+    let mut current = Vec::new();
+    let (mut start, mut bytes) = (first, 0);
+    for input in inputs {
+        bytes += input.len();
+        current.push(input);
+        if current.len() >= items || bytes >= BATCH_BYTES {
+            let n = current.len();
+            batches.push(Batch::map(
+                start,
+                plan.clone(),
+                std::mem::take(&mut current),
+            ));
+            start += n;
+            bytes = 0;
+        }
+    }
+    if !current.is_empty() {
+        batches.push(Batch::map(start, plan.clone(), current));
+    }
+    batches
 }
 
 /// One batch per call, each with the empty input of a fully bound call.
@@ -18,7 +50,7 @@ fn call_batches<O>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<Batch
     calls
         .into_iter()
         .enumerate()
-        .map(|(i, c)| Ok(Batch::map(i, c.into_plan()?, vec![Vec::new()])))
+        .map(|(i, c)| Ok(Batch::map(i, c.into_plan()?, vec![Payload::default()])))
         .collect()
 }
 
@@ -32,20 +64,22 @@ fn call_batches<O>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<Batch
 /// let squares = blazer::parallel((1..=5).map(blazer::call::<T>))?;
 /// # Ok(()) }
 /// ```
-pub fn parallel<O: DeserializeOwned>(calls: impl IntoIterator<Item = Call<O>>) -> Result<Vec<O>> {
+pub fn parallel<O: DeserializeOwned + 'static>(
+    calls: impl IntoIterator<Item = Call<O>>,
+) -> Result<Vec<O>> {
     let batches = call_batches(calls)?;
     decode_all(dispatch::run("parallel", batches.len(), batches)?)
 }
 
 /// Like [`parallel`], but returns every call's own outcome, so one failure loses nothing.
-pub fn parallel_settled<O: DeserializeOwned>(
+pub fn parallel_settled<O: DeserializeOwned + 'static>(
     calls: impl IntoIterator<Item = Call<O>>,
 ) -> Result<Vec<Result<O, TaskFailure>>> {
     let batches = call_batches(calls)?;
     dispatch::run("parallel_settled", batches.len(), batches)?
         .into_iter()
         .map(|(_, slot)| match slot {
-            Ok(bytes) => decode_value(&bytes).map(Ok),
+            Ok(payload) => payload.decode().map(Ok),
             Err(f) => Ok(Err(f)),
         })
         .collect()
@@ -54,51 +88,55 @@ pub fn parallel_settled<O: DeserializeOwned>(
 /// Runs a chain of stages whose first stage is a [`crate::call`]: each output is the next
 /// stage's input. Build the chain with [`Flow::then`]; `fork` stages inside it spread over
 /// the workers.
-pub fn pipeline<O: DeserializeOwned>(stages: Call<O>) -> Result<O> {
+pub fn pipeline<O: DeserializeOwned + 'static>(stages: Call<O>) -> Result<O> {
     stages.run(())
 }
 
 /// Applies `f` to every item, spreading batches over the workers with a pull-based queue (a
-/// worker that finishes early takes the next batch). Results are in input order.
-pub fn map<I: Serialize, O: DeserializeOwned>(
+/// worker that finishes early takes the next batch). Results are in input order; the first
+/// failure in input order makes the whole result an `Err`.
+///
+/// Items are encoded as batches are sent, a few per worker ahead, so the driver never holds
+/// the whole data set encoded. A batch holds a share of the items (a few batches per
+/// worker, when the iterator knows its length) and at most about 8 MiB.
+pub fn map<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     f: Flow<I, O>,
     data: impl IntoIterator<Item = I>,
 ) -> Result<Vec<O>> {
-    let inputs = encode_all(data)?;
+    let data = data.into_iter();
+    let (known, _) = data.size_hint();
     // A few batches per worker: big enough to amortise messages, small enough to balance.
-    let batch = inputs.len().div_ceil(workers() * 4).max(1);
-    map_batched(f, inputs, batch)
+    let batch = known.div_ceil(workers() * 4).max(1);
+    map_batched(f, data, batch)
 }
 
 /// Like [`map`] with an explicit batch size (items per message). Use 1 for long, uneven tasks.
-pub fn map_chunked<I: Serialize, O: DeserializeOwned>(
+pub fn map_chunked<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     f: Flow<I, O>,
     data: impl IntoIterator<Item = I>,
     batch: usize,
 ) -> Result<Vec<O>> {
-    map_batched(f, encode_all(data)?, batch.max(1))
+    map_batched(f, data.into_iter(), batch.max(1))
 }
 
-fn map_batched<I, O: DeserializeOwned>(
+fn map_batched<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     f: Flow<I, O>,
-    inputs: Vec<Vec<u8>>,
+    data: impl Iterator<Item = I>,
     batch: usize,
 ) -> Result<Vec<O>> {
-    let plan = f.plan()?;
-    let n = inputs.len();
-    let mut batches = Vec::new();
-    let mut rest = inputs.into_iter();
-    for first in (0..n).step_by(batch) {
-        let inputs = rest.by_ref().take(batch).collect();
-        batches.push(Batch::map(first, plan.clone(), inputs));
+    let (known, exact) = data.size_hint();
+    let total = (exact == Some(known)).then_some(known as u64);
+    let mut out = Vec::with_capacity(known);
+    for result in Stream::new(data, f, "map", total).batch(batch) {
+        out.push(result?);
     }
-    decode_all(dispatch::run_reporting("map", n, batches)?)
+    Ok(out)
 }
 
 /// Splits `data` into one contiguous block per rank (the driver included), applies `f` to
 /// every item of each block on its rank, and gathers the results in input order.
 /// Uneven lengths give uneven blocks: nothing is padded.
-pub fn scatter<I: Serialize, O: DeserializeOwned>(
+pub fn scatter<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     data: impl IntoIterator<Item = I>,
     f: Flow<I, O>,
 ) -> Result<Vec<O>> {
@@ -109,15 +147,14 @@ pub fn scatter<I: Serialize, O: DeserializeOwned>(
     let bounds: Vec<usize> = (0..=ranks).map(|k| k * n / ranks).collect();
     let mut blocks = inputs.into_iter();
     let own = Batch::map(0, plan.clone(), blocks.by_ref().take(bounds[1]).collect());
+    // A rank's block travels in batches of at most about BATCH_BYTES, in order.
     let remote: Vec<(i32, Batch)> = (1..ranks)
-        .map(|k| {
+        .flat_map(|k| {
             let inputs = blocks.by_ref().take(bounds[k + 1] - bounds[k]).collect();
-            (
-                k as i32,
-                Batch::map(bounds[k] - bounds[1], plan.clone(), inputs),
-            )
+            cut(bounds[k] - bounds[1], plan, inputs, usize::MAX)
+                .into_iter()
+                .map(move |b| (k as i32, b))
         })
-        .filter(|(_, b)| !b.inputs.is_empty())
         .collect();
     decode_all(dispatch::run_here_and_there(
         own,
@@ -131,7 +168,7 @@ pub fn scatter<I: Serialize, O: DeserializeOwned>(
 /// folds a contiguous block, then the partial results are folded the same way until one is
 /// left. The order of the items is kept, so `f` need not be commutative.
 /// Reducing an empty sequence is an error.
-pub fn reduce<T: Serialize + DeserializeOwned>(
+pub fn reduce<T: Serialize + DeserializeOwned + 'static>(
     f: Flow<(T, T), T>,
     data: impl IntoIterator<Item = T>,
 ) -> Result<T> {
@@ -145,7 +182,7 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
         let mut batches = Vec::new();
         let mut rest = items.into_iter().peekable();
         while rest.peek().is_some() {
-            let inputs: Vec<Vec<u8>> = rest.by_ref().take(block).collect();
+            let inputs: Vec<Payload> = rest.by_ref().take(block).collect();
             batches.push(Batch {
                 first: batches.len() as u64,
                 fold: inputs.len() > 1,
@@ -160,13 +197,13 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
         done.extend(singles.into_iter().flat_map(|b| b.inputs));
         items = done;
     }
-    decode_value(&items[0])
+    items.remove(0).decode()
 }
 
 /// Runs `call` once on every rank, the driver included, and returns the results in rank
 /// order. For per-rank set-up, and for contributing each rank's entries to a
 /// [`crate::Shared`] variable.
-pub fn on_every_rank<O: DeserializeOwned>(call: Call<O>) -> Result<Vec<O>> {
+pub fn on_every_rank<O: DeserializeOwned + 'static>(call: Call<O>) -> Result<Vec<O>> {
     if !world::is_root() {
         return Err(Error::Usage(
             "on_every_rank is started by the driver (rank 0), not from inside a task".into(),
@@ -178,11 +215,11 @@ pub fn on_every_rank<O: DeserializeOwned>(call: Call<O>) -> Result<Vec<O>> {
         .map(|rank| {
             (
                 rank as i32,
-                Batch::map(rank - 1, plan.clone(), vec![Vec::new()]),
+                Batch::map(rank - 1, plan.clone(), vec![Payload::default()]),
             )
         })
         .collect();
-    let own = Batch::map(0, plan, vec![Vec::new()]);
+    let own = Batch::map(0, plan, vec![Payload::default()]);
     decode_all(dispatch::run_here_and_there(
         own,
         remote,

@@ -6,9 +6,9 @@ use crate::driver::dispatch::{self, Submitted};
 use crate::driver::progress::Progress;
 use crate::driver::queue::{Placement, Slot};
 use crate::error::{Error, Result};
-use crate::wire::codec::{decode_value, encode};
 use crate::wire::message::CallId;
-use crate::wire::plan::Batch;
+use crate::wire::payload::Payload;
+use crate::wire::plan::{Batch, BATCH_BYTES};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -53,22 +53,36 @@ pub fn stream<S, I, O>(source: S, f: Flow<I, O>) -> Stream<S::IntoIter, I, O>
 where
     S: IntoIterator,
     S::Item: Feed<I>,
-    I: Serialize,
-    O: DeserializeOwned,
+    I: Serialize + 'static,
+    O: DeserializeOwned + 'static,
 {
-    Stream {
-        source: source.into_iter(),
-        flow: f,
-        batch: 8,
-        window: 0,
-        ordered: true,
-        in_flight: VecDeque::new(),
-        ready: VecDeque::new(),
-        exhausted: false,
-        progress: None,
-        done: 0,
-        peak: 0,
-        types: PhantomData,
+    Stream::new(source.into_iter(), f, "stream", None)
+}
+
+impl<S, I, O> Stream<S, I, O> {
+    /// A stream over `source` whose progress bar says `label`, out of `total` items if known.
+    pub(crate) fn new(
+        source: S,
+        f: Flow<I, O>,
+        label: &'static str,
+        total: Option<u64>,
+    ) -> Stream<S, I, O> {
+        Stream {
+            source,
+            flow: f,
+            batch: 8,
+            window: 0,
+            ordered: true,
+            in_flight: VecDeque::new(),
+            ready: VecDeque::new(),
+            exhausted: false,
+            progress: None,
+            label,
+            total,
+            done: 0,
+            peak: 0,
+            types: PhantomData,
+        }
     }
 }
 
@@ -85,6 +99,9 @@ pub struct Stream<S, I, O> {
     ready: VecDeque<Result<O>>,
     exhausted: bool,
     progress: Option<Progress>,
+    /// What the progress bar says, and the number of items if known.
+    label: &'static str,
+    total: Option<u64>,
     done: u64,
     /// Most batches ever in flight at once.
     peak: usize,
@@ -103,8 +120,8 @@ impl<S, I, O> Stream<S, I, O>
 where
     S: Iterator,
     S::Item: Feed<I>,
-    I: Serialize,
-    O: DeserializeOwned,
+    I: Serialize + 'static,
+    O: DeserializeOwned + 'static,
 {
     /// Items per message (default 8). Larger batches amortise messages for small tasks;
     /// 1 balances long, uneven tasks best.
@@ -140,16 +157,21 @@ where
         }
     }
 
-    /// Pulls one batch from the source and submits it; false when the source is empty.
+    /// Pulls one batch from the source and submits it; false when the source is empty. A
+    /// batch closes at [`Stream::batch`] items or [`BATCH_BYTES`] of encoded inputs.
     fn submit_batch(&mut self) -> bool {
-        let mut inputs = Vec::with_capacity(self.batch);
-        while inputs.len() < self.batch {
+        let mut inputs = Vec::with_capacity(self.batch.min(1024));
+        let mut bytes = 0;
+        while inputs.len() < self.batch && bytes < BATCH_BYTES {
             let Some(item) = self.source.next() else {
                 self.exhausted = true;
                 break;
             };
-            match item.into_input().and_then(|i| encode(&i)) {
-                Ok(bytes) => inputs.push(bytes),
+            match item.into_input().and_then(Payload::encode_owned) {
+                Ok(payload) => {
+                    bytes += payload.len();
+                    inputs.push(payload);
+                }
                 // An upstream or encoding error takes the item's place in the output.
                 Err(e) => {
                     self.flush_inputs(&mut inputs);
@@ -162,7 +184,7 @@ where
         any || !self.exhausted
     }
 
-    fn flush_inputs(&mut self, inputs: &mut Vec<Vec<u8>>) {
+    fn flush_inputs(&mut self, inputs: &mut Vec<Payload>) {
         if inputs.is_empty() {
             return;
         }
@@ -232,7 +254,7 @@ where
                 self.done += slots.len() as u64;
                 for (_, slot) in slots {
                     self.ready
-                        .push_back(slot.map_err(Error::Task).and_then(|b| decode_value(&b)));
+                        .push_back(slot.map_err(Error::Task).and_then(Payload::decode));
                 }
             }
             Pending::Failed(e) => self.ready.push_back(Err(e)),
@@ -282,14 +304,14 @@ impl<S, I, O> Iterator for Stream<S, I, O>
 where
     S: Iterator,
     S::Item: Feed<I>,
-    I: Serialize,
-    O: DeserializeOwned,
+    I: Serialize + 'static,
+    O: DeserializeOwned + 'static,
 {
     type Item = Result<O>;
 
     fn next(&mut self) -> Option<Result<O>> {
         if self.progress.is_none() && self.done == 0 {
-            self.progress = Progress::start("stream", None);
+            self.progress = Progress::start(self.label, self.total);
         }
         loop {
             if let Some(r) = self.ready.pop_front() {

@@ -5,8 +5,8 @@ use crate::driver::progress::Progress;
 use crate::driver::queue::{Placement, Slot, WorkQueue};
 use crate::error::{Error, Result};
 use crate::exec;
-use crate::wire::codec::decode_value;
 use crate::wire::message::CallId;
+use crate::wire::payload::Payload;
 use crate::wire::plan::{join_outputs, Batch, Plan};
 use crate::world;
 use serde::de::DeserializeOwned;
@@ -76,14 +76,6 @@ pub(crate) fn run(primitive: &str, outputs: usize, batches: Vec<Batch>) -> Resul
     )? {
         Submitted::Inline(slots) => Ok(slots),
         Submitted::Remote(call) => on_queue(|q| q.wait(call)),
-    }
-}
-
-/// Like [`run`], with a progress bar named `label` (the primitive) while the driver waits.
-pub(crate) fn run_reporting(label: &str, outputs: usize, batches: Vec<Batch>) -> Result<Vec<Slot>> {
-    match submit(label, outputs, batches.into_iter().map(anywhere).collect())? {
-        Submitted::Inline(slots) => Ok(slots),
-        Submitted::Remote(call) => wait_reporting(label, outputs, call),
     }
 }
 
@@ -179,7 +171,7 @@ fn wait_reporting(label: &str, outputs: usize, call: CallId) -> Result<Vec<Slot>
 pub(crate) fn run_inline(batches: Vec<Batch>) -> Vec<Slot> {
     let rank = world::rank();
     batches
-        .iter()
+        .into_iter()
         .flat_map(exec::run_batch)
         .map(|r| (rank, r))
         .collect()
@@ -191,7 +183,7 @@ pub(crate) fn workers() -> usize {
 }
 
 /// Runs `plan` on `input`, spreading fan-out stages over the workers.
-pub(crate) fn drive(plan: &Plan, input: Vec<u8>) -> Result<Vec<u8>> {
+pub(crate) fn drive(plan: &Plan, input: Payload) -> Result<Payload> {
     if let Plan::Const(value) = plan {
         return Ok(value.clone());
     }
@@ -217,7 +209,7 @@ pub(crate) fn drive(plan: &Plan, input: Vec<u8>) -> Result<Vec<u8>> {
 }
 
 /// The encoded outputs, or the first failure in input order.
-pub(crate) fn first_ok(slots: Vec<Slot>) -> Result<Vec<Vec<u8>>> {
+pub(crate) fn first_ok(slots: Vec<Slot>) -> Result<Vec<Payload>> {
     slots
         .into_iter()
         .map(|(_, r)| r.map_err(Error::Task))
@@ -225,6 +217,6 @@ pub(crate) fn first_ok(slots: Vec<Slot>) -> Result<Vec<Vec<u8>>> {
 }
 
 /// Decodes every slot: the outputs in order, or the first failure.
-pub(crate) fn decode_all<T: DeserializeOwned>(slots: Vec<Slot>) -> Result<Vec<T>> {
-    first_ok(slots)?.iter().map(|b| decode_value(b)).collect()
+pub(crate) fn decode_all<T: DeserializeOwned + 'static>(slots: Vec<Slot>) -> Result<Vec<T>> {
+    first_ok(slots)?.into_iter().map(Payload::decode).collect()
 }

@@ -9,12 +9,13 @@ use crate::config::config;
 use crate::error::{exit_code, Error, TaskFailure};
 use crate::wire::codec::encode;
 use crate::wire::message::{
-    blocks_after, CallId, Reply, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER, TAG_BLOCK_TO_WORKER,
-    TAG_HEARTBEAT, TAG_TO_DRIVER, TAG_TO_WORKER,
+    blocks_after, receive_message, CallId, Reply, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER,
+    TAG_BLOCK_TO_WORKER, TAG_HEARTBEAT, TAG_TO_DRIVER, TAG_TO_WORKER,
 };
 use crate::wire::outbox::Outbox;
+use crate::wire::payload::Payload;
 use crate::wire::plan::Batch;
-use crate::wire::transport::{decode_parts, receive_blocks, receive_reusing, Encoded};
+use crate::wire::transport::{drain, receive_reusing, Encoded};
 use crate::world::{host_of, node_of};
 use mpi::point_to_point::Source;
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -22,7 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// One result slot: the rank that produced it and the encoded value or the failure.
-pub(crate) type Slot = (i32, Result<Vec<u8>, TaskFailure>);
+pub(crate) type Slot = (i32, Result<Payload, TaskFailure>);
 
 /// Where a batch runs: on the least loaded worker, or on a given rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,21 +237,17 @@ impl WorkQueue {
             }
             return Ok(());
         }
-        let bytes = std::mem::take(&mut self.inbox);
         self.outbox.reap();
-        let blocks = match blocks_after(status.tag(), TAG_TO_DRIVER) {
-            Some(n) => receive_blocks(&self.world.process_at_rank(rank), n, TAG_BLOCK_TO_DRIVER),
-            None => {
-                self.inbox = bytes;
-                return Err(Error::Decode {
-                    rank,
-                    message: format!("a message with the unexpected tag {}", status.tag()),
-                });
-            }
+        let from = self.world.process_at_rank(rank);
+        let Some(n) = blocks_after(status.tag(), TAG_TO_DRIVER) else {
+            return Err(Error::Decode {
+                rank,
+                message: format!("a message with the unexpected tag {}", status.tag()),
+            });
         };
         if self.lost.get(rank as usize - 1) == Some(&true) {
             // A late answer from a rank already given up on: its slots are filled.
-            self.inbox = bytes;
+            drain(&from, n, TAG_BLOCK_TO_DRIVER);
             return Ok(());
         }
         self.last_heard[rank as usize - 1] = Instant::now();
@@ -259,13 +256,15 @@ impl WorkQueue {
             .get_mut(rank as usize - 1)
             .and_then(VecDeque::pop_front)
         else {
+            drain(&from, n, TAG_BLOCK_TO_DRIVER);
             return Err(Error::Decode {
                 rank,
                 message: "a reply with no request outstanding".into(),
             });
         };
         let (call, first, expected) = oldest;
-        let outputs = match decode_parts::<ToDriver>(&bytes, blocks, rank) {
+        let outputs = match receive_message::<ToDriver>(&self.inbox, n, &from, TAG_BLOCK_TO_DRIVER)
+        {
             Ok(ToDriver::Done(Reply {
                 call: c,
                 first: f,
@@ -285,7 +284,6 @@ impl WorkQueue {
             ),
             Err(e) => self.failures(rank, expected, format!("undecodable reply: {e}")),
         };
-        self.inbox = bytes;
         self.fill(call, first, rank, outputs);
         Ok(())
     }
@@ -297,7 +295,7 @@ impl WorkQueue {
         call: CallId,
         first: u64,
         rank: i32,
-        outputs: Vec<Result<Vec<u8>, TaskFailure>>,
+        outputs: Vec<Result<Payload, TaskFailure>>,
     ) {
         if let Some(c) = self.calls.get_mut(&call) {
             for (i, out) in outputs.into_iter().enumerate() {
@@ -350,7 +348,7 @@ impl WorkQueue {
         }
     }
 
-    fn failures(&self, rank: i32, n: u64, message: String) -> Vec<Result<Vec<u8>, TaskFailure>> {
+    fn failures(&self, rank: i32, n: u64, message: String) -> Vec<Result<Payload, TaskFailure>> {
         let f = TaskFailure {
             task: "?".into(),
             rank,

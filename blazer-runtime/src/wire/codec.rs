@@ -1,7 +1,7 @@
-//! Values to bytes and back: postcard, with every failure a blazer [`Error`].
+//! Messages to bytes and back: postcard, with every failure a blazer [`Error`].
 
 use crate::error::{Error, Result};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// Encodes a value with postcard into a buffer of exactly the right size (sizing first is
 /// cheap, and saves the copies of a growing buffer for large payloads).
@@ -20,13 +20,5 @@ pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], rank: i32) -> Resu
     postcard::from_bytes(bytes).map_err(|e| Error::Decode {
         rank,
         message: e.to_string(),
-    })
-}
-
-/// Decodes one value produced by a task (on this rank or received by it).
-pub(crate) fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| Error::Decode {
-        rank: crate::world::rank(),
-        message: format!("a task result: {e}"),
     })
 }

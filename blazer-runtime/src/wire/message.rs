@@ -1,20 +1,26 @@
 //! Messages between the driver (rank 0) and the workers, and the MPI tags they travel with.
 
-use crate::error::TaskFailure;
+use crate::error::{Error, Result, TaskFailure};
+use crate::wire::codec::decode;
+use crate::wire::payload::Payload;
 use crate::wire::plan::Batch;
+use crate::wire::transport::{chunks, drain, receive_part, MAX_MESSAGES};
+use mpi::topology::Process;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The ID of one primitive call on the driver; a batch's reply is filed under it.
 pub(crate) type CallId = u64;
 
-/// Tag of messages from the driver to a worker carrying no detached block; a message with
-/// `n` blocks beside it (see [`crate::wire::transport`]) has tag `TAG_TO_WORKER + n`.
+/// Tag of messages from the driver to a worker with nothing beside them; a message followed
+/// by `n` MPI messages carrying its parts (see [`crate::wire::transport`]) has tag
+/// `TAG_TO_WORKER + n`.
 pub(crate) const TAG_TO_WORKER: i32 = 10_000;
-/// Tag of messages from a worker to the driver, plus the number of blocks beside it.
+/// Tag of messages from a worker to the driver, plus the number of messages beside it.
 pub(crate) const TAG_TO_DRIVER: i32 = 20_000;
-/// Tag of a detached block sent after its message, driver to worker.
+/// Tag of a chunk of a part sent after its message, driver to worker.
 pub(crate) const TAG_BLOCK_TO_WORKER: i32 = 30_000;
-/// Tag of a detached block sent after its message, worker to driver.
+/// Tag of a chunk of a part sent after its message, worker to driver.
 pub(crate) const TAG_BLOCK_TO_DRIVER: i32 = 30_001;
 /// Tag of the start-up registry exchange.
 pub(crate) const TAG_HANDSHAKE: i32 = 0x0B1C;
@@ -47,8 +53,7 @@ pub(crate) struct Reply {
     /// Copied from the batch.
     pub(crate) first: u64,
     /// One entry per input (one for a fold).
-    #[serde(with = "crate::wire::transport::block_results")]
-    pub(crate) outputs: Vec<Result<Vec<u8>, TaskFailure>>,
+    pub(crate) outputs: Vec<std::result::Result<Payload, TaskFailure>>,
 }
 
 /// Worker → driver.
@@ -61,13 +66,73 @@ pub(crate) enum ToDriver {
     Unanswerable(String),
 }
 
-/// How many detached blocks follow a message with `tag`, sent with tag base `base`
+/// How many MPI messages follow a message with `tag`, sent with tag base `base`
 /// ([`TAG_TO_WORKER`] or [`TAG_TO_DRIVER`]); `None` for a tag outside that range.
 pub(crate) fn blocks_after(tag: i32, base: i32) -> Option<usize> {
     let n = tag.checked_sub(base)?;
-    (0..=crate::wire::transport::MAX_PARTS as i32)
-        .contains(&n)
-        .then_some(n as usize)
+    (0..=MAX_MESSAGES as i32).contains(&n).then_some(n as usize)
+}
+
+/// A message whose payloads may have parts that travel beside it.
+pub(crate) trait Carrier {
+    /// Every payload of the message, in the order they are encoded.
+    fn payloads_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Payload>);
+}
+
+impl Carrier for ToWorker {
+    fn payloads_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Payload>) {
+        if let ToWorker::Run { batch, .. } = self {
+            batch.payloads_mut(out);
+        }
+    }
+}
+
+impl Carrier for ToDriver {
+    fn payloads_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Payload>) {
+        if let ToDriver::Done(reply) = self {
+            out.extend(reply.outputs.iter_mut().filter_map(|o| o.as_mut().ok()));
+        }
+    }
+}
+
+/// Decodes a message received from `from`, then receives the `n` MPI messages that follow it
+/// (tag `tag`) into its payloads' parts. On any error every one of the `n` messages has
+/// been received, so none stays in the way of the next message.
+pub(crate) fn receive_message<T: DeserializeOwned + Carrier>(
+    bytes: &[u8],
+    n: usize,
+    from: &Process<'_>,
+    tag: i32,
+) -> Result<T> {
+    let mut message = match decode::<T>(bytes, from.rank()) {
+        Ok(m) => m,
+        Err(e) => {
+            drain(from, n, tag);
+            return Err(e);
+        }
+    };
+    let mut payloads = Vec::new();
+    message.payloads_mut(&mut payloads);
+    let mut buffers: Vec<&mut [u8]> = payloads
+        .into_iter()
+        .flat_map(Payload::pending_parts)
+        .collect();
+    let due: usize = buffers.iter().map(|b| chunks(b.len())).sum();
+    if due != n {
+        drain(from, n, tag);
+        return Err(Error::Decode {
+            rank: from.rank(),
+            message: format!("a message announcing {n} parts' chunks and holding {due}"),
+        });
+    }
+    let mut received = 0;
+    for buffer in buffers.iter_mut() {
+        if let Err(e) = receive_part(from, tag, buffer, &mut received) {
+            drain(from, n - received, tag);
+            return Err(e);
+        }
+    }
+    Ok(message)
 }
 
 #[cfg(test)]
@@ -75,8 +140,9 @@ mod tests {
     use super::*;
     use crate::task::TaskId;
     use crate::wire::codec::{decode, encode};
+    use crate::wire::payload::PART_MIN;
     use crate::wire::plan::Plan;
-    use crate::wire::transport::{decode_parts, Encoded, DETACH_MIN};
+    use crate::wire::transport::Encoded;
 
     #[test]
     fn batch_message_round_trips() {
@@ -87,9 +153,9 @@ mod tests {
                 fold: false,
                 plan: Plan::Task {
                     id: TaskId(9),
-                    bound: vec![1, 2],
+                    bound: vec![1u8, 2].into(),
                 },
-                inputs: vec![vec![5], vec![]],
+                inputs: vec![vec![5u8].into(), Payload::default()],
             },
         };
         let bytes = encode(&req).unwrap();
@@ -110,11 +176,11 @@ mod tests {
                 plan: Plan::Pipeline(vec![
                     Plan::Task {
                         id: TaskId(3),
-                        bound: vec![1; 40],
+                        bound: vec![1u8; 40].into(),
                     },
                     Plan::List(vec![]),
                 ]),
-                inputs: vec![vec![9; 100], vec![]],
+                inputs: vec![vec![9u8; 100].into(), Payload::default()],
             },
         })
         .unwrap();
@@ -122,7 +188,7 @@ mod tests {
             call: 1,
             first: 1 << 40,
             outputs: vec![
-                Ok(vec![1, 2]),
+                Ok(vec![1u8, 2].into()),
                 Err(TaskFailure {
                     task: "t".into(),
                     rank: 1,
@@ -176,7 +242,11 @@ mod tests {
     /// Slot indices past 2^32 travel both ways (a `map` of more than 4,294,967,295 items).
     #[test]
     fn slot_indices_past_u32_travel() {
-        let batch = Batch::map((1usize << 32) + 7, Plan::List(vec![]), vec![vec![1]]);
+        let batch = Batch::map(
+            (1usize << 32) + 7,
+            Plan::List(vec![]),
+            vec![vec![1u8].into()],
+        );
         let run = ToWorker::Run { call: 2, batch };
         assert_eq!(decode::<ToWorker>(&encode(&run).unwrap(), 0).unwrap(), run);
         let ToWorker::Run { batch, .. } = run else {
@@ -185,7 +255,7 @@ mod tests {
         let reply = ToDriver::Done(Reply {
             call: 2,
             first: batch.first,
-            outputs: vec![Ok(vec![3])],
+            outputs: vec![Ok(vec![3u8].into())],
         });
         assert_eq!(
             decode::<ToDriver>(&encode(&reply).unwrap(), 0).unwrap(),
@@ -215,9 +285,26 @@ mod tests {
         }
     }
 
+    /// Decodes `header`, then fills its pending parts from `blocks` in order (what
+    /// `receive_message` does with MPI).
+    fn decode_with<T: DeserializeOwned + Carrier>(header: &[u8], blocks: &[Vec<u8>]) -> Option<T> {
+        let mut message: T = decode(header, 0).ok()?;
+        let mut payloads = Vec::new();
+        message.payloads_mut(&mut payloads);
+        let mut blocks = blocks.iter();
+        for p in payloads {
+            for buffer in p.pending_parts() {
+                let block = blocks.next()?;
+                (block.len() == buffer.len()).then_some(())?;
+                buffer.copy_from_slice(block);
+            }
+        }
+        blocks.next().is_none().then_some(message)
+    }
+
     #[test]
-    fn large_blocks_travel_beside_the_message() {
-        let big = vec![7u8; DETACH_MIN];
+    fn large_parts_travel_beside_the_message() {
+        let big = vec![7u8; PART_MIN];
         let msg = ToWorker::Run {
             call: 1,
             batch: Batch {
@@ -225,34 +312,40 @@ mod tests {
                 fold: false,
                 plan: Plan::Task {
                     id: TaskId(1),
-                    bound: big.clone(),
+                    bound: Payload::encode(&serde_bytes::ByteBuf::from(big.clone())).unwrap(),
                 },
-                inputs: vec![vec![1, 2], big.clone()],
+                inputs: vec![
+                    Payload::encode(&(1u8, 2u8)).unwrap(),
+                    Payload::encode_owned(big.clone()).unwrap(),
+                ],
             },
         };
         let encoded = Encoded::new(msg.clone()).unwrap();
         assert_eq!(
             encoded.blocks().count(),
             2,
-            "the bound block and the large input"
+            "the bound part and the large input"
         );
         assert!(
             encoded.header().len() < 64,
-            "the message keeps only indices: {} bytes",
+            "the message keeps only lengths: {} bytes",
             encoded.header().len()
         );
         let received: Vec<Vec<u8>> = encoded.blocks().map(<[u8]>::to_vec).collect();
         assert_eq!(
-            decode_parts::<ToWorker>(encoded.header(), received, 0).unwrap(),
+            decode_with::<ToWorker>(encoded.header(), &received).unwrap(),
             msg
         );
-        // Without its parts, the message does not decode.
-        assert!(decode_parts::<ToWorker>(encoded.header(), Vec::new(), 0).is_err());
-        // Small blocks stay inline, and a plain decode reads them.
+        // Without its parts, or with one too many, the message does not decode.
+        assert!(decode_with::<ToWorker>(encoded.header(), &[]).is_none());
+        let mut extra = received.clone();
+        extra.push(vec![1]);
+        assert!(decode_with::<ToWorker>(encoded.header(), &extra).is_none());
+        // Short values stay inline, and a plain decode reads them.
         let reply = ToDriver::Done(Reply {
             call: 1,
             first: 0,
-            outputs: vec![Ok(vec![3; 10])],
+            outputs: vec![Ok(vec![3u8; 10].into())],
         });
         let encoded = Encoded::new(reply.clone()).unwrap();
         assert_eq!(encoded.blocks().count(), 0);

@@ -1,11 +1,12 @@
 //! The wire: how work and results travel between ranks.
 //!
-//! * [`codec`]: values to postcard bytes and back.
+//! * [`codec`]: messages to postcard bytes and back.
+//! * [`payload`]: one encoded value, its long byte runs out of line (sent from the user's
+//!   vector, received into the vector that becomes the value).
 //! * [`plan`]: the wire form of a computation ([`plan::Plan`]) and of a unit of work
 //!   ([`plan::Batch`]).
 //! * [`message`]: the messages between the driver and a worker, and their MPI tags.
-//! * [`transport`]: large blocks sent beside their message and received in place; the only
-//!   file with `unsafe` code.
+//! * [`transport`]: parts sent beside their message, cut into MPI-sized chunks.
 //! * [`outbox`]: the driver's non-blocking sends.
 //! * [`heartbeat`]: a worker's sign of life while it runs a batch, sent from a helper thread.
 
@@ -13,5 +14,6 @@ pub(crate) mod codec;
 pub(crate) mod heartbeat;
 pub(crate) mod message;
 pub(crate) mod outbox;
+pub(crate) mod payload;
 pub(crate) mod plan;
 pub(crate) mod transport;

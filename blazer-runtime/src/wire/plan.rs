@@ -8,7 +8,14 @@
 //! guarantees at compile time that they fit.
 
 use crate::task::TaskId;
+use crate::wire::payload::Payload;
 use serde::{Deserialize, Serialize};
+
+/// A batch closes once its inputs reach this many bytes, whatever its item count: with
+/// [`crate::wire::payload::SPILL`] and [`crate::wire::transport::CHUNK`], it bounds every
+/// MPI message blazer sends to at most 1 GiB (a message's head holds at most about
+/// `BATCH_BYTES` plus one item's inline bytes; each part travels in chunks of at most 1 GiB).
+pub(crate) const BATCH_BYTES: usize = 8 << 20;
 
 /// A computation from one encoded value to another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,8 +25,7 @@ pub(crate) enum Plan {
         /// Which task.
         id: TaskId,
         /// Encoded leading arguments (empty when none are bound).
-        #[serde(with = "crate::wire::transport::block")]
-        bound: Vec<u8>,
+        bound: Payload,
     },
     /// Run stages in order, each output feeding the next stage.
     Pipeline(Vec<Plan>),
@@ -28,7 +34,7 @@ pub(crate) enum Plan {
     /// Feed the same input to every branch; the output is the `Vec` of their outputs.
     List(Vec<Plan>),
     /// Ignore the input and output this encoded value.
-    Const(#[serde(with = "crate::wire::transport::block")] Vec<u8>),
+    Const(Payload),
 }
 
 impl Plan {
@@ -38,6 +44,19 @@ impl Plan {
             Plan::Task { .. } | Plan::Const(_) => false,
             Plan::Pipeline(stages) => stages.iter().any(Plan::fans_out),
             Plan::Tuple(_) | Plan::List(_) => true,
+        }
+    }
+
+    /// Every payload in the plan, in the order they are encoded.
+    pub(crate) fn payloads_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Payload>) {
+        match self {
+            Plan::Task { bound, .. } => out.push(bound),
+            Plan::Const(value) => out.push(value),
+            Plan::Pipeline(plans) | Plan::Tuple(plans) | Plan::List(plans) => {
+                for p in plans {
+                    p.payloads_mut(out);
+                }
+            }
         }
     }
 
@@ -67,19 +86,24 @@ pub(crate) struct Batch {
     /// What to run.
     pub(crate) plan: Plan,
     /// Encoded inputs.
-    #[serde(with = "crate::wire::transport::block_seq")]
-    pub(crate) inputs: Vec<Vec<u8>>,
+    pub(crate) inputs: Vec<Payload>,
 }
 
 impl Batch {
     /// A batch that maps `plan` over `inputs`, filling slots from `first` on.
-    pub(crate) fn map(first: usize, plan: Plan, inputs: Vec<Vec<u8>>) -> Batch {
+    pub(crate) fn map(first: usize, plan: Plan, inputs: Vec<Payload>) -> Batch {
         Batch {
             first: first as u64,
             fold: false,
             plan,
             inputs,
         }
+    }
+
+    /// Every payload in the batch, in the order they are encoded.
+    pub(crate) fn payloads_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Payload>) {
+        self.plan.payloads_mut(out);
+        out.extend(self.inputs.iter_mut());
     }
 
     /// How many result slots the batch fills: one per input, or one for a fold.
@@ -93,14 +117,14 @@ impl Batch {
 }
 
 /// Joins branch outputs into the encoding of a tuple (`Tuple`) or of a `Vec` (`List`).
-pub(crate) fn join_outputs(as_list: bool, outputs: Vec<Vec<u8>>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(outputs.iter().map(Vec::len).sum::<usize>() + 10);
+pub(crate) fn join_outputs(as_list: bool, outputs: Vec<Payload>) -> Payload {
+    let mut out = Payload::default();
     if as_list {
         // postcard writes a sequence length as a varint usize.
-        out = postcard::to_extend(&outputs.len(), out).expect("a usize always encodes");
+        out = Payload::from(postcard::to_allocvec(&outputs.len()).expect("a usize encodes"));
     }
     for o in outputs {
-        out.extend_from_slice(&o);
+        out.append(o);
     }
     out
 }
@@ -111,16 +135,14 @@ mod tests {
 
     #[test]
     fn joined_outputs_decode_as_tuple_and_vec() {
-        let parts: Vec<Vec<u8>> = vec![
-            postcard::to_allocvec(&1u32).unwrap(),
-            postcard::to_allocvec(&"x").unwrap(),
+        let parts: Vec<Payload> = vec![
+            Payload::encode(&1u32).unwrap(),
+            Payload::encode(&"x").unwrap(),
         ];
-        let t: (u32, String) = postcard::from_bytes(&join_outputs(false, parts)).unwrap();
+        let t: (u32, String) = join_outputs(false, parts).decode().unwrap();
         assert_eq!(t, (1, "x".to_string()));
-        let many: Vec<Vec<u8>> = (0..300i64)
-            .map(|i| postcard::to_allocvec(&i).unwrap())
-            .collect();
-        let v: Vec<i64> = postcard::from_bytes(&join_outputs(true, many)).unwrap();
+        let many: Vec<Payload> = (0..300i64).map(|i| Payload::encode(&i).unwrap()).collect();
+        let v: Vec<i64> = join_outputs(true, many).decode().unwrap();
         assert_eq!(v, (0..300).collect::<Vec<_>>());
     }
 
@@ -129,7 +151,11 @@ mod tests {
     #[test]
     fn slot_indices_go_past_u32() {
         let first = (1usize << 32) + 5;
-        let batch = Batch::map(first, Plan::Const(vec![]), vec![vec![1]; 3]);
+        let batch = Batch::map(
+            first,
+            Plan::Const(Payload::default()),
+            vec![vec![1u8].into(); 3],
+        );
         assert_eq!(batch.first, first as u64);
         assert_eq!(batch.outputs(), 3);
     }
@@ -138,7 +164,7 @@ mod tests {
     fn then_flattens_and_fan_out_is_detected() {
         let t = |i| Plan::Task {
             id: TaskId(i),
-            bound: vec![],
+            bound: Payload::default(),
         };
         let p = t(1).then(t(2)).then(t(3).then(t(4)));
         assert_eq!(p, Plan::Pipeline(vec![t(1), t(2), t(3), t(4)]));

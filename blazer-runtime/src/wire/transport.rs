@@ -1,140 +1,61 @@
-//! How messages travel over MPI: large byte blocks beside their message, sends that read
-//! them where they lie, receives into reused buffers.
+//! How messages travel over MPI: a message's long byte runs (the parts of its payloads,
+//! see [`crate::wire::payload`]) are sent beside it, straight from where they lie, cut into
+//! MPI messages of at most [`CHUNK`] bytes; receives reuse their buffers.
 //!
-//! Encoding a message copies every byte block into the message buffer, and decoding copies it
-//! out again. Blocks of [`DETACH_MIN`] bytes or more (task arguments and results) are instead
-//! sent as MPI messages of their own straight from where they lie, and received straight into
-//! the `Vec` that the decoded message owns: two copies fewer each way. The message refers to a
-//! detached block by its index; the number of blocks rides in the message's tag.
+//! A message refers to a detached part by its length; the receiver allocates the part, then
+//! receives its chunks into it in order. The number of MPI messages that follow a message
+//! rides in its tag, so a receiver that cannot decode a message can still drain them.
 //!
-//! **This is the one file of the runtime with `unsafe` code**, and its invariant is stated
-//! once: an [`Encoded`] owns its message, and the block pointers it records point into that
-//! message's heap buffers, which never move or change while the `Encoded` (or the [`Sending`]
-//! that holds it) lives. No pointer leaves this file; callers see slices borrowed from the
-//! `Encoded`, or a [`Sending`] that completes its MPI requests before freeing anything.
+//! **Unsafe code** here keeps one invariant: an [`Encoded`] owns its message, and the part
+//! pointers it records point into that message's heap buffers, which never move or change
+//! while the `Encoded` (or the [`Sending`] that holds it) lives. No pointer leaves this file;
+//! callers see slices borrowed from the `Encoded`, or a [`Sending`] that completes its MPI
+//! requests before freeing anything.
 
 use crate::error::{Error, Result};
 use mpi::datatype::Equivalence;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Message, Source, Status};
 use mpi::request::{Request, StaticScope};
 use mpi::topology::Process;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_bytes::{ByteBuf, Bytes};
+use serde::Serialize;
 use std::any::Any;
 use std::cell::RefCell;
 
-/// Blocks at least this long are detached.
-pub(crate) const DETACH_MIN: usize = 64 * 1024;
-/// At most this many blocks are detached from one message (the rest stay inline).
-pub(crate) const MAX_PARTS: usize = 4096;
+/// The longest MPI message blazer sends: MPI counts are `int`s, so a part longer than this
+/// travels as several messages (a 4 GiB argument as four).
+pub(crate) const CHUNK: usize = 1 << 30;
+/// At most this many MPI messages follow one message; parts past it stay inline.
+pub(crate) const MAX_MESSAGES: usize = 4096;
 
-/// Detached blocks, as `(pointer, length)` into the message being encoded.
+/// Detached parts, as `(pointer, length)` into the message being encoded.
 type Detached = Vec<(*const u8, usize)>;
 
 thread_local! {
-    /// While [`Encoded::new`] encodes its message: the blocks detached so far.
+    /// While [`Encoded::new`] encodes its message: the parts detached so far.
     static DETACHED: RefCell<Option<Detached>> = const { RefCell::new(None) };
-    /// While [`decode_parts`] decodes: the blocks received beside the message.
-    static RECEIVED: RefCell<Option<Vec<Option<Vec<u8>>>>> = const { RefCell::new(None) };
 }
 
-/// Where a block is: in the message, or beside it (index of its part).
-#[derive(Serialize, Deserialize)]
-enum Repr<B> {
-    Inline(B),
-    Detached(u32),
+/// How many MPI messages carry a part of `len` bytes.
+pub(crate) fn chunks(len: usize) -> usize {
+    len.div_ceil(CHUNK)
 }
 
-fn serialize_block<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    let index = DETACHED.with_borrow_mut(|d| match d {
-        Some(parts) if bytes.len() >= DETACH_MIN && parts.len() < MAX_PARTS => {
-            parts.push((bytes.as_ptr(), bytes.len()));
-            Some(parts.len() as u32 - 1)
+/// Called by a payload's encoder for each of its parts: true if the part is sent beside the
+/// message being encoded (which then must not write it inline), false outside a message or
+/// past [`MAX_MESSAGES`].
+pub(crate) fn detach(bytes: &[u8]) -> bool {
+    DETACHED.with_borrow_mut(|d| match d {
+        Some(parts) => {
+            let sent: usize = parts.iter().map(|&(_, len)| chunks(len)).sum();
+            if !bytes.is_empty() && sent + chunks(bytes.len()) <= MAX_MESSAGES {
+                parts.push((bytes.as_ptr(), bytes.len()));
+                true
+            } else {
+                false
+            }
         }
-        _ => None,
-    });
-    match index {
-        Some(i) => Repr::<&Bytes>::Detached(i).serialize(s),
-        None => Repr::Inline(Bytes::new(bytes)).serialize(s),
-    }
-}
-
-fn deserialize_block<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-    match Repr::<ByteBuf>::deserialize(d)? {
-        Repr::Inline(b) => Ok(b.into_vec()),
-        Repr::Detached(i) => RECEIVED
-            .with_borrow_mut(|r| {
-                r.as_mut()
-                    .and_then(|parts| parts.get_mut(i as usize)?.take())
-            })
-            .ok_or_else(|| D::Error::custom(format!("no block {i} beside the message"))),
-    }
-}
-
-/// A block is a `Vec<u8>` field: `#[serde(with = "crate::wire::transport::block")]`.
-pub(crate) mod block {
-    use super::*;
-
-    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        serialize_block(v, s)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        deserialize_block(d)
-    }
-}
-
-/// One block, for use inside sequences.
-struct Block<'a>(&'a [u8]);
-
-impl Serialize for Block<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serialize_block(self.0, s)
-    }
-}
-
-struct OwnedBlock(Vec<u8>);
-
-impl<'de> Deserialize<'de> for OwnedBlock {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        deserialize_block(d).map(OwnedBlock)
-    }
-}
-
-/// `Vec<Vec<u8>>`, each element a block.
-pub(crate) mod block_seq {
-    use super::*;
-
-    pub(crate) fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|b| Block(b)))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
-        Ok(Vec::<OwnedBlock>::deserialize(d)?
-            .into_iter()
-            .map(|b| b.0)
-            .collect())
-    }
-}
-
-/// `Vec<Result<Vec<u8>, E>>`, each `Ok` a block.
-pub(crate) mod block_results {
-    use super::*;
-
-    pub(crate) fn serialize<S: Serializer, E: Serialize>(
-        v: &[Result<Vec<u8>, E>],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|r| r.as_ref().map(|b| Block(b))))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>, E: Deserialize<'de>>(
-        d: D,
-    ) -> Result<Vec<Result<Vec<u8>, E>>, D::Error> {
-        let v = Vec::<Result<OwnedBlock, E>>::deserialize(d)?;
-        Ok(v.into_iter().map(|r| r.map(|b| b.0)).collect())
-    }
+        None => false,
+    })
 }
 
 /// A message encoded for sending: its header bytes and the blocks detached from it, with the
@@ -157,21 +78,23 @@ impl std::fmt::Debug for Encoded {
 }
 
 impl Encoded {
-    /// Encodes `message`, detaching its large blocks, and takes ownership of it so that the
-    /// blocks stay valid.
+    /// Encodes `message`, detaching its payloads' parts, and takes ownership of it so that
+    /// the parts stay valid.
     pub(crate) fn new<T: Serialize + 'static>(message: T) -> Result<Encoded> {
-        let fail = |e: postcard::Error| Error::Encode(e.to_string());
-        // Boxed first: the blocks must be recorded from the value that will be kept.
+        // Boxed first: the parts must be recorded from the value that will be kept.
         let message = Box::new(message);
-        // Two passes, sizing then writing: each starts with no block detached, so that both
-        // make the same choices.
         DETACHED.with_borrow_mut(|d| *d = Some(Vec::new()));
-        let size = postcard::experimental::serialized_size(&*message);
-        DETACHED.with_borrow_mut(|d| *d = Some(Vec::new()));
-        let header = size.and_then(|n| postcard::to_extend(&*message, Vec::with_capacity(n)));
+        let header = postcard::to_allocvec(&*message);
         let blocks = DETACHED.with_borrow_mut(Option::take).unwrap_or_default();
+        let header = header.map_err(|e| Error::Encode(e.to_string()))?;
+        if header.len() > CHUNK {
+            return Err(Error::Encode(format!(
+                "a message of {} bytes beside its parts, more than MPI takes in one message",
+                header.len()
+            )));
+        }
         Ok(Encoded {
-            header: header.map_err(fail)?,
+            header,
             blocks,
             _message: message,
         })
@@ -192,26 +115,35 @@ impl Encoded {
         &self.header
     }
 
-    /// The detached blocks, in the order the message refers to them.
+    /// The detached parts, in the order the message refers to them.
     pub(crate) fn blocks(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.blocks.iter().map(|&(ptr, len)| {
-            // SAFETY: `ptr..ptr+len` is a block of `self._message`, owned by `self` and never
+            // SAFETY: `ptr..ptr+len` is a part of `self._message`, owned by `self` and never
             // changed (module invariant); the slice borrows `self`, so it cannot outlive it.
             unsafe { std::slice::from_raw_parts(ptr, len) }
         })
     }
 
-    /// The tag of the header: `base` plus the number of blocks that follow it.
+    /// The MPI messages that follow the header: each part cut into chunks.
+    fn messages(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.blocks().flat_map(|b| b.chunks(CHUNK))
+    }
+
+    /// The tag of the header: `base` plus the number of messages that follow it.
     fn tag(&self, base: i32) -> i32 {
-        base + self.blocks.len() as i32
+        base + self
+            .blocks
+            .iter()
+            .map(|&(_, len)| chunks(len))
+            .sum::<usize>() as i32
     }
 
     /// Sends the header with tag `base + blocks`, then each block with `block_tag`, blocking
     /// until each send completes (the worker's replies).
     pub(crate) fn send_blocking(&self, to: &Process<'_>, base: i32, block_tag: i32) {
         to.send_with_tag(&self.header[..], self.tag(base));
-        for block in self.blocks() {
-            to.send_with_tag(block, block_tag);
+        for chunk in self.messages() {
+            to.send_with_tag(chunk, block_tag);
         }
     }
 
@@ -230,10 +162,10 @@ impl Encoded {
             pinned(&self.header),
             self.tag(base),
         ))];
-        for block in self.blocks() {
+        for chunk in self.messages() {
             requests.push(Some(to.immediate_send_with_tag(
                 StaticScope,
-                pinned(block),
+                pinned(chunk),
                 block_tag,
             )));
         }
@@ -300,25 +232,38 @@ pub(crate) fn receive_reusing(
     status
 }
 
-/// Receives the `n` blocks that `from` sends after a message, in order.
-pub(crate) fn receive_blocks(from: &Process<'_>, n: usize, tag: i32) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|_| {
-            from.matched_probe_with_tag(tag)
-                .matched_receive_vec::<u8>()
-                .0
-        })
-        .collect()
+/// Receives a part from `from` into `buffer`, chunk by chunk, counting in `received` each
+/// MPI message taken (a chunk of the wrong length too, which is received and dropped).
+pub(crate) fn receive_part(
+    from: &Process<'_>,
+    tag: i32,
+    buffer: &mut [u8],
+    received: &mut usize,
+) -> Result<()> {
+    for chunk in buffer.chunks_mut(CHUNK) {
+        let (message, status) = from.matched_probe_with_tag(tag);
+        *received += 1;
+        let len = status.count(u8::equivalent_datatype()) as usize;
+        if len != chunk.len() {
+            // Receive it anyway, so that it does not stay in the way of later messages.
+            let _ = (message, status).matched_receive_vec::<u8>();
+            return Err(Error::Decode {
+                rank: from.rank(),
+                message: format!(
+                    "a part's chunk of {len} bytes where {} were due",
+                    chunk.len()
+                ),
+            });
+        }
+        message.matched_receive_into(chunk);
+    }
+    Ok(())
 }
 
-/// Decodes a message received from `rank` with the blocks that came beside it.
-pub(crate) fn decode_parts<T: for<'de> Deserialize<'de>>(
-    bytes: &[u8],
-    parts: Vec<Vec<u8>>,
-    rank: i32,
-) -> Result<T> {
-    RECEIVED.with_borrow_mut(|r| *r = Some(parts.into_iter().map(Some).collect()));
-    let decoded = crate::wire::codec::decode(bytes, rank);
-    RECEIVED.with_borrow_mut(|r| *r = None);
-    decoded
+/// Receives and drops `n` messages with `tag` from `from` (what follows a message that could
+/// not be decoded).
+pub(crate) fn drain(from: &Process<'_>, n: usize, tag: i32) {
+    for _ in 0..n {
+        let _ = from.matched_probe_with_tag(tag).matched_receive_vec::<u8>();
+    }
 }

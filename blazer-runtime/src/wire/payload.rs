@@ -1,0 +1,758 @@
+//! [`Payload`]: one encoded value (a task's argument or result, a bound argument), as the
+//! postcard bytes of the value with its long byte runs kept out of line.
+//!
+//! The logical content of a payload is exactly the value's postcard encoding, so payloads
+//! concatenate like bytes (bound arguments then the stage input, the outputs of a fork) and
+//! any serde type decodes from one. Physically, a payload is a short `head` plus **parts**:
+//! runs of at least [`PART_MIN`] bytes, each with the offset in `head` where it belongs. A
+//! part travels as MPI messages of its own, straight from and into its memory:
+//!
+//! * **Sent from the user's buffer.** Plain-data vectors given by value (`Vec<f64>`,
+//!   `Vec<f32>`, `Vec<u8>`, `Vec<i8>`, [`RawVec<T>`] of any [`Plain`] `T`, `ByteBuf`) become
+//!   a *lent* part that points into the vector, which the payload keeps alive: encoding them
+//!   copies nothing.
+//! * **Received into the value.** A part received from MPI lands in a [`Block`] allocated with
+//!   the alignment of its element type, which a vector of that type then takes over with
+//!   `Vec::from_raw_parts`: decoding copies nothing either.
+//!
+//! Any other type is encoded by serde; byte runs it writes (long strings, `ByteBuf`s inside
+//! structs) still become parts, copied once, and its inline bytes never pile up beyond
+//! [`SPILL`] in one head, so no single MPI message of blazer's grows with the data.
+//!
+//! `Vec<f64>`, `Vec<f32>`, `Vec<u8>` and `Vec<i8>` take the fast path because postcard's
+//! encoding of them *is* their memory (a length, then little-endian elements), so the fast
+//! and the serde forms are the same bytes and either side may use either. Vectors of wider
+//! integers are varint-encoded by postcard and take the serde path; [`RawVec`] carries them
+//! as memory.
+//!
+//! Unsafe code here: [`Block`] (an aligned allocation handed to a `Vec`), lent parts (a
+//! pointer into a vector owned by the part itself), and copying bytes into plain vectors.
+
+use crate::error::Error;
+use crate::raw::{Plain, RawVec};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_bytes::{ByteBuf, Bytes};
+use std::alloc::Layout;
+use std::any::Any;
+use std::ptr::NonNull;
+use std::rc::Rc;
+
+/// Byte runs at least this long become parts.
+pub(crate) const PART_MIN: usize = 64 * 1024;
+/// Inline bytes a payload's head gathers before they move to a part of their own.
+pub(crate) const SPILL: usize = 1 << 20;
+
+/// An aligned, zero-initialised heap allocation of `len > 0` bytes that a `Vec` of an element
+/// type of that alignment can take over.
+pub(crate) struct Block {
+    ptr: NonNull<u8>,
+    len: usize,
+    align: usize,
+}
+
+impl Block {
+    /// Allocates `len` zeroed bytes aligned to `align`; `None` when `len` is 0, the layout is
+    /// invalid, or memory runs out (a clear error for the caller, never an abort).
+    pub(crate) fn zeroed(len: usize, align: usize) -> Option<Block> {
+        let layout = Layout::from_size_align(len, align).ok()?;
+        if len == 0 {
+            return None;
+        }
+        // SAFETY: `layout` has a non-zero size. Zeroed memory (which the allocator gets from
+        // fresh pages without writing for large blocks) makes every byte initialised.
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        Some(Block { ptr, len, align })
+    }
+
+    /// A block holding a copy of `bytes`.
+    fn copy_of(bytes: &[u8], align: usize) -> Option<Block> {
+        let mut block = Block::zeroed(bytes.len(), align)?;
+        block.as_mut_slice().copy_from_slice(bytes);
+        Some(block)
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` owns `len` initialised bytes for the life of `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_slice`, and `&mut self` makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The block as a `Vec<T>` without copying, when its alignment and length fit `T`.
+    fn into_vec<T: Plain>(self) -> Result<Vec<T>, Block> {
+        let size = std::mem::size_of::<T>();
+        if self.align != std::mem::align_of::<T>() || !self.len.is_multiple_of(size) {
+            return Err(self);
+        }
+        let n = self.len / size;
+        let ptr = self.ptr.as_ptr().cast::<T>();
+        std::mem::forget(self);
+        // SAFETY: the memory was allocated by the global allocator with the layout of
+        // `[T; n]` (size `n * size_of::<T>()`, align `align_of::<T>()`), it is initialised,
+        // and every bit pattern is a valid `T: Plain`; the block gave up its ownership.
+        Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `zeroed` with exactly this layout, and not taken by a `Vec`
+        // (`into_vec` forgets the block).
+        unsafe {
+            std::alloc::dealloc(
+                self.ptr.as_ptr(),
+                Layout::from_size_align_unchecked(self.len, self.align),
+            )
+        }
+    }
+}
+
+/// The bytes of a part.
+#[derive(Clone)]
+enum Run {
+    /// Inside the vector that `owner` holds (the one the payload was encoded from).
+    Lent {
+        ptr: *const u8,
+        len: usize,
+        owner: Rc<dyn Any>,
+    },
+    /// In a block of its own (received, or copied by serde's encoder).
+    Owned(Rc<Block>),
+}
+
+/// A long byte run, out of line.
+#[derive(Clone)]
+pub(crate) struct Part {
+    /// Offset in the head where the run belongs.
+    at: usize,
+    /// Alignment of the elements the run holds (1 for bytes).
+    align: usize,
+    run: Run,
+    /// Allocated while a message was decoded; its bytes are still to be received.
+    pending: bool,
+}
+
+impl Part {
+    fn bytes(&self) -> &[u8] {
+        match &self.run {
+            // SAFETY: `ptr..ptr+len` is the buffer of the vector that `owner` keeps alive and
+            // that nothing mutates (it is shared through `Rc` only); the slice borrows `self`,
+            // which holds `owner`.
+            Run::Lent { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+            Run::Owned(block) => block.as_slice(),
+        }
+    }
+}
+
+/// One encoded value: its postcard bytes, long runs out of line (see the module docs).
+#[derive(Clone, Default)]
+pub(crate) struct Payload {
+    head: Vec<u8>,
+    parts: Vec<Part>,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload")
+            .field("len", &self.len())
+            .field("parts", &self.parts.len())
+            .finish()
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.len() == other.len() && self.to_vec() == other.to_vec()
+    }
+}
+
+impl Eq for Payload {}
+
+impl From<Vec<u8>> for Payload {
+    /// Postcard bytes as they are.
+    fn from(head: Vec<u8>) -> Payload {
+        Payload {
+            head,
+            parts: Vec::new(),
+        }
+    }
+}
+
+impl Payload {
+    /// Logical length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.head.len() + self.parts.iter().map(|p| p.bytes().len()).sum::<usize>()
+    }
+
+    /// The bytes in order: head pieces and parts interleaved.
+    fn segments(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut from = 0;
+        let mut parts = self.parts.iter();
+        let mut tail_done = false;
+        std::iter::from_fn(move || {
+            if let Some(p) = parts.next() {
+                let piece = &self.head[from..p.at];
+                from = p.at;
+                return Some([piece, p.bytes()]);
+            }
+            if tail_done {
+                return None;
+            }
+            tail_done = true;
+            Some([&self.head[from..], &[][..]])
+        })
+        .flatten()
+        .filter(|s| !s.is_empty())
+    }
+
+    /// The logical bytes, copied into one buffer.
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        for s in self.segments() {
+            out.extend_from_slice(s);
+        }
+        out
+    }
+
+    /// `self` followed by `next`, as one value (postcard concatenation).
+    pub(crate) fn append(&mut self, next: Payload) {
+        let shift = self.head.len();
+        self.head.extend_from_slice(&next.head);
+        self.parts.extend(next.parts.into_iter().map(|mut p| {
+            p.at += shift;
+            p
+        }));
+    }
+
+    /// `self` followed by `next`.
+    pub(crate) fn then(mut self, next: Payload) -> Payload {
+        self.append(next);
+        self
+    }
+
+    /// Encodes `value` with serde: long runs are copied into parts.
+    pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> crate::Result<Payload> {
+        postcard::serialize_with_flavor(value, Writer::default())
+            .map_err(|e| Error::Encode(e.to_string()))
+    }
+
+    /// Encodes `value`, which the payload may keep: a plain-data vector is lent, not copied.
+    pub(crate) fn encode_owned<T: Serialize + 'static>(value: T) -> crate::Result<Payload> {
+        match lend(value) {
+            Ok(payload) => Ok(payload),
+            Err(value) => Payload::encode(&value),
+        }
+    }
+
+    /// Decodes a `T`, taking over received blocks as vectors where the type allows.
+    pub(crate) fn decode<T: DeserializeOwned + 'static>(self) -> crate::Result<T> {
+        match take(self) {
+            Ok(value) => Ok(value),
+            Err(payload) => {
+                let mut de = postcard::Deserializer::from_flavor(Reader::new(&payload));
+                T::deserialize(&mut de).map_err(|e| Error::Decode {
+                    rank: crate::world::rank(),
+                    message: format!("a value: {e}"),
+                })
+            }
+        }
+    }
+
+    /// The parts allocated while a message was decoded whose bytes are still to be
+    /// received, in order, each as the buffer to receive into; marks them received.
+    pub(crate) fn pending_parts(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
+        self.parts.iter_mut().filter(|p| p.pending).filter_map(|p| {
+            p.pending = false;
+            match &mut p.run {
+                Run::Owned(block) => Rc::get_mut(block).map(Block::as_mut_slice),
+                Run::Lent { .. } => None,
+            }
+        })
+    }
+}
+
+/// A postcard output that builds a [`Payload`].
+#[derive(Default)]
+struct Writer {
+    payload: Payload,
+    /// Inline bytes written since the last part.
+    inline: usize,
+}
+
+impl Writer {
+    fn push_part(&mut self, block: Block) {
+        self.payload.parts.push(Part {
+            at: self.payload.head.len(),
+            align: block.align,
+            run: Run::Owned(Rc::new(block)),
+            pending: false,
+        });
+        self.inline = 0;
+    }
+
+    /// Moves the inline bytes written since the last part into a part of their own.
+    fn spill(&mut self) -> postcard::Result<()> {
+        let start = self.payload.head.len() - self.inline;
+        let block = Block::copy_of(&self.payload.head[start..], 1)
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        self.payload.head.truncate(start);
+        self.push_part(block);
+        Ok(())
+    }
+}
+
+impl postcard::ser_flavors::Flavor for Writer {
+    type Output = Payload;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if self.inline >= SPILL {
+            self.spill()?;
+        }
+        if data.len() >= PART_MIN {
+            let block = Block::copy_of(data, 1).ok_or(postcard::Error::SerializeBufferFull)?;
+            self.push_part(block);
+        } else {
+            self.payload.head.extend_from_slice(data);
+            self.inline += data.len();
+        }
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<Payload> {
+        Ok(self.payload)
+    }
+}
+
+/// A postcard input that reads a [`Payload`]'s bytes in order across its head and parts.
+struct Reader<'a> {
+    segments: Vec<&'a [u8]>,
+    /// Current segment, and position in it.
+    seg: usize,
+    pos: usize,
+    /// For reads that span segments.
+    scratch: Vec<u8>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(payload: &'a Payload) -> Reader<'a> {
+        Reader {
+            segments: payload.segments().collect(),
+            seg: 0,
+            pos: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The rest of the current segment, moving past exhausted ones.
+    fn current(&mut self) -> &'a [u8] {
+        while let Some(s) = self.segments.get(self.seg) {
+            if self.pos < s.len() {
+                return &s[self.pos..];
+            }
+            self.seg += 1;
+            self.pos = 0;
+        }
+        &[]
+    }
+}
+
+impl<'de> postcard::de_flavors::Flavor<'de> for Reader<'de> {
+    type Remainder = ();
+    type Source = ();
+
+    fn pop(&mut self) -> postcard::Result<u8> {
+        let byte = *self
+            .current()
+            .first()
+            .ok_or(postcard::Error::DeserializeUnexpectedEnd)?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    fn try_take_n(&mut self, ct: usize) -> postcard::Result<&'de [u8]> {
+        if ct == 0 {
+            return Ok(&[]);
+        }
+        let rest = self.current();
+        // Runs are written whole, so a read of one never spans segments.
+        let taken = rest
+            .get(..ct)
+            .ok_or(postcard::Error::DeserializeUnexpectedEnd)?;
+        self.pos += ct;
+        Ok(taken)
+    }
+
+    fn try_take_n_temp<'b>(&'b mut self, ct: usize) -> postcard::Result<&'b [u8]>
+    where
+        'de: 'b,
+    {
+        if self.current().len() >= ct {
+            return self.try_take_n(ct);
+        }
+        self.scratch.clear();
+        while self.scratch.len() < ct {
+            let rest = self.current();
+            if rest.is_empty() {
+                return Err(postcard::Error::DeserializeUnexpectedEnd);
+            }
+            let n = rest.len().min(ct - self.scratch.len());
+            self.scratch.extend_from_slice(&rest[..n]);
+            self.pos += n;
+        }
+        Ok(&self.scratch)
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// How a plain-data vector type is laid out on the wire: its length prefix counts elements
+/// (postcard's `Vec<T>`) or bytes (`RawVec`, `ByteBuf`).
+#[derive(Clone, Copy)]
+enum Prefix {
+    Elements,
+    Bytes,
+}
+
+/// A payload of a plain-data vector: the length prefix, then its bytes as a lent part (or
+/// inline when short). `Err` gives the value back when `T` is not such a vector.
+fn lend<T: 'static>(value: T) -> Result<Payload, T> {
+    let boxed: Box<dyn Any> = Box::new(value);
+    let boxed = match lend_as::<Vec<u8>, u8>(boxed, Prefix::Elements, |v| v) {
+        Ok(p) => return Ok(p),
+        Err(b) => b,
+    };
+    let boxed = match lend_as::<ByteBuf, u8>(boxed, Prefix::Bytes, |v| v) {
+        Ok(p) => return Ok(p),
+        Err(b) => b,
+    };
+    macro_rules! try_vec {
+        ($boxed:ident; $($t:ty),*) => {$(
+            let $boxed = match lend_as::<Vec<$t>, $t>($boxed, Prefix::Elements, |v| v) {
+                Ok(p) => return Ok(p),
+                Err(b) => b,
+            };
+        )*};
+    }
+    macro_rules! try_raw {
+        ($boxed:ident; $($t:ty),*) => {$(
+            let $boxed = match lend_as::<RawVec<$t>, $t>($boxed, Prefix::Bytes, |v| &v.0) {
+                Ok(p) => return Ok(p),
+                Err(b) => b,
+            };
+        )*};
+    }
+    // postcard writes these element types as their little-endian memory.
+    #[cfg(target_endian = "little")]
+    try_vec!(boxed; f64, f32, i8);
+    try_raw!(boxed; f64, f32, u8, i8, u16, i16, u32, i32, u64, i64, u128, i128);
+    Err(*boxed
+        .downcast::<T>()
+        .expect("the value is a T: no other type matched"))
+}
+
+/// [`lend`] for one type `V`, a vector of `E` reached through `elems`.
+fn lend_as<V: 'static, E: Plain>(
+    boxed: Box<dyn Any>,
+    prefix: Prefix,
+    elems: fn(&V) -> &[E],
+) -> Result<Payload, Box<dyn Any>> {
+    let value: Rc<V> = Rc::from(boxed.downcast::<V>()?);
+    let slice = elems(&value);
+    let len = std::mem::size_of_val(slice);
+    let count = match prefix {
+        Prefix::Elements => slice.len(),
+        Prefix::Bytes => len,
+    };
+    let mut head = postcard::to_extend(&count, Vec::new()).expect("a usize encodes");
+    // SAFETY: `E: Plain` has no padding, so its `len` bytes are initialised.
+    let bytes = unsafe { std::slice::from_raw_parts(slice.as_ptr().cast::<u8>(), len) };
+    if len < PART_MIN {
+        head.extend_from_slice(bytes);
+        return Ok(Payload::from(head));
+    }
+    let ptr = bytes.as_ptr();
+    let at = head.len();
+    Ok(Payload {
+        head,
+        parts: vec![Part {
+            at,
+            align: std::mem::align_of::<E>(),
+            run: Run::Lent {
+                ptr,
+                len,
+                owner: value,
+            },
+            pending: false,
+        }],
+    })
+}
+
+/// Decodes a plain-data vector type without serde, taking over its received block (or its
+/// lent vector) when it can. `Err` gives the payload back when `T` is not such a type or the
+/// bytes do not have the expected shape; serde then decodes (or rejects) them.
+fn take<T: 'static>(payload: Payload) -> Result<T, Payload> {
+    macro_rules! try_types {
+        ($payload:ident; $($v:ty => $e:ty, $prefix:expr, $wrap:expr);* $(;)?) => {$(
+            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<$v>() {
+                let v: $v = take_vec::<$e, $v>($payload, $prefix, $wrap)?;
+                let boxed: Box<dyn Any> = Box::new(v);
+                return Ok(*boxed.downcast::<T>().expect("T is this type"));
+            }
+        )*};
+    }
+    #[cfg(target_endian = "little")]
+    try_types!(payload;
+        Vec<f64> => f64, Prefix::Elements, |v| v;
+        Vec<f32> => f32, Prefix::Elements, |v| v;
+        Vec<u8> => u8, Prefix::Elements, |v| v;
+        Vec<i8> => i8, Prefix::Elements, |v| v;
+    );
+    try_types!(payload;
+        ByteBuf => u8, Prefix::Bytes, ByteBuf::from;
+        RawVec<f64> => f64, Prefix::Bytes, RawVec;
+        RawVec<f32> => f32, Prefix::Bytes, RawVec;
+        RawVec<u8> => u8, Prefix::Bytes, RawVec;
+        RawVec<i8> => i8, Prefix::Bytes, RawVec;
+        RawVec<u16> => u16, Prefix::Bytes, RawVec;
+        RawVec<i16> => i16, Prefix::Bytes, RawVec;
+        RawVec<u32> => u32, Prefix::Bytes, RawVec;
+        RawVec<i32> => i32, Prefix::Bytes, RawVec;
+        RawVec<u64> => u64, Prefix::Bytes, RawVec;
+        RawVec<i64> => i64, Prefix::Bytes, RawVec;
+        RawVec<u128> => u128, Prefix::Bytes, RawVec;
+        RawVec<i128> => i128, Prefix::Bytes, RawVec;
+    );
+    Err(payload)
+}
+
+/// [`take`] for one vector type `V` of elements `E`, which `wrap` builds from a `Vec<E>`.
+fn take_vec<E: Plain, V: 'static>(
+    mut payload: Payload,
+    prefix: Prefix,
+    wrap: fn(Vec<E>) -> V,
+) -> Result<V, Payload> {
+    let size = std::mem::size_of::<E>();
+    let Ok((count, rest)) = postcard::take_from_bytes::<usize>(&payload.head) else {
+        return Err(payload);
+    };
+    let prefix_len = payload.head.len() - rest.len();
+    let Some(bytes) = (match prefix {
+        Prefix::Elements => count.checked_mul(size),
+        Prefix::Bytes => Some(count).filter(|c| c.is_multiple_of(size)),
+    }) else {
+        return Err(payload);
+    };
+    match payload.parts.len() {
+        // Short: the bytes follow the prefix in the head.
+        0 if rest.len() == bytes => Ok(wrap(copy_plain(rest))),
+        1 if payload.parts[0].at == prefix_len
+            && rest.is_empty()
+            && payload.parts[0].bytes().len() == bytes =>
+        {
+            let part = payload.parts.pop().expect("one part");
+            let run = match part.run {
+                Run::Owned(block) => match Rc::try_unwrap(block) {
+                    Ok(block) => match block.into_vec::<E>() {
+                        Ok(v) => return Ok(wrap(v)),
+                        Err(block) => Run::Owned(Rc::new(block)),
+                    },
+                    Err(shared) => Run::Owned(shared),
+                },
+                Run::Lent { ptr, len, owner } => match owner.downcast::<V>() {
+                    // Encoded and decoded in this process: hand the vector back.
+                    Ok(owner) => match Rc::try_unwrap(owner) {
+                        Ok(v) => return Ok(v),
+                        Err(owner) => Run::Lent { ptr, len, owner },
+                    },
+                    Err(owner) => Run::Lent { ptr, len, owner },
+                },
+            };
+            let part = Part { run, ..part };
+            let v = copy_plain(part.bytes());
+            Ok(wrap(v))
+        }
+        _ => Err(payload),
+    }
+}
+
+/// A vector of `E` holding a copy of `bytes` (a whole number of `E`s).
+fn copy_plain<E: Plain>(bytes: &[u8]) -> Vec<E> {
+    let n = bytes.len() / std::mem::size_of::<E>();
+    let mut out = vec![E::default(); n];
+    // SAFETY: `out` holds exactly `n * size_of::<E>() == bytes.len()` bytes, properly aligned,
+    // and any bit pattern is a valid `E: Plain`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.as_mut_ptr().cast::<u8>(), bytes.len())
+    };
+    out
+}
+
+/// How a part is written inside a message: beside it, or (past the message's limit of
+/// detached messages) inline.
+#[derive(Serialize, Deserialize)]
+enum PartRepr<B> {
+    Detached { len: u64 },
+    Inline(B),
+}
+
+/// A part as a message carries it: offset, alignment, bytes or length.
+struct PartOut<'a>(&'a Part);
+
+impl Serialize for PartOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let bytes = self.0.bytes();
+        let repr = if crate::wire::transport::detach(bytes) {
+            PartRepr::Detached {
+                len: bytes.len() as u64,
+            }
+        } else {
+            PartRepr::Inline(Bytes::new(bytes))
+        };
+        (self.0.at as u64, self.0.align as u8, repr).serialize(s)
+    }
+}
+
+impl Serialize for Payload {
+    /// Inside a message being encoded (see [`crate::wire::transport`]), each part is detached
+    /// and sent beside the message; elsewhere it is written inline.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Parts<'a>(&'a [Part]);
+        impl Serialize for Parts<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(PartOut))
+            }
+        }
+        (Bytes::new(&self.head), Parts(&self.parts)).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    /// Detached parts are allocated here, marked pending, and received after the message
+    /// (see [`Payload::pending_parts`]).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        type PartIn = (u64, u8, PartRepr<ByteBuf>);
+        let (head, wire): (ByteBuf, Vec<PartIn>) = Deserialize::deserialize(d)?;
+        let head = head.into_vec();
+        let mut parts = Vec::with_capacity(wire.len());
+        let mut last = 0usize;
+        for (at, align, repr) in wire {
+            let (at, align) = (at as usize, align as usize);
+            if at < last || at > head.len() || !align.is_power_of_two() || align > 16 {
+                return Err(D::Error::custom("a malformed part"));
+            }
+            last = at;
+            let (block, pending) = match repr {
+                PartRepr::Detached { len } => (
+                    usize::try_from(len)
+                        .ok()
+                        .and_then(|len| Block::zeroed(len, align)),
+                    true,
+                ),
+                PartRepr::Inline(bytes) => (Block::copy_of(&bytes, align), false),
+            };
+            let block = block.ok_or_else(|| {
+                D::Error::custom("a part that cannot be allocated (empty, too long, or no memory)")
+            })?;
+            parts.push(Part {
+                at,
+                align,
+                run: Run::Owned(Rc::new(block)),
+                pending,
+            });
+        }
+        Ok(Payload { head, parts })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<
+        T: Serialize + DeserializeOwned + 'static + Clone + PartialEq + std::fmt::Debug,
+    >(
+        v: T,
+    ) {
+        let owned = Payload::encode_owned(v.clone()).unwrap();
+        let copied = Payload::encode(&v).unwrap();
+        assert_eq!(owned.to_vec(), postcard::to_allocvec(&v).unwrap());
+        assert_eq!(copied.to_vec(), owned.to_vec());
+        assert_eq!(owned.clone().decode::<T>().unwrap(), v);
+        assert_eq!(copied.decode::<T>().unwrap(), v);
+    }
+
+    #[test]
+    fn values_round_trip_and_equal_postcard() {
+        round_trip(vec![1.5f64; 100_000]);
+        round_trip(vec![1.5f32, 2.0]);
+        round_trip(vec![7u8; PART_MIN]);
+        round_trip(ByteBuf::from(vec![3u8; PART_MIN + 1]));
+        round_trip(RawVec(vec![-1i64; 50_000]));
+        round_trip(vec![-1i64; 50_000]);
+        round_trip((3u32, "x".repeat(PART_MIN * 2), vec![2.5f64; 10]));
+        round_trip(());
+        round_trip(vec!["y".repeat(100); 30_000]);
+    }
+
+    #[test]
+    fn plain_vectors_are_lent_and_given_back() {
+        let v = vec![2.0f64; 1 << 16];
+        let ptr = v.as_ptr();
+        let p = Payload::encode_owned(v).unwrap();
+        assert_eq!(p.parts.len(), 1);
+        assert!(matches!(p.parts[0].run, Run::Lent { .. }));
+        let back: Vec<f64> = p.decode().unwrap();
+        assert_eq!(back.as_ptr(), ptr, "the same buffer, not a copy");
+    }
+
+    #[test]
+    fn received_blocks_become_vectors() {
+        let v = vec![4.0f64; 1 << 16];
+        let mut block = Block::zeroed(v.len() * 8, 8).unwrap();
+        // postcard: a 3-byte length, then the elements' memory.
+        let bytes = postcard::to_allocvec(&v).unwrap();
+        block.as_mut_slice().copy_from_slice(&bytes[3..]);
+        let ptr = block.as_slice().as_ptr();
+        let p = Payload {
+            head: postcard::to_allocvec(&v.len()).unwrap(),
+            parts: vec![Part {
+                at: 3,
+                align: 8,
+                run: Run::Owned(Rc::new(block)),
+                pending: false,
+            }],
+        };
+        let back: Vec<f64> = p.decode().unwrap();
+        assert_eq!(back, v);
+        assert_eq!(back.as_ptr().cast::<u8>(), ptr, "taken over, not copied");
+    }
+
+    #[test]
+    fn heads_spill_and_concatenate() {
+        let v: Vec<u64> = (0..1_000_000).collect();
+        let p = Payload::encode(&v).unwrap();
+        assert!(p.head.len() <= SPILL + 16, "head of {} bytes", p.head.len());
+        assert!(!p.parts.is_empty());
+        let joined = Payload::encode(&7u8).unwrap().then(p);
+        let (a, b): (u8, Vec<u64>) = joined.decode().unwrap();
+        assert_eq!((a, b), (7, v));
+    }
+
+    #[test]
+    fn ragged_or_mistyped_bytes_are_errors() {
+        let p = Payload::encode_owned(RawVec(vec![1u8; PART_MIN + 3])).unwrap();
+        assert!(p.decode::<RawVec<f64>>().is_err());
+        let p = Payload::encode_owned(vec![1u8; 5]).unwrap();
+        assert!(p.decode::<RawVec<u32>>().is_err());
+    }
+}
