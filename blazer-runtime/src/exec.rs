@@ -42,31 +42,8 @@ pub(crate) fn install_panic_hook() {
 /// Runs `plan` on the encoded `input`.
 pub(crate) fn execute(plan: &Plan, input: Payload) -> Result<Payload, TaskFailure> {
     match plan {
-        Plan::Task { id, bound } => {
-            let entry = Registry::global()
-                .ok()
-                .and_then(|r| r.get(*id))
-                .ok_or_else(|| {
-                    failure("?", format!("no task with ID {:#018x} on this rank", id.0))
-                })?;
-            // The bound leading arguments, then the stage input (postcard concatenation).
-            let args = bound.clone().then(input);
-            let outer = CURRENT_TASK.replace(Some(entry.name));
-            let start = crate::trace::enabled().then(crate::trace::now_us);
-            let outcome = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(args)));
-            if let Some(start) = start {
-                crate::trace::record(entry.name, start);
-            }
-            CURRENT_TASK.set(outer);
-            match outcome {
-                Ok(Ok(out)) => Ok(out),
-                Ok(Err(message)) => Err(failure(entry.name, message)),
-                Err(panic) => Err(failure(
-                    entry.name,
-                    format!("panicked: {}", panic_message(&*panic)),
-                )),
-            }
-        }
+        // The bound leading arguments, then the stage input (postcard concatenation).
+        Plan::Task { id, bound } => run_task(*id, bound.clone().then(input)),
         Plan::Pipeline(stages) => {
             let mut value = input;
             for stage in stages {
@@ -85,6 +62,38 @@ pub(crate) fn execute(plan: &Plan, input: Payload) -> Result<Payload, TaskFailur
     }
 }
 
+/// Runs `plan` on `input`, consuming it: a task's bound arguments move into its call (a
+/// vector given to [`crate::call`] is then taken over by the task, not copied).
+fn execute_owned(plan: Plan, input: Payload) -> Result<Payload, TaskFailure> {
+    match plan {
+        Plan::Task { id, bound } => run_task(id, bound.then(input)),
+        other => execute(&other, input),
+    }
+}
+
+/// Calls task `id` on its encoded arguments.
+fn run_task(id: crate::task::TaskId, args: Payload) -> Result<Payload, TaskFailure> {
+    let entry = Registry::global()
+        .ok()
+        .and_then(|r| r.get(id))
+        .ok_or_else(|| failure("?", format!("no task with ID {:#018x} on this rank", id.0)))?;
+    let outer = CURRENT_TASK.replace(Some(entry.name));
+    let start = crate::trace::enabled().then(crate::trace::now_us);
+    let outcome = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(args)));
+    if let Some(start) = start {
+        crate::trace::record(entry.name, start);
+    }
+    CURRENT_TASK.set(outer);
+    match outcome {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(message)) => Err(failure(entry.name, message)),
+        Err(panic) => Err(failure(
+            entry.name,
+            format!("panicked: {}", panic_message(&*panic)),
+        )),
+    }
+}
+
 /// Runs a whole batch: one output per input, or one folded output. The inputs are
 /// consumed, so that a task can take over their received buffers.
 pub(crate) fn run_batch(batch: Batch) -> Vec<Result<Payload, TaskFailure>> {
@@ -92,7 +101,12 @@ pub(crate) fn run_batch(batch: Batch) -> Vec<Result<Payload, TaskFailure>> {
         fold, plan, inputs, ..
     } = batch;
     if !fold {
-        return inputs.into_iter().map(|i| execute(&plan, i)).collect();
+        let mut outputs = Vec::with_capacity(inputs.len());
+        let mut inputs = inputs.into_iter();
+        let last = inputs.next_back();
+        outputs.extend(inputs.map(|i| execute(&plan, i)));
+        outputs.extend(last.map(|i| execute_owned(plan, i)));
+        return outputs;
     }
     let mut items = inputs.into_iter();
     let Some(first) = items.next() else {

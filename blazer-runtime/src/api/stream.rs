@@ -199,7 +199,7 @@ where
         let n = inputs.len();
         let batch = Batch::map(0, plan, inputs);
         // With no workers, the batch runs here, lazily, as it is pulled.
-        let pending = match dispatch::submit("stream", n, vec![(Placement::AnyWorker, batch)]) {
+        let pending = match dispatch::submit(self.label, n, vec![(Placement::AnyWorker, batch)]) {
             Ok(Submitted::Remote(call)) => Pending::Remote(call),
             Ok(Submitted::Inline(slots)) => Pending::Done(slots),
             Err(e) => Pending::Failed(e),

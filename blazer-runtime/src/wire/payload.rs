@@ -34,7 +34,8 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
 use std::alloc::Layout;
-use std::any::Any;
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
@@ -43,8 +44,9 @@ pub(crate) const PART_MIN: usize = 64 * 1024;
 /// Inline bytes a payload's head gathers before they move to a part of their own.
 pub(crate) const SPILL: usize = 1 << 20;
 
-/// An aligned, zero-initialised heap allocation of `len > 0` bytes that a `Vec` of an element
-/// type of that alignment can take over.
+/// An aligned, initialised heap allocation of `len` bytes that a `Vec` of an element type of
+/// that alignment can take over. Dropped blocks are kept as spares for the next receive of
+/// the same size (see [`Spares`]).
 pub(crate) struct Block {
     ptr: NonNull<u8>,
     len: usize,
@@ -52,9 +54,13 @@ pub(crate) struct Block {
 }
 
 impl Block {
-    /// Allocates `len` zeroed bytes aligned to `align`; `None` when `len` is 0, the layout is
-    /// invalid, or memory runs out (a clear error for the caller, never an abort).
-    pub(crate) fn zeroed(len: usize, align: usize) -> Option<Block> {
+    /// A block of `len` initialised bytes aligned to `align`, to be overwritten: a spare of
+    /// that size, or fresh zeroed memory. `None` when `len` is 0, the layout is invalid, or
+    /// memory runs out (a clear error for the caller, never an abort).
+    pub(crate) fn for_writing(len: usize, align: usize) -> Option<Block> {
+        if let Ok(Some(block)) = SPARES.try_with(|s| s.borrow_mut().take(len, align)) {
+            return Some(block);
+        }
         let layout = Layout::from_size_align(len, align).ok()?;
         if len == 0 {
             return None;
@@ -67,9 +73,22 @@ impl Block {
 
     /// A block holding a copy of `bytes`.
     fn copy_of(bytes: &[u8], align: usize) -> Option<Block> {
-        let mut block = Block::zeroed(bytes.len(), align)?;
+        let mut block = Block::for_writing(bytes.len(), align)?;
         block.as_mut_slice().copy_from_slice(bytes);
         Some(block)
+    }
+
+    /// The memory of `v`, when all of it is initialised (its length is its capacity).
+    fn from_vec<E: Plain>(v: Vec<E>) -> Option<Block> {
+        if v.len() != v.capacity() || v.is_empty() {
+            return None;
+        }
+        let mut v = std::mem::ManuallyDrop::new(v);
+        Some(Block {
+            ptr: NonNull::new(v.as_mut_ptr().cast::<u8>())?,
+            len: std::mem::size_of_val(v.as_slice()),
+            align: std::mem::align_of::<E>(),
+        })
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {
@@ -82,33 +101,108 @@ impl Block {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
-    /// The block as a `Vec<T>` without copying, when its alignment and length fit `T`.
-    fn into_vec<T: Plain>(self) -> Result<Vec<T>, Block> {
+    /// The memory as a `Vec<T>` without copying, when its alignment and length fit `T`;
+    /// the block is left empty.
+    fn take_vec<T: Plain>(&mut self) -> Option<Vec<T>> {
         let size = std::mem::size_of::<T>();
-        if self.align != std::mem::align_of::<T>() || !self.len.is_multiple_of(size) {
-            return Err(self);
+        if self.len == 0
+            || self.align != std::mem::align_of::<T>()
+            || !self.len.is_multiple_of(size)
+        {
+            return None;
         }
         let n = self.len / size;
         let ptr = self.ptr.as_ptr().cast::<T>();
-        std::mem::forget(self);
+        self.len = 0;
         // SAFETY: the memory was allocated by the global allocator with the layout of
         // `[T; n]` (size `n * size_of::<T>()`, align `align_of::<T>()`), it is initialised,
-        // and every bit pattern is a valid `T: Plain`; the block gave up its ownership.
-        Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
+        // and every bit pattern is a valid `T: Plain`; the block gave up its ownership (a
+        // block of length 0 frees nothing).
+        Some(unsafe { Vec::from_raw_parts(ptr, n, n) })
+    }
+
+    fn free(self) {
+        let this = std::mem::ManuallyDrop::new(self);
+        if this.len > 0 {
+            // SAFETY: allocated with exactly this layout (by `for_writing`, or by a `Vec` of
+            // elements of this alignment whose capacity was this many bytes), and owned.
+            unsafe {
+                std::alloc::dealloc(
+                    this.ptr.as_ptr(),
+                    Layout::from_size_align_unchecked(this.len, this.align),
+                )
+            }
+        }
     }
 }
 
 impl Drop for Block {
+    /// Keeps the memory as a spare, or frees it.
     fn drop(&mut self) {
-        // SAFETY: allocated in `zeroed` with exactly this layout, and not taken by a `Vec`
-        // (`into_vec` forgets the block).
-        unsafe {
-            std::alloc::dealloc(
-                self.ptr.as_ptr(),
-                Layout::from_size_align_unchecked(self.len, self.align),
-            )
+        let len = std::mem::replace(&mut self.len, 0);
+        if len == 0 {
+            return;
+        }
+        let block = Block {
+            ptr: self.ptr,
+            len,
+            align: self.align,
+        };
+        // After this thread's spares are gone (at its exit), blocks are freed.
+        let mut block = Some(block);
+        let _ = SPARES.try_with(|s| block = s.borrow_mut().keep(block.take().expect("once")));
+        if let Some(rejected) = block {
+            rejected.free();
         }
     }
+}
+
+/// Blocks freed on this thread, kept for the next receive of the same length and alignment:
+/// a fresh allocation of a large block costs a page fault per page (measured: a 64 MiB echo
+/// spent more time faulting in fresh receive buffers than moving bytes). At most
+/// [`Spares::MAX_BLOCKS`] blocks of [`PART_MIN`] bytes or more, [`Spares::MAX_BYTES`] in all.
+#[derive(Default)]
+struct Spares {
+    blocks: Vec<Block>,
+}
+
+impl Spares {
+    const MAX_BLOCKS: usize = 4;
+    const MAX_BYTES: usize = 1 << 30;
+
+    fn take(&mut self, len: usize, align: usize) -> Option<Block> {
+        let i = self
+            .blocks
+            .iter()
+            .position(|b| b.len == len && b.align == align)?;
+        Some(self.blocks.swap_remove(i))
+    }
+
+    /// Keeps `block`, or gives it back when it is not worth keeping.
+    fn keep(&mut self, block: Block) -> Option<Block> {
+        if block.len < PART_MIN || block.len > Self::MAX_BYTES {
+            return Some(block);
+        }
+        self.blocks.push(block);
+        while self.blocks.len() > Self::MAX_BLOCKS
+            || self.blocks.iter().map(|b| b.len).sum::<usize>() > Self::MAX_BYTES
+        {
+            self.blocks.remove(0).free();
+        }
+        None
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        for block in self.blocks.drain(..) {
+            block.free();
+        }
+    }
+}
+
+thread_local! {
+    static SPARES: RefCell<Spares> = RefCell::new(Spares::default());
 }
 
 /// The bytes of a part.
@@ -134,6 +228,15 @@ pub(crate) struct Part {
     run: Run,
     /// Allocated while a message was decoded; its bytes are still to be received.
     pending: bool,
+}
+
+impl Drop for Part {
+    /// The memory of a lent vector that nothing else holds becomes a spare block.
+    fn drop(&mut self) {
+        if let Run::Lent { owner, .. } = &mut self.run {
+            recycle(owner);
+        }
+    }
 }
 
 impl Part {
@@ -423,70 +526,122 @@ enum Prefix {
     Bytes,
 }
 
+/// A vector type whose wire form is its memory: `V` holds a `Vec<E>`.
+trait PlainVector: Sized + 'static {
+    type Elem: Plain;
+    const PREFIX: Prefix;
+    fn elems(&self) -> &[Self::Elem];
+    fn into_elems(self) -> Vec<Self::Elem>;
+    fn from_elems(v: Vec<Self::Elem>) -> Self;
+}
+
+macro_rules! plain_vectors {
+    ($($v:ty => $e:ty, $prefix:ident, |$s:ident| $elems:expr, |$o:ident| $into:expr, $from:expr;)*) => {
+        $(impl PlainVector for $v {
+            type Elem = $e;
+            const PREFIX: Prefix = Prefix::$prefix;
+            fn elems(&self) -> &[$e] {
+                let $s = self;
+                $elems
+            }
+            fn into_elems(self) -> Vec<$e> {
+                let $o = self;
+                $into
+            }
+            fn from_elems(v: Vec<$e>) -> Self {
+                $from(v)
+            }
+        })*
+
+        /// Calls `visit` with the [`PlainVector`] type whose ID is `id`, if any.
+        fn with_plain_vector<R>(id: TypeId, visit: impl PlainVectorVisit<R>) -> Option<R> {
+            $(if id == TypeId::of::<$v>() {
+                return Some(visit.visit::<$v>());
+            })*
+            None
+        }
+    };
+}
+
+/// A function generic over [`PlainVector`] types (what a closure cannot be).
+trait PlainVectorVisit<R> {
+    fn visit<V: PlainVector>(self) -> R;
+}
+
+// postcard writes `Vec<u8>` and `Vec<i8>` as their bytes, and `Vec<f32>`/`Vec<f64>` as their
+// little-endian memory; `RawVec` and `ByteBuf` are memory by definition.
+#[cfg(target_endian = "little")]
+plain_vectors! {
+    Vec<u8> => u8, Elements, |v| v, |v| v, std::convert::identity;
+    Vec<i8> => i8, Elements, |v| v, |v| v, std::convert::identity;
+    Vec<f32> => f32, Elements, |v| v, |v| v, std::convert::identity;
+    Vec<f64> => f64, Elements, |v| v, |v| v, std::convert::identity;
+    ByteBuf => u8, Bytes, |v| v, |v| v.into_vec(), ByteBuf::from;
+    RawVec<u8> => u8, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<i8> => i8, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<u16> => u16, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<i16> => i16, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<u32> => u32, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<i32> => i32, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<u64> => u64, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<i64> => i64, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<u128> => u128, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<i128> => i128, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<f32> => f32, Bytes, |v| &v.0, |v| v.0, RawVec;
+    RawVec<f64> => f64, Bytes, |v| &v.0, |v| v.0, RawVec;
+}
+#[cfg(not(target_endian = "little"))]
+plain_vectors! {
+    Vec<u8> => u8, Elements, |v| v, |v| v, std::convert::identity;
+    Vec<i8> => i8, Elements, |v| v, |v| v, std::convert::identity;
+    ByteBuf => u8, Bytes, |v| v, |v| v.into_vec(), ByteBuf::from;
+}
+
 /// A payload of a plain-data vector: the length prefix, then its bytes as a lent part (or
 /// inline when short). `Err` gives the value back when `T` is not such a vector.
 fn lend<T: 'static>(value: T) -> Result<Payload, T> {
-    let boxed: Box<dyn Any> = Box::new(value);
-    let boxed = match lend_as::<Vec<u8>, u8>(boxed, Prefix::Elements, |v| v) {
-        Ok(p) => return Ok(p),
-        Err(b) => b,
-    };
-    let boxed = match lend_as::<ByteBuf, u8>(boxed, Prefix::Bytes, |v| v) {
-        Ok(p) => return Ok(p),
-        Err(b) => b,
-    };
-    macro_rules! try_vec {
-        ($boxed:ident; $($t:ty),*) => {$(
-            let $boxed = match lend_as::<Vec<$t>, $t>($boxed, Prefix::Elements, |v| v) {
-                Ok(p) => return Ok(p),
-                Err(b) => b,
-            };
-        )*};
+    struct Lend(Box<dyn Any>);
+    impl PlainVectorVisit<Payload> for Lend {
+        fn visit<V: PlainVector>(self) -> Payload {
+            lend_as::<V>(*self.0.downcast::<V>().expect("checked by type ID"))
+        }
     }
-    macro_rules! try_raw {
-        ($boxed:ident; $($t:ty),*) => {$(
-            let $boxed = match lend_as::<RawVec<$t>, $t>($boxed, Prefix::Bytes, |v| &v.0) {
-                Ok(p) => return Ok(p),
-                Err(b) => b,
-            };
-        )*};
+    if with_plain_vector(TypeId::of::<T>(), Probe).is_none() {
+        return Err(value);
     }
-    // postcard writes these element types as their little-endian memory.
-    #[cfg(target_endian = "little")]
-    try_vec!(boxed; f64, f32, i8);
-    try_raw!(boxed; f64, f32, u8, i8, u16, i16, u32, i32, u64, i64, u128, i128);
-    Err(*boxed
-        .downcast::<T>()
-        .expect("the value is a T: no other type matched"))
+    Ok(with_plain_vector(TypeId::of::<T>(), Lend(Box::new(value))).expect("a plain vector"))
 }
 
-/// [`lend`] for one type `V`, a vector of `E` reached through `elems`.
-fn lend_as<V: 'static, E: Plain>(
-    boxed: Box<dyn Any>,
-    prefix: Prefix,
-    elems: fn(&V) -> &[E],
-) -> Result<Payload, Box<dyn Any>> {
-    let value: Rc<V> = Rc::from(boxed.downcast::<V>()?);
-    let slice = elems(&value);
+/// Visits nothing: tells whether a type is a [`PlainVector`].
+struct Probe;
+
+impl PlainVectorVisit<()> for Probe {
+    fn visit<V: PlainVector>(self) {}
+}
+
+/// [`lend`] for one vector type.
+fn lend_as<V: PlainVector>(value: V) -> Payload {
+    let value = Rc::new(value);
+    let slice = value.elems();
     let len = std::mem::size_of_val(slice);
-    let count = match prefix {
+    let count = match V::PREFIX {
         Prefix::Elements => slice.len(),
         Prefix::Bytes => len,
     };
     let mut head = postcard::to_extend(&count, Vec::new()).expect("a usize encodes");
-    // SAFETY: `E: Plain` has no padding, so its `len` bytes are initialised.
+    // SAFETY: `V::Elem: Plain` has no padding, so its `len` bytes are initialised.
     let bytes = unsafe { std::slice::from_raw_parts(slice.as_ptr().cast::<u8>(), len) };
     if len < PART_MIN {
         head.extend_from_slice(bytes);
-        return Ok(Payload::from(head));
+        return Payload::from(head);
     }
     let ptr = bytes.as_ptr();
     let at = head.len();
-    Ok(Payload {
+    Payload {
         head,
         parts: vec![Part {
             at,
-            align: std::mem::align_of::<E>(),
+            align: std::mem::align_of::<V::Elem>(),
             run: Run::Lent {
                 ptr,
                 len,
@@ -494,59 +649,36 @@ fn lend_as<V: 'static, E: Plain>(
             },
             pending: false,
         }],
-    })
+    }
 }
 
 /// Decodes a plain-data vector type without serde, taking over its received block (or its
 /// lent vector) when it can. `Err` gives the payload back when `T` is not such a type or the
 /// bytes do not have the expected shape; serde then decodes (or rejects) them.
 fn take<T: 'static>(payload: Payload) -> Result<T, Payload> {
-    macro_rules! try_types {
-        ($payload:ident; $($v:ty => $e:ty, $prefix:expr, $wrap:expr);* $(;)?) => {$(
-            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<$v>() {
-                let v: $v = take_vec::<$e, $v>($payload, $prefix, $wrap)?;
-                let boxed: Box<dyn Any> = Box::new(v);
-                return Ok(*boxed.downcast::<T>().expect("T is this type"));
-            }
-        )*};
+    struct Take(Payload);
+    impl PlainVectorVisit<Result<Box<dyn Any>, Payload>> for Take {
+        fn visit<V: PlainVector>(self) -> Result<Box<dyn Any>, Payload> {
+            take_as::<V>(self.0).map(|v| Box::new(v) as Box<dyn Any>)
+        }
     }
-    #[cfg(target_endian = "little")]
-    try_types!(payload;
-        Vec<f64> => f64, Prefix::Elements, |v| v;
-        Vec<f32> => f32, Prefix::Elements, |v| v;
-        Vec<u8> => u8, Prefix::Elements, |v| v;
-        Vec<i8> => i8, Prefix::Elements, |v| v;
-    );
-    try_types!(payload;
-        ByteBuf => u8, Prefix::Bytes, ByteBuf::from;
-        RawVec<f64> => f64, Prefix::Bytes, RawVec;
-        RawVec<f32> => f32, Prefix::Bytes, RawVec;
-        RawVec<u8> => u8, Prefix::Bytes, RawVec;
-        RawVec<i8> => i8, Prefix::Bytes, RawVec;
-        RawVec<u16> => u16, Prefix::Bytes, RawVec;
-        RawVec<i16> => i16, Prefix::Bytes, RawVec;
-        RawVec<u32> => u32, Prefix::Bytes, RawVec;
-        RawVec<i32> => i32, Prefix::Bytes, RawVec;
-        RawVec<u64> => u64, Prefix::Bytes, RawVec;
-        RawVec<i64> => i64, Prefix::Bytes, RawVec;
-        RawVec<u128> => u128, Prefix::Bytes, RawVec;
-        RawVec<i128> => i128, Prefix::Bytes, RawVec;
-    );
-    Err(payload)
+    if with_plain_vector(TypeId::of::<T>(), Probe).is_none() {
+        return Err(payload);
+    }
+    match with_plain_vector(TypeId::of::<T>(), Take(payload)).expect("a plain vector") {
+        Ok(v) => Ok(*v.downcast::<T>().expect("T is this type")),
+        Err(payload) => Err(payload),
+    }
 }
 
-/// [`take`] for one vector type `V` of elements `E`, which `wrap` builds from a `Vec<E>`.
-fn take_vec<E: Plain, V: 'static>(
-    mut payload: Payload,
-    prefix: Prefix,
-    wrap: fn(Vec<E>) -> V,
-) -> Result<V, Payload> {
-    let size = std::mem::size_of::<E>();
+/// [`take`] for one vector type.
+fn take_as<V: PlainVector>(mut payload: Payload) -> Result<V, Payload> {
+    let size = std::mem::size_of::<V::Elem>();
     let Ok((count, rest)) = postcard::take_from_bytes::<usize>(&payload.head) else {
         return Err(payload);
     };
     let prefix_len = payload.head.len() - rest.len();
-    let Some(bytes) = (match prefix {
+    let Some(bytes) = (match V::PREFIX {
         Prefix::Elements => count.checked_mul(size),
         Prefix::Bytes => Some(count).filter(|c| c.is_multiple_of(size)),
     }) else {
@@ -554,34 +686,48 @@ fn take_vec<E: Plain, V: 'static>(
     };
     match payload.parts.len() {
         // Short: the bytes follow the prefix in the head.
-        0 if rest.len() == bytes => Ok(wrap(copy_plain(rest))),
+        0 if rest.len() == bytes => Ok(V::from_elems(copy_plain(rest))),
         1 if payload.parts[0].at == prefix_len
             && rest.is_empty()
             && payload.parts[0].bytes().len() == bytes =>
         {
-            let part = payload.parts.pop().expect("one part");
-            let run = match part.run {
-                Run::Owned(block) => match Rc::try_unwrap(block) {
-                    Ok(block) => match block.into_vec::<E>() {
-                        Ok(v) => return Ok(wrap(v)),
-                        Err(block) => Run::Owned(Rc::new(block)),
-                    },
-                    Err(shared) => Run::Owned(shared),
-                },
-                Run::Lent { ptr, len, owner } => match owner.downcast::<V>() {
+            let mut part = payload.parts.pop().expect("one part");
+            match &mut part.run {
+                Run::Owned(block) => {
+                    if let Some(block) = Rc::get_mut(block) {
+                        if let Some(v) = block.take_vec::<V::Elem>() {
+                            return Ok(V::from_elems(v));
+                        }
+                    }
+                }
+                Run::Lent { owner, .. } => {
                     // Encoded and decoded in this process: hand the vector back.
-                    Ok(owner) => match Rc::try_unwrap(owner) {
-                        Ok(v) => return Ok(v),
-                        Err(owner) => Run::Lent { ptr, len, owner },
-                    },
-                    Err(owner) => Run::Lent { ptr, len, owner },
-                },
-            };
-            let part = Part { run, ..part };
-            let v = copy_plain(part.bytes());
-            Ok(wrap(v))
+                    if let Some(v) = Rc::get_mut(owner).and_then(|o| o.downcast_mut::<V>()) {
+                        let v = std::mem::replace(v, V::from_elems(Vec::new()));
+                        return Ok(v);
+                    }
+                }
+            }
+            Ok(V::from_elems(copy_plain(part.bytes())))
         }
         _ => Err(payload),
+    }
+}
+
+/// Gives the memory of a lent vector that nothing else holds to the spare blocks.
+fn recycle(owner: &mut Rc<dyn Any>) {
+    struct Recycle<'a>(&'a mut dyn Any);
+    impl PlainVectorVisit<()> for Recycle<'_> {
+        fn visit<V: PlainVector>(self) {
+            if let Some(v) = self.0.downcast_mut::<V>() {
+                let v = std::mem::replace(v, V::from_elems(Vec::new())).into_elems();
+                drop(Block::from_vec(v));
+            }
+        }
+    }
+    if let Some(value) = Rc::get_mut(owner) {
+        let id = Any::type_id(&*value);
+        with_plain_vector(id, Recycle(value));
     }
 }
 
@@ -655,7 +801,7 @@ impl<'de> Deserialize<'de> for Payload {
                 PartRepr::Detached { len } => (
                     usize::try_from(len)
                         .ok()
-                        .and_then(|len| Block::zeroed(len, align)),
+                        .and_then(|len| Block::for_writing(len, align)),
                     true,
                 ),
                 PartRepr::Inline(bytes) => (Block::copy_of(&bytes, align), false),
@@ -718,7 +864,7 @@ mod tests {
     #[test]
     fn received_blocks_become_vectors() {
         let v = vec![4.0f64; 1 << 16];
-        let mut block = Block::zeroed(v.len() * 8, 8).unwrap();
+        let mut block = Block::for_writing(v.len() * 8, 8).unwrap();
         // postcard: a 3-byte length, then the elements' memory.
         let bytes = postcard::to_allocvec(&v).unwrap();
         block.as_mut_slice().copy_from_slice(&bytes[3..]);
@@ -735,6 +881,29 @@ mod tests {
         let back: Vec<f64> = p.decode().unwrap();
         assert_eq!(back, v);
         assert_eq!(back.as_ptr().cast::<u8>(), ptr, "taken over, not copied");
+    }
+
+    #[test]
+    fn freed_blocks_and_lent_vectors_serve_the_next_receive() {
+        let len = PART_MIN * 3;
+        let block = Block::for_writing(len, 8).unwrap();
+        let ptr = block.as_slice().as_ptr();
+        drop(block);
+        let again = Block::for_writing(len, 8).unwrap();
+        assert_eq!(
+            again.as_slice().as_ptr(),
+            ptr,
+            "the spare, not fresh memory"
+        );
+        // Another alignment or length gets other memory.
+        assert!(Block::for_writing(len, 4).is_some());
+        // A lent vector's memory becomes a spare once its payload is gone (`again` is held,
+        // so that the vector's memory is the one spare of this size).
+        let v = vec![1.0f64; len / 8];
+        let ptr = v.as_ptr().cast::<u8>();
+        drop(Payload::encode_owned(v).unwrap());
+        assert_eq!(Block::for_writing(len, 8).unwrap().as_slice().as_ptr(), ptr);
+        drop(again);
     }
 
     #[test]
