@@ -113,10 +113,21 @@ pub(crate) fn receive_message<T: DeserializeOwned + Carrier>(
     };
     let mut payloads = Vec::new();
     message.payloads_mut(&mut payloads);
-    let mut buffers: Vec<&mut [u8]> = payloads
-        .into_iter()
-        .flat_map(Payload::pending_parts)
-        .collect();
+    let mut buffers: Vec<&mut [u8]> = Vec::new();
+    for payload in payloads {
+        match payload.due_parts() {
+            Ok(due) => buffers.extend(due),
+            Err(len) => {
+                drain(from, n, tag);
+                return Err(Error::Decode {
+                    rank: from.rank(),
+                    message: format!(
+                        "a value of {len} bytes, more memory than this process could allocate"
+                    ),
+                });
+            }
+        }
+    }
     let due: usize = buffers.iter().map(|b| chunks(b.len())).sum();
     if due != n {
         drain(from, n, tag);
@@ -293,7 +304,7 @@ mod tests {
         message.payloads_mut(&mut payloads);
         let mut blocks = blocks.iter();
         for p in payloads {
-            for buffer in p.pending_parts() {
+            for buffer in p.due_parts().ok()? {
                 let block = blocks.next()?;
                 (block.len() == buffer.len()).then_some(())?;
                 buffer.copy_from_slice(block);

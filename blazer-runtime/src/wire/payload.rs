@@ -216,6 +216,8 @@ enum Run {
     },
     /// In a block of its own (received, or copied by serde's encoder).
     Owned(Rc<Block>),
+    /// Announced by a message being received: this many bytes follow it.
+    Due(usize),
 }
 
 /// A long byte run, out of line.
@@ -226,8 +228,6 @@ pub(crate) struct Part {
     /// Alignment of the elements the run holds (1 for bytes).
     align: usize,
     run: Run,
-    /// Allocated while a message was decoded; its bytes are still to be received.
-    pending: bool,
 }
 
 impl Drop for Part {
@@ -247,6 +247,7 @@ impl Part {
             // which holds `owner`.
             Run::Lent { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
             Run::Owned(block) => block.as_slice(),
+            Run::Due(_) => &[],
         }
     }
 }
@@ -365,16 +366,28 @@ impl Payload {
         }
     }
 
-    /// The parts allocated while a message was decoded whose bytes are still to be
-    /// received, in order, each as the buffer to receive into; marks them received.
-    pub(crate) fn pending_parts(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
-        self.parts.iter_mut().filter(|p| p.pending).filter_map(|p| {
-            p.pending = false;
-            match &mut p.run {
-                Run::Owned(block) => Rc::get_mut(block).map(Block::as_mut_slice),
-                Run::Lent { .. } => None,
+    /// Allocates the parts a received message announced, in order, and returns them as the
+    /// buffers to receive their bytes into; `Err` with the length of the first part that
+    /// cannot be allocated.
+    pub(crate) fn due_parts(&mut self) -> Result<Vec<&mut [u8]>, usize> {
+        let mut due = Vec::new();
+        for (i, p) in self.parts.iter_mut().enumerate() {
+            if let Run::Due(len) = p.run {
+                let block = Block::for_writing(len, p.align).ok_or(len)?;
+                p.run = Run::Owned(Rc::new(block));
+                due.push(i);
             }
-        })
+        }
+        Ok(self
+            .parts
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| due.contains(i))
+            .filter_map(|(_, p)| match &mut p.run {
+                Run::Owned(block) => Rc::get_mut(block).map(Block::as_mut_slice),
+                _ => None,
+            })
+            .collect())
     }
 }
 
@@ -392,7 +405,6 @@ impl Writer {
             at: self.payload.head.len(),
             align: block.align,
             run: Run::Owned(Rc::new(block)),
-            pending: false,
         });
         self.inline = 0;
     }
@@ -647,7 +659,6 @@ fn lend_as<V: PlainVector>(value: V) -> Payload {
                 len,
                 owner: value,
             },
-            pending: false,
         }],
     }
 }
@@ -707,6 +718,7 @@ fn take_as<V: PlainVector>(mut payload: Payload) -> Result<V, Payload> {
                         return Ok(v);
                     }
                 }
+                Run::Due(_) => {}
             }
             Ok(V::from_elems(copy_plain(part.bytes())))
         }
@@ -783,8 +795,8 @@ impl Serialize for Payload {
 }
 
 impl<'de> Deserialize<'de> for Payload {
-    /// Detached parts are allocated here, marked pending, and received after the message
-    /// (see [`Payload::pending_parts`]).
+    /// Detached parts are only announced here; they are allocated and received after the
+    /// message (see [`Payload::due_parts`]).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         type PartIn = (u64, u8, PartRepr<ByteBuf>);
         let (head, wire): (ByteBuf, Vec<PartIn>) = Deserialize::deserialize(d)?;
@@ -797,24 +809,18 @@ impl<'de> Deserialize<'de> for Payload {
                 return Err(D::Error::custom("a malformed part"));
             }
             last = at;
-            let (block, pending) = match repr {
-                PartRepr::Detached { len } => (
-                    usize::try_from(len)
-                        .ok()
-                        .and_then(|len| Block::for_writing(len, align)),
-                    true,
-                ),
-                PartRepr::Inline(bytes) => (Block::copy_of(&bytes, align), false),
+            let run = match repr {
+                PartRepr::Detached { len } => match usize::try_from(len) {
+                    Ok(len) if len > 0 => Run::Due(len),
+                    _ => return Err(D::Error::custom("a part of a malformed length")),
+                },
+                PartRepr::Inline(bytes) => {
+                    Run::Owned(Rc::new(Block::copy_of(&bytes, align).ok_or_else(|| {
+                        D::Error::custom("an empty or unallocatable part")
+                    })?))
+                }
             };
-            let block = block.ok_or_else(|| {
-                D::Error::custom("a part that cannot be allocated (empty, too long, or no memory)")
-            })?;
-            parts.push(Part {
-                at,
-                align,
-                run: Run::Owned(Rc::new(block)),
-                pending,
-            });
+            parts.push(Part { at, align, run });
         }
         Ok(Payload { head, parts })
     }
@@ -875,7 +881,6 @@ mod tests {
                 at: 3,
                 align: 8,
                 run: Run::Owned(Rc::new(block)),
-                pending: false,
             }],
         };
         let back: Vec<f64> = p.decode().unwrap();

@@ -261,9 +261,10 @@ pub(crate) fn receive_part(
 }
 
 /// Receives and drops `n` messages with `tag` from `from` (what follows a message that could
-/// not be decoded).
+/// not be decoded, or whose parts could not be allocated), into one reused buffer.
 pub(crate) fn drain(from: &Process<'_>, n: usize, tag: i32) {
+    let mut buffer = Vec::new();
     for _ in 0..n {
-        let _ = from.matched_probe_with_tag(tag).matched_receive_vec::<u8>();
+        receive_reusing(from.matched_probe_with_tag(tag), &mut buffer);
     }
 }
