@@ -227,3 +227,32 @@ pub fn on_every_rank<O: DeserializeOwned + 'static>(call: Call<O>) -> Result<Vec
         "on_every_rank",
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::plan::Plan;
+
+    /// Items just under the size that goes out of line stay inline in a batch's message: the
+    /// batch closes by bytes, so no message grows with the item count.
+    #[test]
+    fn batches_close_at_a_byte_bound() {
+        let item = Payload::encode(&vec![1u16; 30_000]).unwrap();
+        let n = 1000;
+        let batches = cut(0, &Plan::List(vec![]), vec![item.clone(); n], usize::MAX);
+        assert!(batches.len() > 1);
+        let mut next = 0;
+        for b in &batches {
+            assert_eq!(b.first, next, "consecutive slots");
+            let bytes: usize = b.inputs.iter().map(Payload::len).sum();
+            assert!(bytes < BATCH_BYTES + item.len(), "{bytes} bytes in one batch");
+            next += b.inputs.len() as u64;
+        }
+        assert_eq!(next, n as u64);
+        // The item count still bounds a batch of small items.
+        let small = cut(5, &Plan::List(vec![]), vec![Payload::default(); 10], 4);
+        let sizes: Vec<usize> = small.iter().map(|b| b.inputs.len()).collect();
+        assert_eq!(sizes, [4, 4, 2]);
+        assert_eq!(small[2].first, 13);
+    }
+}
