@@ -15,6 +15,7 @@ const RUNTIME: &[(&str, u32)] = &[
     ("world", 1),
     ("wire::codec", 2),
     ("wire::transport", 3),
+    ("wire::varint", 3),
     ("wire::payload", 4),
     ("wire::plan", 5),
     ("wire::message", 6),

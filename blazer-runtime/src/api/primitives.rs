@@ -245,7 +245,10 @@ mod tests {
         for b in &batches {
             assert_eq!(b.first, next, "consecutive slots");
             let bytes: usize = b.inputs.iter().map(Payload::len).sum();
-            assert!(bytes < BATCH_BYTES + item.len(), "{bytes} bytes in one batch");
+            assert!(
+                bytes < BATCH_BYTES + item.len(),
+                "{bytes} bytes in one batch"
+            );
             next += b.inputs.len() as u64;
         }
         assert_eq!(next, n as u64);

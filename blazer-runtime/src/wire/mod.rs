@@ -7,6 +7,7 @@
 //!   ([`plan::Batch`]).
 //! * [`message`]: the messages between the driver and a worker, and their MPI tags.
 //! * [`transport`]: parts sent beside their message, cut into MPI-sized chunks.
+//! * [`varint`]: vectors of integers in postcard's varint form, in tight loops.
 //! * [`outbox`]: the driver's non-blocking sends.
 //! * [`heartbeat`]: a worker's sign of life while it runs a batch, sent from a helper thread.
 
@@ -17,3 +18,4 @@ pub(crate) mod outbox;
 pub(crate) mod payload;
 pub(crate) mod plan;
 pub(crate) mod transport;
+pub(crate) mod varint;

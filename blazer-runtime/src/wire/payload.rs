@@ -30,6 +30,7 @@
 
 use crate::error::Error;
 use crate::raw::{Plain, RawVec};
+use crate::wire::varint::{self, VarintInt};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
@@ -612,6 +613,14 @@ plain_vectors! {
 /// A payload of a plain-data vector: the length prefix, then its bytes as a lent part (or
 /// inline when short). `Err` gives the value back when `T` is not such a vector.
 fn lend<T: 'static>(value: T) -> Result<Payload, T> {
+    macro_rules! varints {
+        ($($t:ty),*) => {$(
+            if let Some(v) = (&value as &dyn Any).downcast_ref::<Vec<$t>>() {
+                return Ok(lend_varints(v));
+            }
+        )*};
+    }
+    varints!(u16, i16, u32, i32, u64, i64);
     struct Lend(Box<dyn Any>);
     impl PlainVectorVisit<Payload> for Lend {
         fn visit<V: PlainVector>(self) -> Payload {
@@ -667,6 +676,15 @@ fn lend_as<V: PlainVector>(value: V) -> Payload {
 /// lent vector) when it can. `Err` gives the payload back when `T` is not such a type or the
 /// bytes do not have the expected shape; serde then decodes (or rejects) them.
 fn take<T: 'static>(payload: Payload) -> Result<T, Payload> {
+    macro_rules! varints {
+        ($($t:ty),*) => {$(
+            if TypeId::of::<T>() == TypeId::of::<Vec<$t>>() {
+                let v: Box<dyn Any> = Box::new(take_varints::<$t>(payload)?);
+                return Ok(*v.downcast::<T>().expect("T is this type"));
+            }
+        )*};
+    }
+    varints!(u16, i16, u32, i32, u64, i64);
     struct Take(Payload);
     impl PlainVectorVisit<Result<Box<dyn Any>, Payload>> for Take {
         fn visit<V: PlainVector>(self) -> Result<Box<dyn Any>, Payload> {
@@ -724,6 +742,48 @@ fn take_as<V: PlainVector>(mut payload: Payload) -> Result<V, Payload> {
         }
         _ => Err(payload),
     }
+}
+
+/// A vector of integers in postcard's varint form, written by a tight loop; the bytes are a
+/// lent part of their own when long.
+fn lend_varints<E: VarintInt>(values: &[E]) -> Payload {
+    let mut head = postcard::to_extend(&values.len(), Vec::new()).expect("a usize encodes");
+    let mut body = Vec::new();
+    varint::encode(values, &mut body);
+    if body.len() < PART_MIN {
+        head.extend_from_slice(&body);
+        return Payload::from(head);
+    }
+    let body = Rc::new(body);
+    let (ptr, len) = (body.as_ptr(), body.len());
+    let at = head.len();
+    Payload {
+        head,
+        parts: vec![Part {
+            at,
+            align: 1,
+            run: Run::Lent {
+                ptr,
+                len,
+                owner: body,
+            },
+        }],
+    }
+}
+
+/// Reads a vector of integers written as [`lend_varints`] writes them (or as serde writes
+/// them, when the bytes lie the same way); `Err` gives the payload back to serde.
+fn take_varints<E: VarintInt>(payload: Payload) -> Result<Vec<E>, Payload> {
+    let Ok((count, rest)) = postcard::take_from_bytes::<usize>(&payload.head) else {
+        return Err(payload);
+    };
+    let prefix_len = payload.head.len() - rest.len();
+    let bytes = match payload.parts.as_slice() {
+        [] => rest,
+        [part] if part.at == prefix_len && rest.is_empty() => part.bytes(),
+        _ => return Err(payload),
+    };
+    varint::decode(bytes, count).ok_or(payload)
 }
 
 /// Gives the memory of a lent vector that nothing else holds to the spare blocks.
@@ -851,6 +911,9 @@ mod tests {
         round_trip(ByteBuf::from(vec![3u8; PART_MIN + 1]));
         round_trip(RawVec(vec![-1i64; 50_000]));
         round_trip(vec![-1i64; 50_000]);
+        round_trip((0..200_000u64).map(|i| i * i).collect::<Vec<_>>());
+        round_trip(vec![i32::MIN; 70_000]);
+        round_trip(vec![7u16; 10]);
         round_trip((3u32, "x".repeat(PART_MIN * 2), vec![2.5f64; 10]));
         round_trip(());
         round_trip(vec!["y".repeat(100); 30_000]);
