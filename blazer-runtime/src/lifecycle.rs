@@ -45,7 +45,7 @@ impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
 }
 
 /// The version of blazer's start-up and wire protocol; ranks must agree on it.
-const PROTOCOL_VERSION: u64 = 3;
+const PROTOCOL_VERSION: u64 = 4;
 
 /// Starts MPI, runs `body` on rank 0 while ranks 1..N-1 serve tasks, then shuts every rank
 /// down. This is what `#[blazer::main]` expands to.
