@@ -358,8 +358,15 @@ impl Payload {
         match take(self) {
             Ok(value) => Ok(value),
             Err(payload) => {
-                let mut de = postcard::Deserializer::from_flavor(Reader::new(&payload));
-                T::deserialize(&mut de).map_err(|e| Error::Decode {
+                let decoded = if payload.parts.is_empty() {
+                    // All inline (small values): read the head as it is.
+                    postcard::from_bytes(&payload.head)
+                } else {
+                    T::deserialize(&mut postcard::Deserializer::from_flavor(Reader::new(
+                        &payload,
+                    )))
+                };
+                decoded.map_err(|e| Error::Decode {
                     rank: crate::world::rank(),
                     message: format!("a value: {e}"),
                 })
