@@ -34,6 +34,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod api;
+mod checkpoint;
 mod config;
 mod driver;
 mod error;
@@ -46,6 +47,7 @@ mod lifecycle;
 mod output;
 mod raw;
 mod registry;
+mod sigterm;
 mod task;
 mod trace;
 mod wire;

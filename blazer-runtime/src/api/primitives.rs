@@ -2,6 +2,8 @@
 //! `reduce`. Each runs on the driver and returns results in input order.
 
 use crate::api::flow::{Call, Flow};
+use crate::api::resume;
+use crate::checkpoint::call as checkpoint;
 use crate::driver::dispatch::{self, decode_all, first_ok, workers};
 use crate::error::{Error, Result, TaskFailure};
 use crate::wire::codec::{decode_value, encode};
@@ -64,10 +66,7 @@ pub fn map<I: Serialize, O: DeserializeOwned>(
     f: Flow<I, O>,
     data: impl IntoIterator<Item = I>,
 ) -> Result<Vec<O>> {
-    let inputs = encode_all(data)?;
-    // A few batches per worker: big enough to amortise messages, small enough to balance.
-    let batch = inputs.len().div_ceil(workers() * 4).max(1);
-    map_batched(f, inputs, batch)
+    map_batched(f, encode_all(data)?, None)
 }
 
 /// Like [`map`] with an explicit batch size (items per message). Use 1 for long, uneven tasks.
@@ -76,16 +75,22 @@ pub fn map_chunked<I: Serialize, O: DeserializeOwned>(
     data: impl IntoIterator<Item = I>,
     batch: usize,
 ) -> Result<Vec<O>> {
-    map_batched(f, encode_all(data)?, batch.max(1))
+    map_batched(f, encode_all(data)?, Some(batch.max(1)))
 }
 
 fn map_batched<I, O: DeserializeOwned>(
     f: Flow<I, O>,
     inputs: Vec<Vec<u8>>,
-    batch: usize,
+    batch: Option<usize>,
 ) -> Result<Vec<O>> {
     let plan = f.plan()?;
     let n = inputs.len();
+    if let Some(key) = checkpoint::begin("map", plan) {
+        let batch = batch.unwrap_or_else(|| resume::map_batch(n, workers()));
+        return decode_all(resume::map(key, plan, inputs, batch)?);
+    }
+    // A few batches per worker: big enough to amortise messages, small enough to balance.
+    let batch = batch.unwrap_or_else(|| n.div_ceil(workers() * 4).max(1));
     let mut batches = Vec::new();
     let mut rest = inputs.into_iter();
     for first in (0..n).step_by(batch) {
@@ -104,26 +109,12 @@ pub fn scatter<I: Serialize, O: DeserializeOwned>(
 ) -> Result<Vec<O>> {
     let inputs = encode_all(data)?;
     let plan = f.plan()?;
-    let n = inputs.len();
-    let ranks = world::size().max(1) as usize;
-    let bounds: Vec<usize> = (0..=ranks).map(|k| k * n / ranks).collect();
-    let mut blocks = inputs.into_iter();
-    let own = Batch::map(0, plan.clone(), blocks.by_ref().take(bounds[1]).collect());
-    let remote: Vec<(i32, Batch)> = (1..ranks)
-        .map(|k| {
-            let inputs = blocks.by_ref().take(bounds[k + 1] - bounds[k]).collect();
-            (
-                k as i32,
-                Batch::map(bounds[k] - bounds[1], plan.clone(), inputs),
-            )
-        })
-        .filter(|(_, b)| !b.inputs.is_empty())
-        .collect();
-    decode_all(dispatch::run_here_and_there(
-        own,
-        remote,
-        n - bounds[1],
-        "scatter",
+    if let Some(key) = checkpoint::begin("scatter", plan) {
+        return decode_all(resume::scatter(key, plan, inputs)?);
+    }
+    let (own, remote, outputs, _) = resume::scatter_blocks(plan, inputs);
+    decode_all(dispatch::run_here_and_there_observed(
+        own, remote, outputs, "scatter", None,
     )?)
 }
 
@@ -140,6 +131,8 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
     if items.is_empty() {
         return Err(Error::Usage("reduce of an empty sequence".into()));
     }
+    let key = checkpoint::begin("reduce", plan);
+    let mut level = 0;
     while items.len() > 1 {
         let block = items.len().div_ceil(workers()).max(2);
         let mut batches = Vec::new();
@@ -156,7 +149,11 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
         // A lone leftover item is passed through untouched: a batch of one is the identity.
         let (folds, singles): (Vec<Batch>, Vec<Batch>) = batches.into_iter().partition(|b| b.fold);
         let n = folds.len();
-        let mut done = first_ok(dispatch::run("reduce", n, folds)?)?;
+        let mut done = match key {
+            Some(key) => first_ok(resume::folds(key, level, folds)?)?,
+            None => first_ok(dispatch::run("reduce", n, folds)?)?,
+        };
+        level += 1;
         done.extend(singles.into_iter().flat_map(|b| b.inputs));
         items = done;
     }

@@ -2,6 +2,7 @@
 //! in flight, so the driver's memory stays flat however long the source is.
 
 use crate::api::flow::Flow;
+use crate::api::resume::StreamCheckpoint;
 use crate::driver::dispatch::{self, Submitted};
 use crate::driver::progress::Progress;
 use crate::driver::queue::{Placement, Slot};
@@ -56,7 +57,14 @@ where
     I: Serialize,
     O: DeserializeOwned,
 {
+    // The stream's place among the checkpointed calls is taken now, in program order.
+    let checkpoint = f
+        .plan()
+        .ok()
+        .and_then(|plan| crate::checkpoint::call::begin("stream", plan))
+        .map(StreamCheckpoint::new);
     Stream {
+        checkpoint,
         source: source.into_iter(),
         flow: f,
         batch: 8,
@@ -89,6 +97,8 @@ pub struct Stream<S, I, O> {
     /// Most batches ever in flight at once.
     peak: usize,
     types: PhantomData<fn(I) -> O>,
+    /// With `BLAZER_CHECKPOINT`: what the log holds is not run again (`api/resume.rs`).
+    checkpoint: Option<StreamCheckpoint>,
 }
 
 /// One submitted batch: its call ID on the work queue, or its outputs when run inline.
@@ -154,6 +164,9 @@ where
                 Err(e) => {
                     self.flush_inputs(&mut inputs);
                     self.in_flight.push_back(Pending::Failed(e));
+                    if let Some(c) = &mut self.checkpoint {
+                        c.skip();
+                    }
                 }
             }
         }
@@ -177,7 +190,11 @@ where
         let n = inputs.len();
         let batch = Batch::map(0, plan, inputs);
         // With no workers, the batch runs here, lazily, as it is pulled.
-        let pending = match dispatch::submit("stream", n, vec![(Placement::AnyWorker, batch)]) {
+        let submitted = match &mut self.checkpoint {
+            Some(c) => c.submit(batch.plan, batch.inputs),
+            None => dispatch::submit("stream", n, vec![(Placement::AnyWorker, batch)]),
+        };
+        let pending = match submitted {
             Ok(Submitted::Remote(call)) => Pending::Remote(call),
             Ok(Submitted::Inline(slots)) => Pending::Done(slots),
             Err(e) => Pending::Failed(e),
