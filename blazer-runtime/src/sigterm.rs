@@ -8,32 +8,45 @@
 //! helper thread does the same after [`DRIVER_GRACE`], with `exit` instead of `MPI_Abort`;
 //! the launcher then ends the workers.
 //!
-//! A worker that receives SIGTERM keeps serving, so that it does not die (and make the
-//! launcher end the job) before the driver has synced the log; the driver releases it. If
-//! nothing has ended it [`WORKER_GRACE`] later, it exits by itself.
+//! A worker that receives SIGTERM keeps serving for [`WORKER_GRACE`], then exits by itself
+//! with the same code, unless the driver's `MPI_Abort` ended it first (the launcher's SIGTERM
+//! then, a second one, ends it at once). When every rank gets
+//! the signal at once (Slurm signals the whole job), the workers thus do not die, and make
+//! the launcher end the job, before the driver has synced the log and ended the job itself;
+//! when the driver alone gets it, the launcher's SIGTERM at `MPI_Abort` ends them within the
+//! grace. The launcher's SIGTERM at `MPI_Abort` ends the driver at once; if its `MPI_Abort`
+//! cannot end the job (the launcher is gone), the driver exits by itself [`ABORT_GRACE`] later.
 
 use crate::error::exit_code;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the driver's helper thread leaves the driver's main thread to end the job itself.
 pub(crate) const DRIVER_GRACE: Duration = Duration::from_secs(1);
-/// How long a worker that received SIGTERM waits to be released before it exits by itself.
-pub(crate) const WORKER_GRACE: Duration = Duration::from_secs(10);
+/// How long a worker that received SIGTERM serves on before it exits by itself.
+pub(crate) const WORKER_GRACE: Duration = Duration::from_millis(500);
+/// How long the driver waits for its `MPI_Abort` to end it before it exits by itself.
+pub(crate) const ABORT_GRACE: Duration = Duration::from_secs(3);
 
 /// Set by the signal handler.
 static REQUESTED: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
 /// Set by the thread that ends the job, so that the other does not too.
 static ENDING: AtomicBool = AtomicBool::new(false);
+/// Set by the driver's main thread just before `MPI_Abort`: the launcher's SIGTERM may then
+/// end this process at once.
+static ABORTING: AtomicBool = AtomicBool::new(false);
+/// This process is the driver.
+static IS_DRIVER: AtomicBool = AtomicBool::new(false);
 
 /// Catches SIGTERM in this process from now on: on the driver (`driver`) to end the job
 /// cleanly, on a worker to wait for the driver. Failing to install the handler leaves the
 /// default (the process dies), said on stderr.
 pub(crate) fn install(driver: bool) {
     let flag = REQUESTED.get_or_init(|| Arc::new(AtomicBool::new(false)));
+    IS_DRIVER.store(driver, Ordering::Release);
     let (mut wake, woken) = match UnixStream::pair() {
         Ok(pair) => pair,
         Err(e) => return eprintln!("blazer: SIGTERM is not caught: {e}"),
@@ -50,25 +63,38 @@ pub(crate) fn install(driver: bool) {
             if wake.read_exact(&mut byte).is_err() {
                 return;
             }
-            if driver {
-                std::thread::sleep(DRIVER_GRACE);
-                if !ENDING.swap(true, Ordering::AcqRel) {
-                    finish("the driver was busy outside blazer's wait loop");
-                    crate::output::drain(Duration::from_secs(2));
-                    std::process::exit(i32::from(exit_code::TERMINATED));
-                }
-            } else {
-                std::thread::sleep(WORKER_GRACE);
-                eprintln!(
-                    "blazer: rank {} received SIGTERM and was not released within {} s: exiting",
-                    crate::world::rank(),
-                    WORKER_GRACE.as_secs()
-                );
-                std::process::exit(i32::from(exit_code::TERMINATED));
+            let grace = if driver { DRIVER_GRACE } else { WORKER_GRACE };
+            wait_for_another(&mut wake, grace);
+            if driver && !ENDING.swap(true, Ordering::AcqRel) {
+                finish("the driver was busy outside blazer's wait loop");
+                crate::output::drain(Duration::from_secs(2));
+            } else if driver && !ABORTING.load(Ordering::Acquire) {
+                // The driver's main thread is ending the job through MPI_Abort.
+                wait_for_another(&mut wake, ABORT_GRACE);
             }
+            std::process::exit(i32::from(exit_code::TERMINATED));
         });
     if let Err(e) = spawned {
         eprintln!("blazer: no SIGTERM thread: {e}");
+    }
+}
+
+/// Waits at most `limit`, returning early when another SIGTERM arrives once the job is being
+/// ended (the launcher's, at `MPI_Abort`) or, on a worker, at all.
+fn wait_for_another(wake: &mut UnixStream, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut byte = [0u8; 1];
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if left.is_zero() || wake.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match wake.read(&mut byte) {
+            Ok(1) if ABORTING.load(Ordering::Acquire) || !IS_DRIVER.load(Ordering::Acquire) => {
+                return
+            }
+            Ok(1) => {}
+            _ => return,
+        }
     }
 }
 
@@ -88,6 +114,11 @@ pub(crate) fn begin_ending() -> bool {
     }
     finish("releasing the workers");
     true
+}
+
+/// Called by the driver's main thread right before `MPI_Abort`.
+pub(crate) fn aborting() {
+    ABORTING.store(true, Ordering::Release);
 }
 
 fn finish(how: &str) {

@@ -134,7 +134,7 @@ pub fn reduce<T: Serialize + DeserializeOwned>(
     let key = checkpoint::begin("reduce", plan);
     let mut level = 0;
     while items.len() > 1 {
-        let block = items.len().div_ceil(workers()).max(2);
+        let block = resume::reduce_block(items.len(), workers(), key.is_some());
         let mut batches = Vec::new();
         let mut rest = items.into_iter().peekable();
         while rest.peek().is_some() {

@@ -72,6 +72,14 @@ pub(crate) fn map_batch(n: usize, workers: usize) -> usize {
     n.div_ceil(workers.max(1) * 32).max(1)
 }
 
+/// The items one fold of a `reduce` level folds: one block per worker, or with a checkpoint
+/// (`checkpointed`) eight per worker, so that a killed run loses less than a whole level.
+/// The task is associative, so the shape of the tree does not change the result.
+pub(crate) fn reduce_block(n: usize, workers: usize, checkpointed: bool) -> usize {
+    let per_worker = if checkpointed { 8 } else { 1 };
+    n.div_ceil(workers.max(1) * per_worker).max(2)
+}
+
 /// A checkpointed `map` of `plan` over `inputs` in batches of `batch` items.
 pub(crate) fn map(
     key: CallKey,
@@ -243,5 +251,8 @@ mod tests {
         assert_eq!(map_batch(10_000, 3), 105);
         assert_eq!(map_batch(5, 4), 1);
         assert_eq!(map_batch(0, 4), 1);
+        assert_eq!(reduce_block(10_000, 2, false), 5000);
+        assert_eq!(reduce_block(10_000, 2, true), 625);
+        assert_eq!(reduce_block(3, 2, true), 2);
     }
 }

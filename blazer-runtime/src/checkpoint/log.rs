@@ -39,8 +39,9 @@ const HEADER: usize = 20;
 /// A record larger than this is taken for a corrupt length (outputs of one batch).
 const MAX_RECORD: u32 = 1 << 31;
 
-/// One restored output: the hash of the input it was computed from, and the encoded output.
-type Restored = (u128, Vec<u8>);
+/// Restored outputs by `(call key, index, input hash)`: several runs with different inputs
+/// at the same index keep their records side by side.
+type Restored = HashMap<(u128, u64, u128), Vec<u8>>;
 
 /// The open log of this process (the driver), when checkpointing is on.
 static LOG: Mutex<Option<Log>> = Mutex::new(None);
@@ -54,8 +55,8 @@ fn log() -> MutexGuard<'static, Option<Log>> {
 struct Log {
     path: PathBuf,
     file: File,
-    /// Outputs read from the file and not yet taken, by `(call key, index)`.
-    restored: HashMap<(u128, u64), Restored>,
+    /// Outputs read from the file and not yet taken.
+    restored: Restored,
     /// Records appended since the last sync.
     dirty: Arc<AtomicBool>,
     /// Sync every record (`BLAZER_CHECKPOINT_SYNC_S=0`).
@@ -132,11 +133,7 @@ pub(crate) fn is_open() -> bool {
 /// input with hash `input`. Each is handed out once.
 pub(crate) fn take(call: u128, index: u64, input: u128) -> Option<Vec<u8>> {
     let mut guard = log();
-    let restored = &mut guard.as_mut()?.restored;
-    match restored.remove(&(call, index)) {
-        Some((hash, output)) if hash == input => Some(output),
-        _ => None,
-    }
+    guard.as_mut()?.restored.remove(&(call, index, input))
 }
 
 /// Appends one record: outputs of call `call`, each `(index, input hash, output)`. A failure
@@ -245,7 +242,7 @@ struct Scan {
     /// Bytes of the valid prefix (0: write a fresh header).
     valid_len: u64,
     records: u64,
-    restored: HashMap<(u128, u64), Restored>,
+    restored: Restored,
     /// Why some of the file is not used.
     warning: Option<String>,
 }
@@ -299,8 +296,7 @@ fn scan(bytes: &[u8], build: u64) -> Scan {
             break Some("a record that does not decode");
         };
         for (index, input, output) in entries {
-            scan.restored
-                .insert((call, index), (input, output.into_vec()));
+            scan.restored.insert((call, index, input), output.into_vec());
         }
         scan.records += 1;
         at += 8 + len as usize;
@@ -346,8 +342,8 @@ mod tests {
         let scan = scan(&bytes, 7);
         assert_eq!(scan.warning, None);
         assert_eq!((scan.records, scan.valid_len), (2, bytes.len() as u64));
-        assert_eq!(scan.restored[&(1, 1)], (11, vec![2, 2]));
-        assert_eq!(scan.restored[&(1, 2)].1.len(), 300);
+        assert_eq!(scan.restored[&(1, 1, 11)], vec![2, 2]);
+        assert_eq!(scan.restored[&(1, 2, 12)].len(), 300);
     }
 
     #[test]

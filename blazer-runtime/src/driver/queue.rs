@@ -427,6 +427,7 @@ impl WorkQueue {
     fn terminate(&mut self) -> ! {
         if crate::sigterm::begin_ending() {
             crate::output::drain(Duration::from_secs(2));
+            crate::sigterm::aborting();
             self.world.abort(i32::from(exit_code::TERMINATED));
         }
         // The SIGTERM thread is ending the process.
