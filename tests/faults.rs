@@ -214,7 +214,8 @@ fn a_rank_that_stops_answering_is_declared_lost_and_the_job_ends() {
             "the other call's result is kept: {run:#?}"
         );
         assert!(
-            run.stderr.contains("its 1 batch(es) in flight run again on the other ranks")
+            run.stderr
+                .contains("its 1 batch(es) in flight run again on the other ranks")
                 && run.stderr.contains("blazer: lost rank(s) 2 ")
                 && err.contains("no other worker is left to run its work"),
             "the hung batch ran again on rank 2, which was lost too: {run:#?}"

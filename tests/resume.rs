@@ -563,3 +563,162 @@ fn a_lost_ranks_batches_run_on_the_other_ranks() {
         "{run:#?}"
     );
 }
+
+/// The one-node Slurm of `scripts/cluster-env.sh` (`None` when its tests are skipped on
+/// purpose, `BLAZER_CLUSTER_TESTS=skip`): the environment for its commands.
+fn slurm() -> Option<Vec<(String, String)>> {
+    if std::env::var("BLAZER_CLUSTER_TESTS").as_deref() == Ok("skip") {
+        common::notice("BLAZER_CLUSTER_TESTS=skip: no requeue test on the test Slurm");
+        return None;
+    }
+    let dir = std::env::var("BLAZER_CLUSTER_DIR").unwrap_or("/tmp/blazer-cluster-env".into());
+    let conf = Path::new(&dir).join("slurm/slurm.conf");
+    assert!(
+        conf.exists(),
+        "the cluster test environment is not up ({}). Start it with `scripts/cluster-env.sh up` \
+         (as root), or set BLAZER_CLUSTER_TESTS=skip to skip this test on purpose",
+        conf.display()
+    );
+    Some(vec![(
+        "SLURM_CONF".to_string(),
+        conf.to_string_lossy().into_owned(),
+    )])
+}
+
+/// Runs a Slurm command; its stdout.
+fn slurm_command(env: &[(String, String)], args: &[&str]) -> String {
+    let out = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn job_state(env: &[(String, String)], job: &str) -> String {
+    let shown = slurm_command(env, &["scontrol", "show", "job", job]);
+    shown
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("JobState="))
+        .unwrap_or("?")
+        .to_string()
+}
+
+/// A batch job with `--requeue`, requeued by `scontrol requeue` in the middle of its `map`
+/// (Slurm kills it and starts it again, as after a preemption or a node failure): the second
+/// run reuses what the first finished and prints the right result.
+#[test]
+fn a_requeued_slurm_job_finishes_with_the_right_result() {
+    let Some(env) = slurm() else { return };
+    let setup = Setup::new("slurm", 300);
+    let dir = &setup.dir;
+    let ranks = common::max_ranks().min(3);
+    let exports: Vec<String> = setup
+        .env
+        .iter()
+        .filter(|(k, _)| k != "BLAZER_PROBE_PID")
+        .map(|(k, v)| format!("export {k}={v}"))
+        .collect();
+    let launch = if common::open_mpi() {
+        "export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 \
+         OMPI_MCA_mpi_yield_when_idle=1 OMPI_MCA_rmaps_base_oversubscribe=1\nmpirun --oversubscribe"
+            .to_string()
+    } else {
+        std::env::var("BLAZER_MPIRUN").unwrap_or_else(|_| "mpirun".into())
+    };
+    let script = dir.join("job.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n#SBATCH --requeue\n#SBATCH --time=5\n#SBATCH --ntasks=1\n\
+             #SBATCH --open-mode=append\n{}\necho \"START ${{SLURM_RESTART_COUNT:-0}}\"\n\
+             {launch} -n {ranks} {} resume-map {N}\necho \"EXIT $?\"\n",
+            exports.join("\n"),
+            probe().display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("job.out");
+    let job = slurm_command(
+        &env,
+        &[
+            "sbatch",
+            "--parsable",
+            "--output",
+            out.to_str().unwrap(),
+            script.to_str().unwrap(),
+        ],
+    );
+    let job = job.trim().split(';').next().unwrap().to_string();
+    let started = Instant::now();
+    while setup.count("m ") < N as usize / 2 {
+        let state = job_state(&env, &job);
+        assert!(
+            started.elapsed() < LIMIT && matches!(state.as_str(), "PENDING" | "RUNNING"),
+            "job {job} is {state} before the requeue: {}",
+            std::fs::read_to_string(&out).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    slurm_command(&env, &["scontrol", "requeue", &job]);
+    // Slurm holds a requeued job back for two minutes: let it start as soon as it may.
+    while job_state(&env, &job) != "PENDING" {
+        assert!(started.elapsed() < LIMIT, "job {job} was not requeued");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    slurm_command(
+        &env,
+        &[
+            "scontrol",
+            "update",
+            &format!("JobId={job}"),
+            "StartTime=now",
+        ],
+    );
+    loop {
+        let state = job_state(&env, &job);
+        if !matches!(
+            state.as_str(),
+            "PENDING" | "RUNNING" | "COMPLETING" | "CONFIGURING"
+        ) {
+            assert_eq!(
+                state,
+                "COMPLETED",
+                "{}",
+                std::fs::read_to_string(&out).unwrap()
+            );
+            break;
+        }
+        assert!(started.elapsed() < LIMIT, "job {job} did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let printed = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = printed.lines().collect();
+    assert!(
+        lines.contains(&"START 0") && lines.contains(&"START 1"),
+        "{printed}"
+    );
+    let expected = format!("MAP {N} {}", digest(squares_plus_one(N)));
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("MAP "))
+            .collect::<Vec<_>>(),
+        [&expected.as_str()],
+        "{printed}"
+    );
+    assert!(lines.contains(&"EXIT 0"), "{printed}");
+    assert!(printed.contains("results of an earlier run"), "{printed}");
+    let workers = ranks as u64 - 1;
+    let window = 2 * workers * N.div_ceil(workers * 32);
+    let twice = computed_twice(&setup, N) as u64;
+    assert!(
+        twice <= window,
+        "{twice} items computed twice (window {window})"
+    );
+}

@@ -179,7 +179,7 @@ fn flaky(x: u64) -> Result<u64, String> {
     if x == 5 {
         return Err(format!("{x} always fails"));
     }
-    if x % 3 == 0 {
+    if x.is_multiple_of(3) {
         let log = std::env::var_os("BLAZER_PROBE_LOG").expect("BLAZER_PROBE_LOG");
         let marker = std::path::Path::new(&log).with_extension(format!("failed-{x}"));
         if std::fs::OpenOptions::new()

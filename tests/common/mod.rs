@@ -235,11 +235,17 @@ pub(crate) fn wait_bounded(
     }
 }
 
-/// SIGKILLs process `pid` and its children (the ranks `mpirun` started), all at once, as
-/// Slurm ends a job: the ranks live in process groups of their own, and outlive `mpirun`.
+/// SIGKILLs process `pid` and its descendants (the ranks `mpirun` started; under MPICH's
+/// Hydra, its proxies' children), all at once, as Slurm ends a job: the ranks live in process
+/// groups of their own, and outlive a launcher killed alone.
 pub(crate) fn kill_tree(pid: u32) {
-    let mut pids = vec![pid.to_string()];
-    pids.extend(children(pid).iter().map(u32::to_string));
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        all.extend(children(all[i]));
+        i += 1;
+    }
+    let pids: Vec<String> = all.iter().map(u32::to_string).collect();
     let _ = Command::new("kill").arg("-9").args(&pids).status();
 }
 

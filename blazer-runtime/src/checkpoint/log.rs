@@ -22,9 +22,9 @@
 //! Each record is written with one `write(2)` as soon as its batch's outputs reach the driver,
 //! so it is in the kernel from then on: killing the process (SIGKILL, the OOM killer, the end
 //! of the walltime) loses no written record. Against a crash of the node itself the file is
-//! `fdatasync`ed by a helper thread at most every `BLAZER_CHECKPOINT_SYNC_S` seconds (default
-//! 1) while records are being written, and always at SIGTERM and at the end of the run; with
-//! `BLAZER_CHECKPOINT_SYNC_S=0` every record is synced before the driver goes on.
+//! `fdatasync`ed by a helper thread at most once every `BLAZER_CHECKPOINT_SYNC_S` seconds (one
+//! by default) while records are being written, and always at SIGTERM and at the end of the
+//! run; with `BLAZER_CHECKPOINT_SYNC_S=0` every record is synced before the driver goes on.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -296,7 +296,8 @@ fn scan(bytes: &[u8], build: u64) -> Scan {
             break Some("a record that does not decode");
         };
         for (index, input, output) in entries {
-            scan.restored.insert((call, index, input), output.into_vec());
+            scan.restored
+                .insert((call, index, input), output.into_vec());
         }
         scan.records += 1;
         at += 8 + len as usize;
@@ -317,7 +318,10 @@ fn scan(bytes: &[u8], build: u64) -> Scan {
 mod tests {
     use super::*;
 
-    fn log_of(records: &[(u128, Vec<(u64, u128, Vec<u8>)>)]) -> Vec<u8> {
+    /// `(call, [(index, input hash, output)])`.
+    type Record = (u128, Vec<(u64, u128, Vec<u8>)>);
+
+    fn log_of(records: &[Record]) -> Vec<u8> {
         let mut bytes = header(7);
         for (call, entries) in records {
             let e: Vec<_> = entries
