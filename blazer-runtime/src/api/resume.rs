@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::wire::message::CallId;
 use crate::wire::plan::{Batch, Plan};
 use crate::world;
+use std::sync::Arc;
 
 /// The rank a restored slot is said to come from: the driver, which read it.
 const RESTORED: i32 = 0;
@@ -21,34 +22,49 @@ struct Lookup {
     /// The inputs to run.
     todo: Vec<Vec<u8>>,
     /// For each input to run: its index in the call and its hash.
-    keys: Vec<(u64, u128)>,
+    keys: Arc<[(u64, u128)]>,
 }
 
 fn lookup(key: CallKey, inputs: Vec<Vec<u8>>) -> Lookup {
-    let mut found = Lookup {
-        slots: Vec::with_capacity(inputs.len()),
-        todo: Vec::new(),
-        keys: Vec::new(),
-    };
+    if !key.has_outputs() {
+        // A call the log knows nothing of (a first run): no lookup per item.
+        let keys = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| (i as u64, input_hash(input)))
+            .collect();
+        return Lookup {
+            slots: vec![None; inputs.len()],
+            todo: inputs,
+            keys,
+        };
+    }
+    let mut slots = Vec::with_capacity(inputs.len());
+    let mut todo = Vec::new();
+    let mut keys = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
         let hash = input_hash(&input);
         match key.restore(i as u64, hash) {
-            Some(out) => found.slots.push(Some((RESTORED, Ok(out)))),
+            Some(out) => slots.push(Some((RESTORED, Ok(out)))),
             None => {
-                found.slots.push(None);
-                found.todo.push(input);
-                found.keys.push((i as u64, hash));
+                slots.push(None);
+                todo.push(input);
+                keys.push((i as u64, hash));
             }
         }
     }
-    found
+    Lookup {
+        slots,
+        todo,
+        keys: keys.into(),
+    }
 }
 
 /// Records the successful outputs it is told, slot `k` of the call being the item `keys[k]`.
-fn recorder(key: CallKey, keys: Vec<(u64, u128)>) -> Observer {
+fn recorder(key: CallKey, keys: impl AsRef<[(u64, u128)]> + 'static) -> Observer {
     Box::new(move |first, outputs| {
         key.record(outputs.iter().enumerate().filter_map(|(i, out)| {
-            let (index, hash) = keys[first as usize + i];
+            let (index, hash) = keys.as_ref()[first as usize + i];
             out.as_ref().ok().map(|bytes| (index, hash, &bytes[..]))
         }))
     })
@@ -101,7 +117,7 @@ pub(crate) fn map(
             rest.by_ref().take(batch).collect(),
         ));
     }
-    let ran = dispatch::run_observed("map", m, batches, recorder(key, found.keys.clone()))?;
+    let ran = dispatch::run_observed("map", m, batches, recorder(key, Arc::clone(&found.keys)))?;
     Ok(merge(found.slots, &found.keys, ran))
 }
 

@@ -96,6 +96,11 @@ pub(crate) fn inputs_hash<'a>(inputs: impl IntoIterator<Item = &'a [u8]>) -> u12
 }
 
 impl CallKey {
+    /// Whether an earlier run recorded outputs of this call.
+    pub(crate) fn has_outputs(self) -> bool {
+        log::holds(self.0)
+    }
+
     /// The output of item `index` recorded by an earlier run for the same input, if any.
     pub(crate) fn restore(self, index: u64, input: u128) -> Option<Vec<u8>> {
         log::take(self.0, index, input)

@@ -26,7 +26,7 @@
 //! by default) while records are being written, and always at SIGTERM and at the end of the
 //! run; with `BLAZER_CHECKPOINT_SYNC_S=0` every record is synced before the driver goes on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -57,6 +57,8 @@ struct Log {
     file: File,
     /// Outputs read from the file and not yet taken.
     restored: Restored,
+    /// The calls `restored` holds outputs of.
+    calls: HashSet<u128>,
     /// Records appended since the last sync.
     dirty: Arc<AtomicBool>,
     /// Sync every record (`BLAZER_CHECKPOINT_SYNC_S=0`).
@@ -113,10 +115,12 @@ pub(crate) fn open(dir: &Path, name: &str, build: u64, sync: Duration) -> std::i
         records: scan.records,
         outputs: scan.restored.len() as u64,
     };
+    let calls = scan.restored.keys().map(|(call, _, _)| *call).collect();
     *log() = Some(Log {
         path,
         file,
         restored: scan.restored,
+        calls,
         dirty,
         sync_each: sync.is_zero(),
         appended: 0,
@@ -127,6 +131,11 @@ pub(crate) fn open(dir: &Path, name: &str, build: u64, sync: Duration) -> std::i
 /// Whether this process has a log open.
 pub(crate) fn is_open() -> bool {
     log().is_some()
+}
+
+/// Whether the log holds outputs of call `call` (a call it lacks need not look its items up).
+pub(crate) fn holds(call: u128) -> bool {
+    log().as_ref().is_some_and(|log| log.calls.contains(&call))
 }
 
 /// The restored output of item `index` of call `call`, if the log holds one computed from an
