@@ -10,15 +10,19 @@
 //! error, config, task, raw,  foundations: errors and exit codes, BLAZER_* settings, the Task
 //! identity, output           trait and TaskId, plain-number vectors, the build identity;
 //!                            letting the launcher read this process's output before an abort
-//! world                      facts about the process: rank, size, hosts, nodes
+//! world, checkpoint/log      facts about the process: rank, size, hosts, nodes; the driver's
+//!                            durable log of finished results (BLAZER_CHECKPOINT)
+//! sigterm                    SIGTERM caught on every rank; the driver's fallback exit
 //! wire/                      codec → transport (detached blocks, sent and received in place)
 //!                            → plan (Plan, Batch) → message (ToWorker, ToDriver, tags)
 //!                            → outbox, heartbeat
 //! registry, trace            tasks by ID; task spans for BLAZER_TRACE
-//! exec                       runs a Plan or a Batch here; knows no message
+//! exec, checkpoint/call,     runs a Plan or a Batch here, knowing no message; the keys of
+//! driver/recovery            checkpointed calls; what to run again (retries, lost ranks)
 //! driver/  |  worker         rank 0: queue (WorkQueue, result slots) → dispatch → progress
 //!                            ranks 1..: the serve loop
-//! api/, gpu                  the user API: flow, primitives, stream, shared, combinators; GPUs
+//! api/, gpu                  the user API: flow, resume (checkpointed calls) → primitives,
+//!                            stream, shared, combinators; GPUs
 //! lifecycle                  MPI start-up, handshake, driver/worker split, shutdown
 //! __private (private.rs)     what the macros' expansions call
 //! ```
@@ -29,7 +33,8 @@
 //! through `wire/outbox.rs` → on a worker, `worker.rs` receives it and `exec.rs` runs the
 //! batch through the registry (`registry.rs`) → the reply travels back the same way and the
 //! queue files its outputs into the call's result slots → `dispatch.rs` hands them back in
-//! input order and `primitives.rs` decodes them.
+//! input order and `primitives.rs` decodes them. With `BLAZER_CHECKPOINT`, `api/resume.rs`
+//! first takes what the checkpoint log holds and records the rest as the queue files it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
