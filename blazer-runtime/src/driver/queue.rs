@@ -324,7 +324,11 @@ impl WorkQueue {
         for (first, outputs) in settled.fill {
             self.fill(call, first, rank, outputs);
         }
+        // Run again in their order, before what is queued; not for a cancelled call.
         for (rerun, call, batch) in settled.again.into_iter().rev() {
+            if !self.calls.contains_key(&call) {
+                continue;
+            }
             match rerun {
                 Rerun::On(rank) => self.send(call, batch, rank)?,
                 Rerun::Anywhere => self.queue.push_front((call, batch)),
