@@ -268,39 +268,49 @@ fn a_killed_map_then_reduce_resumes_in_the_reduce() {
     );
 }
 
+/// SIGTERM to the driver: with `BLAZER_WORKER_TIMEOUT` its main thread polls for answers and
+/// ends the job itself; without, it blocks in MPI and its SIGTERM thread does.
 #[test]
 fn sigterm_syncs_the_log_releases_the_workers_and_exits_with_its_code() {
     let Some(ranks) = size_between(2, 3) else {
         return;
     };
     let workers = ranks as u64 - 1;
-    let setup = Setup::new("sigterm", 300);
-    let n = N.to_string();
-    let ended = setup.run_terminated(ranks, &["resume-map", &n], "m ", N as usize / 3);
-    assert_eq!(
-        ended.code,
-        Some(i32::from(blazer::exit_code::TERMINATED)),
-        "{ended:#?}"
-    );
-    assert!(
-        ended
-            .stderr
-            .contains("blazer: SIGTERM received: checkpoint log synced ("),
-        "{ended:#?}"
-    );
-    // The driver is gone with the job.
-    assert!(no_probe_left(&setup), "{ended:#?}");
-    let run = setup.run(ranks, &["resume-map", &n]);
-    assert_eq!(
-        run.ok_lines(),
-        [format!("MAP {N} {}", digest(squares_plus_one(N)))]
-    );
-    let window = 2 * workers * N.div_ceil(workers * 32);
-    let twice = computed_twice(&setup, N) as u64;
-    assert!(
-        twice <= window,
-        "{twice} items computed twice (window {window})"
-    );
+    for (timeout, by) in [(None, "SIGTERM thread"), (Some("60"), "main thread")] {
+        let mut setup = Setup::new("sigterm", 300);
+        if let Some(t) = timeout {
+            setup.env.push(("BLAZER_WORKER_TIMEOUT".into(), t.into()));
+        }
+        let n = N.to_string();
+        let ended = setup.run_terminated(ranks, &["resume-map", &n], "m ", N as usize / 3);
+        assert_eq!(
+            ended.code,
+            Some(i32::from(blazer::exit_code::TERMINATED)),
+            "{ended:#?}"
+        );
+        assert!(
+            ended
+                .stderr
+                .contains("blazer: SIGTERM received: checkpoint log synced (")
+                && ended.stderr.contains(&format!(
+                    "ending the job with exit code 75 from the driver's {by}"
+                )),
+            "{ended:#?}"
+        );
+        // The driver is gone with the job.
+        assert!(no_probe_left(&setup), "{ended:#?}");
+        let run = setup.run(ranks, &["resume-map", &n]);
+        assert_eq!(
+            run.ok_lines(),
+            [format!("MAP {N} {}", digest(squares_plus_one(N)))]
+        );
+        let window = 2 * workers * N.div_ceil(workers * 32);
+        let twice = computed_twice(&setup, N) as u64;
+        assert!(
+            twice <= window,
+            "{twice} items computed twice (window {window})"
+        );
+    }
 }
 
 /// The job's driver is gone: no process has its PID, or only a zombie waits to be reaped
@@ -328,7 +338,7 @@ fn sigterm_ends_a_world_of_one_that_resumes_later() {
     assert!(
         ended
             .stderr
-            .contains("the driver was busy outside blazer's wait loop"),
+            .contains("ending the job with exit code 75 from the driver's SIGTERM thread"),
         "{ended:#?}"
     );
     let run = setup.run(0, &["resume-map", "4000"]);

@@ -1,31 +1,37 @@
 //! SIGTERM: Slurm's warning before the walltime or a preemption, `scancel`, `kill`.
 //!
-//! Every rank catches it instead of dying at once. On the driver it sets a flag that the work
-//! queue's wait loop reads between two polls: the driver then syncs the checkpoint log, says
-//! so on stderr and ends the job with [`exit_code::TERMINATED`] through `MPI_Abort`, which
-//! releases every worker, even one in the middle of a task. When the driver is not waiting
-//! for the workers (it runs code of its own between primitives, or it has no workers) a
-//! helper thread does the same after [`DRIVER_GRACE`], with `exit` instead of `MPI_Abort`;
-//! the launcher then ends the workers.
+//! Every rank catches it instead of dying at once. On the driver, a helper thread wakes up:
+//!
+//! * when the driver's main thread polls for the workers' answers (with
+//!   `BLAZER_WORKER_TIMEOUT`), it sees the flag between two polls, syncs the checkpoint log,
+//!   says so on stderr and ends the job with [`exit_code::TERMINATED`] through `MPI_Abort`,
+//!   which releases every worker, even one in the middle of a task;
+//! * otherwise (it blocks in MPI waiting for an answer, runs code of its own between
+//!   primitives, or has no workers) the helper thread does it after [`DRIVER_GRACE`]: it syncs
+//!   the log, says so and calls `MPI_Abort` itself, which MPI allows from any thread at
+//!   `MPI_THREAD_MULTIPLE` (blazer's default); below that level it exits with the same code
+//!   and the launcher ends the workers. The blocking wait is kept because polling there would
+//!   cost every call (up to twice the round trip of an empty task on a busy machine).
 //!
 //! A worker that receives SIGTERM keeps serving for [`WORKER_GRACE`], then exits by itself
-//! with the same code, unless the driver's `MPI_Abort` ended it first (the launcher's SIGTERM
-//! then, a second one, ends it at once). When every rank gets
-//! the signal at once (Slurm signals the whole job), the workers thus do not die, and make
-//! the launcher end the job, before the driver has synced the log and ended the job itself;
-//! when the driver alone gets it, the launcher's SIGTERM at `MPI_Abort` ends them within the
-//! grace. The launcher's SIGTERM at `MPI_Abort` ends the driver at once; if its `MPI_Abort`
-//! cannot end the job (the launcher is gone), the driver exits by itself [`ABORT_GRACE`] later.
+//! with the same code, unless the job was ended first (the launcher's SIGTERM then, a second
+//! one, ends it at once). When every rank gets the signal at once (Slurm signals the whole
+//! job), the workers thus do not die, and make the launcher end the job, before the driver has
+//! synced the log. The launcher's SIGTERM at `MPI_Abort` ends the driver at once; if its
+//! `MPI_Abort` cannot end the job (the launcher is gone), the driver exits by itself
+//! [`ABORT_GRACE`] later.
 
 use crate::error::exit_code;
+use mpi::topology::Communicator;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long the driver's helper thread leaves the driver's main thread to end the job itself.
-pub(crate) const DRIVER_GRACE: Duration = Duration::from_secs(1);
+/// How long the driver's helper thread leaves the driver's main thread to end the job itself
+/// (a polling main thread notices within microseconds).
+pub(crate) const DRIVER_GRACE: Duration = Duration::from_millis(200);
 /// How long a worker that received SIGTERM serves on before it exits by itself.
 pub(crate) const WORKER_GRACE: Duration = Duration::from_millis(500);
 /// How long the driver waits for its `MPI_Abort` to end it before it exits by itself.
@@ -66,8 +72,22 @@ pub(crate) fn install(driver: bool) {
             let grace = if driver { DRIVER_GRACE } else { WORKER_GRACE };
             wait_for_another(&mut wake, grace);
             if driver && !ENDING.swap(true, Ordering::AcqRel) {
-                finish("the driver was busy outside blazer's wait loop");
+                let multiple =
+                    mpi::environment::threading_support() == mpi::environment::Threading::Multiple;
+                finish(if multiple {
+                    "from the driver's SIGTERM thread"
+                } else {
+                    "by exiting (the launcher ends the workers)"
+                });
                 crate::output::drain(Duration::from_secs(2));
+                if multiple
+                    && mpi::environment::is_initialized()
+                    && !mpi::environment::is_finalized()
+                {
+                    ABORTING.store(true, Ordering::Release);
+                    mpi::topology::SimpleCommunicator::world()
+                        .abort(i32::from(exit_code::TERMINATED));
+                }
             } else if driver && !ABORTING.load(Ordering::Acquire) {
                 // The driver's main thread is ending the job through MPI_Abort.
                 wait_for_another(&mut wake, ABORT_GRACE);
@@ -112,7 +132,7 @@ pub(crate) fn begin_ending() -> bool {
     if ENDING.swap(true, Ordering::AcqRel) {
         return false;
     }
-    finish("releasing the workers");
+    finish("from the driver's main thread");
     true
 }
 
@@ -121,13 +141,14 @@ pub(crate) fn aborting() {
     ABORTING.store(true, Ordering::Release);
 }
 
+/// Syncs the log and says that the job ends, and `how`.
 fn finish(how: &str) {
     let log = match crate::checkpoint::log::sync() {
         Some(n) => format!("checkpoint log synced ({n} records written by this run)"),
         None => "no checkpoint (BLAZER_CHECKPOINT is unset)".to_string(),
     };
     eprintln!(
-        "blazer: SIGTERM received: {log}; {how} and ending the job with exit code {}",
+        "blazer: SIGTERM received: {log}; ending the job with exit code {} {how}",
         exit_code::TERMINATED
     );
 }

@@ -242,24 +242,26 @@ impl WorkQueue {
 
     /// Receives one reply from any worker and files its outputs under their call.
     fn receive_one(&mut self) -> Result<(), Error> {
-        // Poll (any tag: the tag says how many blocks follow the reply), so that SIGTERM and
-        // a worker that stopped answering can be noticed.
-        let probed = loop {
-            let any = self.world.any_process();
-            if let Some(probed) = any.immediate_matched_probe() {
-                break probed;
-            }
-            if crate::sigterm::requested() {
-                self.terminate();
-            }
-            if let Some(limit) = self.timeout {
+        let probed = match self.timeout {
+            // Any tag: the tag says how many blocks follow the reply. (SIGTERM, while the
+            // driver blocks here, is handled by its helper thread: sigterm.rs.)
+            None => self.world.any_process().matched_probe(),
+            // Poll, so that a worker that stopped answering, and SIGTERM, can be noticed.
+            Some(limit) => loop {
+                let any = self.world.any_process();
+                if let Some(probed) = any.immediate_matched_probe() {
+                    break probed;
+                }
+                if crate::sigterm::requested() {
+                    self.terminate();
+                }
                 let silent = self.silent_workers(limit);
                 if !silent.is_empty() {
                     self.declare_lost(&silent, limit);
                     return Ok(());
                 }
-            }
-            std::thread::yield_now();
+                std::thread::yield_now();
+            },
         };
         let status = receive_reusing(probed, &mut self.inbox);
         let rank = status.source_rank();
