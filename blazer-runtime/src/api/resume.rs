@@ -61,10 +61,10 @@ fn lookup(key: CallKey, inputs: Vec<Vec<u8>>) -> Lookup {
 }
 
 /// Records the successful outputs it is told, slot `k` of the call being the item `keys[k]`.
-fn recorder(key: CallKey, keys: impl AsRef<[(u64, u128)]> + 'static) -> Observer {
+fn recorder(key: CallKey, keys: Arc<[(u64, u128)]>) -> Observer {
     Box::new(move |first, outputs| {
         key.record(outputs.iter().enumerate().filter_map(|(i, out)| {
-            let (index, hash) = keys.as_ref()[first as usize + i];
+            let (index, hash) = keys[first as usize + i];
             out.as_ref().ok().map(|bytes| (index, hash, &bytes[..]))
         }))
     })
@@ -128,8 +128,8 @@ pub(crate) fn scatter(key: CallKey, plan: &Plan, inputs: Vec<Vec<u8>>) -> Result
         return Ok(merge(found.slots, &[], Vec::new()));
     }
     let (own, placed, outputs, split) = scatter_blocks(plan, found.todo);
-    let ours = recorder(key, found.keys[..split].to_vec());
-    let theirs = recorder(key, found.keys[split..].to_vec());
+    let ours = recorder(key, Arc::from(&found.keys[..split]));
+    let theirs = recorder(key, Arc::from(&found.keys[split..]));
     let ran = dispatch::run_here_and_there_observed(
         own,
         placed,
@@ -190,7 +190,7 @@ pub(crate) fn folds(key: CallKey, level: u64, folds: Vec<Batch>) -> Result<Vec<S
         .iter()
         .map(|(i, h)| (i & ((1 << 40) - 1), *h))
         .collect();
-    let ran = dispatch::run_observed("reduce", todo.len(), todo, recorder(key, keys))?;
+    let ran = dispatch::run_observed("reduce", todo.len(), todo, recorder(key, keys.into()))?;
     Ok(merge(slots, &level_keys, ran))
 }
 
@@ -232,7 +232,7 @@ impl StreamCheckpoint {
         let n = inputs.len();
         let batch = Batch::map(0, plan, inputs);
         let submitted = dispatch::submit("stream", n, vec![(Placement::AnyWorker, batch)])?;
-        let mut record = recorder(self.key, keys);
+        let mut record = recorder(self.key, keys.into());
         match &submitted {
             Submitted::Remote(call) => observe(*call, record),
             Submitted::Inline(slots) => {
