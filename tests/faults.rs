@@ -187,8 +187,10 @@ fn a_driver_that_exits_early_does_not_leave_workers_hanging() {
 
 #[test]
 fn a_rank_that_stops_answering_is_declared_lost_and_the_job_ends() {
-    // On 3 ranks one worker hangs and the other answers the second call; on 2 the one worker
-    // holds both calls, so both are lost.
+    // The stalling task stops any process that runs it. On 3 ranks one worker hangs and the
+    // other answers the second call; the hung batch then runs again on that other worker
+    // (tests/resume.rs has a task that hangs on one rank only), which hangs too, and with no
+    // worker left the call fails. On 2 the one worker holds both calls, so both are lost.
     let Some(n) = size_between(2, 3) else { return };
     let started = std::time::Instant::now();
     let run = mpirun_env(n, &probe(), &["stall"], &[("BLAZER_WORKER_TIMEOUT", "2")]);
@@ -210,6 +212,13 @@ fn a_rank_that_stops_answering_is_declared_lost_and_the_job_ends() {
         assert!(
             lines.contains(&"STALL OK 1"),
             "the other call's result is kept: {run:#?}"
+        );
+        assert!(
+            run.stderr
+                .contains("its 1 batch(es) in flight run again on the other ranks")
+                && run.stderr.contains("blazer: lost rank(s) 2 ")
+                && err.contains("no other worker is left to run its work"),
+            "the hung batch ran again on rank 2, which was lost too: {run:#?}"
         );
     } else {
         notice("the check that another worker's result is kept (it needs 3 ranks)");

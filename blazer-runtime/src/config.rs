@@ -31,6 +31,15 @@ pub(crate) struct Config {
     /// (`multiple`, the default, `serialized` or `funneled`); checked by
     /// [`Config::mpi_threads`].
     pub(crate) mpi_threads: Option<String>,
+    /// `BLAZER_CHECKPOINT`: the directory of the driver's checkpoint log; unset, nothing is
+    /// checkpointed.
+    pub(crate) checkpoint: Option<PathBuf>,
+    /// `BLAZER_CHECKPOINT_SYNC_S` (seconds, fractions allowed; default 1): how often at most
+    /// the checkpoint log is `fdatasync`ed while records are written; `0` syncs every record.
+    pub(crate) checkpoint_sync: Duration,
+    /// `BLAZER_RETRIES`: how many more times a failing item is run before its failure is
+    /// final (default 0: no retry).
+    pub(crate) retries: u32,
 }
 
 /// Names of the variables, for messages.
@@ -52,6 +61,15 @@ impl Config {
             gpu_wait: var(GPU_WAIT),
             gpu_lock_dir: nonempty("BLAZER_GPU_LOCK_DIR").map(PathBuf::from),
             mpi_threads: nonempty("BLAZER_MPI_THREADS"),
+            checkpoint: nonempty("BLAZER_CHECKPOINT").map(PathBuf::from),
+            checkpoint_sync: nonempty("BLAZER_CHECKPOINT_SYNC_S")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|secs| *secs >= 0.0)
+                .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                .unwrap_or(Duration::from_secs(1)),
+            retries: nonempty("BLAZER_RETRIES")
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .unwrap_or(0),
         }
     }
 
@@ -110,6 +128,14 @@ mod tests {
         assert_eq!(c.progress.as_deref(), Some("0"));
         assert_eq!(c.gpu_wait.as_deref(), Some("0.5"));
         assert_eq!(c.gpu_lock_dir, Some(PathBuf::from("/run/locks")));
+        let c = from(&[
+            ("BLAZER_CHECKPOINT", "/scratch/ck"),
+            ("BLAZER_CHECKPOINT_SYNC_S", "0"),
+            ("BLAZER_RETRIES", " 3"),
+        ]);
+        assert_eq!(c.checkpoint, Some(PathBuf::from("/scratch/ck")));
+        assert_eq!(c.checkpoint_sync, Duration::ZERO);
+        assert_eq!(c.retries, 3);
     }
 
     #[test]
@@ -130,6 +156,13 @@ mod tests {
         assert_eq!(none.worker_timeout, None);
         assert_eq!(none.trace, None);
         assert!(!none.backtrace && !none.under_ci);
+        assert_eq!(none.checkpoint, None);
+        assert_eq!(none.checkpoint_sync, Duration::from_secs(1));
+        assert_eq!(none.retries, 0);
+        for bad in ["", "-1", "many"] {
+            let c = from(&[("BLAZER_RETRIES", bad), ("BLAZER_CHECKPOINT_SYNC_S", bad)]);
+            assert_eq!((c.retries, c.checkpoint_sync), (0, Duration::from_secs(1)));
+        }
         for bad in ["", "0", "-1", "soon"] {
             assert_eq!(
                 from(&[("BLAZER_WORKER_TIMEOUT", bad)]).worker_timeout,

@@ -102,6 +102,11 @@ pub mod exit_code {
     /// Ranks were lost during the run (`BLAZER_WORKER_TIMEOUT`): the job ends through
     /// `MPI_Abort` with this code.
     pub const LOST: u8 = 4;
+    /// The driver received SIGTERM (Slurm's walltime or preemption warning, `scancel`, a
+    /// `kill`): it synced the checkpoint log (`BLAZER_CHECKPOINT`) and ended the job. 75 is
+    /// `EX_TEMPFAIL` of `sysexits.h`, "try again later": a batch script can requeue the job
+    /// when it sees it, and a run started again resumes from the log.
+    pub const TERMINATED: u8 = 75;
     /// The driver body panicked.
     pub const PANIC: u8 = 101;
 }

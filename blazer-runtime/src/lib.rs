@@ -10,16 +10,20 @@
 //! error, config, task, raw,  foundations: errors and exit codes, BLAZER_* settings, the Task
 //! identity, output           trait and TaskId, plain-number vectors, the build identity;
 //!                            letting the launcher read this process's output before an abort
-//! world                      facts about the process: rank, size, hosts, nodes
+//! world, checkpoint/log      facts about the process: rank, size, hosts, nodes; the driver's
+//!                            durable log of finished results (BLAZER_CHECKPOINT)
+//! sigterm                    SIGTERM caught on every rank; the driver's fallback exit
 //! wire/                      codec → transport (parts beside messages, in MPI-sized chunks)
 //!                            → payload (one encoded value; vectors lent, blocks taken over)
 //!                            → plan (Plan, Batch) → message (ToWorker, ToDriver, tags)
 //!                            → outbox, heartbeat
 //! registry, trace            tasks by ID; task spans for BLAZER_TRACE
-//! exec                       runs a Plan or a Batch here; knows no message
+//! exec, checkpoint/call,     runs a Plan or a Batch here, knowing no message; the keys of
+//! driver/recovery            checkpointed calls; what to run again (retries, lost ranks)
 //! driver/  |  worker         rank 0: queue (WorkQueue, result slots) → dispatch → progress
 //!                            ranks 1..: the serve loop
-//! api/, gpu                  the user API: flow, primitives, stream, shared, combinators; GPUs
+//! api/, gpu                  the user API: flow, resume (checkpointed calls) → primitives,
+//!                            stream, shared, combinators; GPUs
 //! lifecycle                  MPI start-up, handshake, driver/worker split, shutdown
 //! __private (private.rs)     what the macros' expansions call
 //! ```
@@ -31,11 +35,14 @@
 //! its parts beside it: `wire/transport.rs`) and sends it through `wire/outbox.rs` → on a
 //! worker, `worker.rs` receives it and `exec.rs` runs the batch through the registry
 //! (`registry.rs`) → the reply travels back the same way and the queue files its outputs
-//! into the call's result slots → the stream hands them back in input order, decoded.
+//! into the call's result slots → the stream hands them back in input order, decoded. With
+//! `BLAZER_CHECKPOINT`, `api/resume.rs` first takes what the checkpoint log holds and
+//! records the rest as the queue files it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod api;
+mod checkpoint;
 mod config;
 mod driver;
 mod error;
@@ -48,6 +55,7 @@ mod lifecycle;
 mod output;
 mod raw;
 mod registry;
+mod sigterm;
 mod task;
 mod trace;
 mod wire;

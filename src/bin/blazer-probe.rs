@@ -114,6 +114,96 @@ fn freeze(x: u64) -> u64 {
     x
 }
 
+/// Appends `line` to the file `BLAZER_PROBE_LOG` names (one `write` with `O_APPEND`, so lines
+/// of concurrent ranks never mix): a side channel that counts executions across runs.
+fn note(line: &str) {
+    use std::io::Write;
+    if let Some(path) = std::env::var_os("BLAZER_PROBE_LOG") {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open BLAZER_PROBE_LOG");
+        f.write_all(format!("{line}\n").as_bytes())
+            .expect("write BLAZER_PROBE_LOG");
+    }
+}
+
+/// Microseconds each logged task sleeps (`BLAZER_PROBE_TASK_US`, default 300), so that a run
+/// lasts long enough to be killed in the middle.
+fn task_pause() {
+    let us = std::env::var("BLAZER_PROBE_TASK_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    std::thread::sleep(std::time::Duration::from_micros(us));
+}
+
+/// `x * x + 1`, noting `m x` in the side channel.
+#[blazer::task]
+fn logged(x: u64) -> u64 {
+    note(&format!("m {x}"));
+    task_pause();
+    x * x + 1
+}
+
+/// The same function as `logged` under another name: another task ID (a "rebuilt" task).
+#[blazer::task]
+fn logged_renamed(x: u64) -> u64 {
+    note(&format!("m {x}"));
+    task_pause();
+    x * x + 1
+}
+
+/// `k * x * x + 1` with `k` bound, noting `m x`.
+#[blazer::task]
+fn logged_scaled(k: u64, x: u64) -> u64 {
+    note(&format!("m {x}"));
+    task_pause();
+    k * x * x + 1
+}
+
+/// `a + b` (wrapping), noting `r` in the side channel.
+#[blazer::task]
+fn logged_add(a: u64, b: u64) -> u64 {
+    note("r");
+    task_pause();
+    a.wrapping_add(b)
+}
+
+/// Fails the first time it runs on `x` when `x % 3 == 0` (a marker file in the directory
+/// `BLAZER_PROBE_LOG` names' parent remembers), and always when `x == 5`.
+#[blazer::task]
+fn flaky(x: u64) -> Result<u64, String> {
+    note(&format!("f {x} {}", blazer::rank()));
+    if x == 5 {
+        return Err(format!("{x} always fails"));
+    }
+    if x.is_multiple_of(3) {
+        let log = std::env::var_os("BLAZER_PROBE_LOG").expect("BLAZER_PROBE_LOG");
+        let marker = std::path::Path::new(&log).with_extension(format!("failed-{x}"));
+        if std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&marker)
+            .is_ok()
+        {
+            return Err(format!("{x} fails the first time"));
+        }
+    }
+    Ok(x * 10)
+}
+
+/// Stops this process (as `freeze`) when it runs on rank 1, and answers elsewhere.
+#[blazer::task]
+fn freeze_on_rank_1(x: u64) -> (u64, i32) {
+    if blazer::rank() == 1 {
+        freeze(x);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    (x * x, blazer::rank())
+}
+
 #[blazer::task]
 fn checked_div(a: i64, b: i64) -> Result<i64, String> {
     if b == 0 {
@@ -360,9 +450,103 @@ fn run(mode: &str) -> blazer::Result<()> {
             blazer::parallel((1..=3).map(call::<sqr>))?;
             panic!("the driver gives up");
         }
+        "resume-map" => {
+            // `resume-map N [SHIFT] [TASK] [CHUNK]`: a map of `logged` over SHIFT..N+SHIFT
+            // (TASK `renamed`: the same function under another task ID; `scaled:K`: bound
+            // argument K); with BLAZER_CHECKPOINT, what an earlier run finished is reused.
+            write_pid();
+            let n = arg(2, 10_000);
+            let shift = arg(3, 0);
+            let data = (0..n).map(|x| x + shift);
+            let which = std::env::args().nth(4).unwrap_or_else(|| "logged".into());
+            let out = match which.as_str() {
+                "logged" => blazer::map(task::<logged>(), data)?,
+                "renamed" => blazer::map(task::<logged_renamed>(), data)?,
+                "bump" => {
+                    // One item's input changed: item n/2 is n/2 + n.
+                    let data = (0..n).map(|x| if x == n / 2 { x + n } else { x });
+                    blazer::map(task::<logged>(), data)?
+                }
+                scaled => {
+                    let k = scaled.strip_prefix("scaled:").and_then(|k| k.parse().ok());
+                    let k = k.ok_or_else(|| blazer::Error::Usage(format!("task {scaled}?")))?;
+                    blazer::map(blazer::partial::<logged_scaled>(k), data)?
+                }
+            };
+            blazer::root_println!("MAP {} {:016x}", out.len(), digest(&out));
+        }
+        "resume-stream" => {
+            // `resume-stream N`: a stream of `logged` over 0..N, in batches of 8.
+            write_pid();
+            let n = arg(2, 10_000);
+            let out: Vec<u64> =
+                blazer::stream(0..n, task::<logged>()).collect::<blazer::Result<_>>()?;
+            blazer::root_println!("STREAM {} {:016x}", out.len(), digest(&out));
+        }
+        "resume-pipeline" => {
+            // `resume-pipeline N`: `logged` over 0..N, then the sum with `logged_add`.
+            write_pid();
+            let n = arg(2, 10_000);
+            let squares = blazer::map(task::<logged>(), 0..n)?;
+            note("map done");
+            let total = blazer::reduce(task::<logged_add>(), squares)?;
+            blazer::root_println!("PIPELINE {n} {total}");
+        }
+        "resume-scatter" => {
+            // `resume-scatter N`: `logged` over 0..N, one block per rank.
+            let n = arg(2, 1000);
+            let out = blazer::scatter(0..n, task::<logged>())?;
+            blazer::root_println!("SCATTER {} {:016x}", out.len(), digest(&out));
+        }
+        "retry" => {
+            // With BLAZER_RETRIES: items 0, 3, 6, 9 fail once, 5 always.
+            let settled = blazer::parallel_settled((0..10).map(call::<flaky>))?;
+            for (x, s) in settled.iter().enumerate() {
+                match s {
+                    Ok(v) => blazer::root_println!("RETRY {x} OK {v}"),
+                    Err(f) => blazer::root_println!("RETRY {x} ERR {f}"),
+                }
+            }
+            let mapped = blazer::map_chunked(task::<flaky>(), [0u64, 1, 3], 2)?;
+            blazer::root_println!("RETRY MAP {mapped:?}");
+        }
+        "hang-map" => {
+            // A map whose tasks stop rank 1's process: the other ranks compute everything.
+            let out = blazer::map_chunked(task::<freeze_on_rank_1>(), 0..40u64, 1)?;
+            let squares: Vec<u64> = out.iter().map(|(sq, _)| *sq).collect();
+            let ranks: BTreeSet<i32> = out.iter().map(|(_, r)| *r).collect();
+            blazer::root_println!(
+                "HANG MAP ALL {} RANKS {ranks:?}",
+                squares == (0..40u64).map(|x| x * x).collect::<Vec<_>>()
+            );
+        }
         other => return Err(blazer::Error::Usage(format!("unknown mode `{other}`"))),
     }
     Ok(())
+}
+
+/// The `i`-th argument as a number, or `default`.
+fn arg(i: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+/// An FNV-1a digest of the values in order: equal outputs, equal digests.
+fn digest(values: &[u64]) -> u64 {
+    values.iter().fold(0xcbf2_9ce4_8422_2325, |h, v| {
+        v.to_le_bytes()
+            .iter()
+            .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    })
+}
+
+/// Writes the driver's PID to the file `BLAZER_PROBE_PID` names, for the SIGTERM tests.
+fn write_pid() {
+    if let Some(path) = std::env::var_os("BLAZER_PROBE_PID") {
+        std::fs::write(path, std::process::id().to_string()).expect("write BLAZER_PROBE_PID");
+    }
 }
 
 /// Opens `n` streams over 100,000 items in batches of 64 and drops each after one result.

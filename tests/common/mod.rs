@@ -123,6 +123,12 @@ pub(crate) fn size_between(least: usize, preferred: usize) -> Option<usize> {
 fn command(program: &str) -> Command {
     let mut cmd = Command::new("timeout");
     cmd.args(["--kill-after=10", LIMIT_S, program]);
+    mpi_settings(&mut cmd);
+    cmd
+}
+
+/// The launcher's settings for this machine, and no Rust backtraces.
+fn mpi_settings(cmd: &mut Command) {
     if open_mpi() {
         // Run as root on a small machine: see the README's notes on Open MPI settings.
         cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
@@ -132,7 +138,6 @@ fn command(program: &str) -> Command {
             .env("OMPI_MCA_rmaps_base_oversubscribe", "1");
     }
     cmd.env("RUST_BACKTRACE", "0");
-    cmd
 }
 
 fn finish(mut cmd: Command) -> Run {
@@ -178,6 +183,92 @@ pub(crate) fn mpirun_env_without(
         cmd.env_remove(name);
     }
     finish(cmd)
+}
+
+/// `mpirun -n N EXE ARGS...` (or EXE alone when `n` is 0) started in the background with
+/// extra environment variables, its stdout and stderr going to `out` and `err`; for the tests
+/// that kill or signal a run in the middle. The caller waits for it (no time limit of its own:
+/// use [`wait_bounded`]).
+pub(crate) fn spawn(
+    n: usize,
+    exe: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    out: &Path,
+    err: &Path,
+) -> std::process::Child {
+    let mut cmd = if n == 0 {
+        Command::new(exe)
+    } else {
+        let mut cmd = Command::new(launcher());
+        if open_mpi() {
+            cmd.arg("--oversubscribe");
+        }
+        cmd.arg("-n").arg(n.to_string()).arg(exe);
+        cmd
+    };
+    mpi_settings(&mut cmd);
+    cmd.args(args).envs(env.iter().copied());
+    cmd.stdout(std::fs::File::create(out).expect("stdout file"))
+        .stderr(std::fs::File::create(err).expect("stderr file"))
+        .stdin(std::process::Stdio::null());
+    cmd.spawn().expect("spawn the launcher")
+}
+
+/// Waits for `child` at most `limit` (a hang guard, not a measurement): kills it and its
+/// children and panics past it. Returns its exit code.
+pub(crate) fn wait_bounded(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<i32> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if started.elapsed() > limit {
+            kill_tree(child.id());
+            let _ = child.wait();
+            panic!("the run took longer than {limit:?} and was killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// SIGKILLs process `pid` and its descendants (the ranks `mpirun` started; under MPICH's
+/// Hydra, its proxies' children), all at once, as Slurm ends a job: the ranks live in process
+/// groups of their own, and outlive a launcher killed alone.
+pub(crate) fn kill_tree(pid: u32) {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        all.extend(children(all[i]));
+        i += 1;
+    }
+    let pids: Vec<String> = all.iter().map(u32::to_string).collect();
+    let _ = Command::new("kill").arg("-9").args(&pids).status();
+}
+
+/// The PIDs of the children of `pid` (from `/proc/*/stat`).
+pub(crate) fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces, so read after its `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            found.push(child);
+        }
+    }
+    found
 }
 
 /// A multiple-program run: `mpirun -n A exe_a ... : -n B exe_b ...`.

@@ -8,7 +8,9 @@ fn fields(p: P) -> String {
 
 #[blazer::main]
 fn main() -> blazer::Result<()> {
-    let seen = blazer::parallel([blazer::call::<fields>(P { a: 1, b: 2 })])?;
+    // A `map`, so that with BLAZER_CHECKPOINT the two builds share a log: the second must
+    // reuse nothing of the first (tests/resume.rs).
+    let seen = blazer::map(blazer::task::<fields>(), [P { a: 1, b: 2 }])?;
     blazer::root_println!("FIELDS {}", seen[0]);
     Ok(())
 }

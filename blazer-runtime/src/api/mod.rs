@@ -4,5 +4,6 @@
 pub(crate) mod combinators;
 pub(crate) mod flow;
 pub(crate) mod primitives;
+pub(crate) mod resume;
 pub(crate) mod shared;
 pub(crate) mod stream;

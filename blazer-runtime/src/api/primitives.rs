@@ -2,47 +2,18 @@
 //! `reduce`. Each runs on the driver and returns results in input order.
 
 use crate::api::flow::{Call, Flow};
+use crate::api::resume;
 use crate::api::stream::Stream;
+use crate::checkpoint::call as checkpoint;
 use crate::driver::dispatch::{self, decode_all, first_ok, workers};
 use crate::error::{Error, Result, TaskFailure};
 use crate::wire::payload::Payload;
-use crate::wire::plan::{Batch, BATCH_BYTES};
+use crate::wire::plan::Batch;
 use crate::world;
 use serde::{de::DeserializeOwned, Serialize};
 
 fn encode_all<I: Serialize + 'static>(data: impl IntoIterator<Item = I>) -> Result<Vec<Payload>> {
     data.into_iter().map(Payload::encode_owned).collect()
-}
-
-/// Cuts `inputs` into batches of at most `items` inputs and about [`BATCH_BYTES`], the first
-/// filling slot `first`.
-fn cut(
-    first: usize,
-    plan: &crate::wire::plan::Plan,
-    inputs: Vec<Payload>,
-    items: usize,
-) -> Vec<Batch> {
-    let mut batches = Vec::new();
-    let mut current = Vec::new();
-    let (mut start, mut bytes) = (first, 0);
-    for input in inputs {
-        bytes += input.len();
-        current.push(input);
-        if current.len() >= items || bytes >= BATCH_BYTES {
-            let n = current.len();
-            batches.push(Batch::map(
-                start,
-                plan.clone(),
-                std::mem::take(&mut current),
-            ));
-            start += n;
-            bytes = 0;
-        }
-    }
-    if !current.is_empty() {
-        batches.push(Batch::map(start, plan.clone(), current));
-    }
-    batches
 }
 
 /// One batch per call, each with the empty input of a fully bound call.
@@ -103,11 +74,7 @@ pub fn map<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     f: Flow<I, O>,
     data: impl IntoIterator<Item = I>,
 ) -> Result<Vec<O>> {
-    let data = data.into_iter();
-    let (known, _) = data.size_hint();
-    // A few batches per worker: big enough to amortise messages, small enough to balance.
-    let batch = known.div_ceil(workers() * 4).max(1);
-    map_batched(f, data, batch)
+    map_batched(f, data.into_iter(), None)
 }
 
 /// Like [`map`] with an explicit batch size (items per message). Use 1 for long, uneven tasks.
@@ -116,15 +83,24 @@ pub fn map_chunked<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     data: impl IntoIterator<Item = I>,
     batch: usize,
 ) -> Result<Vec<O>> {
-    map_batched(f, data.into_iter(), batch.max(1))
+    map_batched(f, data.into_iter(), Some(batch.max(1)))
 }
 
 fn map_batched<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     f: Flow<I, O>,
     data: impl Iterator<Item = I>,
-    batch: usize,
+    batch: Option<usize>,
 ) -> Result<Vec<O>> {
     let (known, exact) = data.size_hint();
+    if let Some(key) = checkpoint::begin("map", f.plan()?) {
+        // Item by item, what the log holds is restored and the rest runs: the inputs are
+        // encoded up front, to be looked up.
+        let inputs = encode_all(data)?;
+        let batch = batch.unwrap_or_else(|| resume::map_batch(inputs.len(), workers()));
+        return decode_all(resume::map(key, f.plan()?, inputs, batch)?);
+    }
+    // A few batches per worker: big enough to amortise messages, small enough to balance.
+    let batch = batch.unwrap_or_else(|| known.div_ceil(workers() * 4).max(1));
     let total = (exact == Some(known)).then_some(known as u64);
     let mut out = Vec::with_capacity(known);
     for result in Stream::new(data, f, "map", total).batch(batch) {
@@ -142,25 +118,12 @@ pub fn scatter<I: Serialize + 'static, O: DeserializeOwned + 'static>(
 ) -> Result<Vec<O>> {
     let inputs = encode_all(data)?;
     let plan = f.plan()?;
-    let n = inputs.len();
-    let ranks = world::size().max(1) as usize;
-    let bounds: Vec<usize> = (0..=ranks).map(|k| k * n / ranks).collect();
-    let mut blocks = inputs.into_iter();
-    let own = Batch::map(0, plan.clone(), blocks.by_ref().take(bounds[1]).collect());
-    // A rank's block travels in batches of at most about BATCH_BYTES, in order.
-    let remote: Vec<(i32, Batch)> = (1..ranks)
-        .flat_map(|k| {
-            let inputs = blocks.by_ref().take(bounds[k + 1] - bounds[k]).collect();
-            cut(bounds[k] - bounds[1], plan, inputs, usize::MAX)
-                .into_iter()
-                .map(move |b| (k as i32, b))
-        })
-        .collect();
-    decode_all(dispatch::run_here_and_there(
-        own,
-        remote,
-        n - bounds[1],
-        "scatter",
+    if let Some(key) = checkpoint::begin("scatter", plan) {
+        return decode_all(resume::scatter(key, plan, inputs)?);
+    }
+    let (own, remote, outputs, _) = resume::scatter_blocks(plan, inputs);
+    decode_all(dispatch::run_here_and_there_observed(
+        own, remote, outputs, "scatter", None,
     )?)
 }
 
@@ -177,8 +140,10 @@ pub fn reduce<T: Serialize + DeserializeOwned + 'static>(
     if items.is_empty() {
         return Err(Error::Usage("reduce of an empty sequence".into()));
     }
+    let key = checkpoint::begin("reduce", plan);
+    let mut level = 0;
     while items.len() > 1 {
-        let block = items.len().div_ceil(workers()).max(2);
+        let block = resume::reduce_block(items.len(), workers(), key.is_some());
         let mut batches = Vec::new();
         let mut rest = items.into_iter().peekable();
         while rest.peek().is_some() {
@@ -193,7 +158,11 @@ pub fn reduce<T: Serialize + DeserializeOwned + 'static>(
         // A lone leftover item is passed through untouched: a batch of one is the identity.
         let (folds, singles): (Vec<Batch>, Vec<Batch>) = batches.into_iter().partition(|b| b.fold);
         let n = folds.len();
-        let mut done = first_ok(dispatch::run("reduce", n, folds)?)?;
+        let mut done = match key {
+            Some(key) => first_ok(resume::folds(key, level, folds)?)?,
+            None => first_ok(dispatch::run("reduce", n, folds)?)?,
+        };
+        level += 1;
         done.extend(singles.into_iter().flat_map(|b| b.inputs));
         items = done;
     }
@@ -226,36 +195,4 @@ pub fn on_every_rank<O: DeserializeOwned + 'static>(call: Call<O>) -> Result<Vec
         ranks - 1,
         "on_every_rank",
     )?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::plan::Plan;
-
-    /// Items just under the size that goes out of line stay inline in a batch's message: the
-    /// batch closes by bytes, so no message grows with the item count.
-    #[test]
-    fn batches_close_at_a_byte_bound() {
-        let item = Payload::encode(&vec![1u16; 30_000]).unwrap();
-        let n = 1000;
-        let batches = cut(0, &Plan::List(vec![]), vec![item.clone(); n], usize::MAX);
-        assert!(batches.len() > 1);
-        let mut next = 0;
-        for b in &batches {
-            assert_eq!(b.first, next, "consecutive slots");
-            let bytes: usize = b.inputs.iter().map(Payload::len).sum();
-            assert!(
-                bytes < BATCH_BYTES + item.len(),
-                "{bytes} bytes in one batch"
-            );
-            next += b.inputs.len() as u64;
-        }
-        assert_eq!(next, n as u64);
-        // The item count still bounds a batch of small items.
-        let small = cut(5, &Plan::List(vec![]), vec![Payload::default(); 10], 4);
-        let sizes: Vec<usize> = small.iter().map(|b| b.inputs.len()).collect();
-        assert_eq!(sizes, [4, 4, 2]);
-        assert_eq!(small[2].first, 13);
-    }
 }

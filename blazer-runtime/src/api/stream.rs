@@ -2,6 +2,7 @@
 //! in flight, so the driver's memory stays flat however long the source is.
 
 use crate::api::flow::Flow;
+use crate::api::resume::StreamCheckpoint;
 use crate::driver::dispatch::{self, Submitted};
 use crate::driver::progress::Progress;
 use crate::driver::queue::{Placement, Slot};
@@ -61,13 +62,21 @@ where
 
 impl<S, I, O> Stream<S, I, O> {
     /// A stream over `source` whose progress bar says `label`, out of `total` items if known.
+    /// With `BLAZER_CHECKPOINT`, the call takes its place among the checkpointed calls now,
+    /// in program order.
     pub(crate) fn new(
         source: S,
         f: Flow<I, O>,
         label: &'static str,
         total: Option<u64>,
     ) -> Stream<S, I, O> {
+        let checkpoint = f
+            .plan()
+            .ok()
+            .and_then(|plan| crate::checkpoint::call::begin(label, plan))
+            .map(|key| StreamCheckpoint::new(key, label));
         Stream {
+            checkpoint,
             source,
             flow: f,
             batch: 8,
@@ -106,6 +115,8 @@ pub struct Stream<S, I, O> {
     /// Most batches ever in flight at once.
     peak: usize,
     types: PhantomData<fn(I) -> O>,
+    /// With `BLAZER_CHECKPOINT`: what the log holds is not run again (`api/resume.rs`).
+    checkpoint: Option<StreamCheckpoint>,
 }
 
 /// One submitted batch: its call ID on the work queue, or its outputs when run inline.
@@ -176,6 +187,9 @@ where
                 Err(e) => {
                     self.flush_inputs(&mut inputs);
                     self.in_flight.push_back(Pending::Failed(e));
+                    if let Some(c) = &mut self.checkpoint {
+                        c.skip();
+                    }
                 }
             }
         }
@@ -199,7 +213,11 @@ where
         let n = inputs.len();
         let batch = Batch::map(0, plan, inputs);
         // With no workers, the batch runs here, lazily, as it is pulled.
-        let pending = match dispatch::submit(self.label, n, vec![(Placement::AnyWorker, batch)]) {
+        let submitted = match &mut self.checkpoint {
+            Some(c) => c.submit(batch.plan, batch.inputs),
+            None => dispatch::submit(self.label, n, vec![(Placement::AnyWorker, batch)]),
+        };
+        let pending = match submitted {
             Ok(Submitted::Remote(call)) => Pending::Remote(call),
             Ok(Submitted::Inline(slots)) => Pending::Done(slots),
             Err(e) => Pending::Failed(e),

@@ -2,7 +2,8 @@
 //! has none (a world of one, or a worker running a nested primitive).
 
 use crate::driver::progress::Progress;
-use crate::driver::queue::{Placement, Slot, WorkQueue};
+use crate::driver::queue::{Observer, Placement, Slot, WorkQueue};
+use crate::driver::recovery::run_with_retries;
 use crate::error::{Error, Result};
 use crate::exec;
 use crate::wire::message::CallId;
@@ -91,13 +92,80 @@ pub(crate) fn run_here_and_there(
         .into_iter()
         .map(|(rank, b)| (Placement::Rank(rank), b))
         .collect();
+    run_here_and_there_observed(own, placed, outputs, label, None)
+}
+
+/// Like [`run_here_and_there`] with batches `placed` as they say, and an `observer` told the
+/// outputs of every batch as they arrive (`own`'s slots are numbered from 0, the others'
+/// from 0 too, as their batches say).
+pub(crate) fn run_here_and_there_observed(
+    own: Batch,
+    placed: Vec<(Placement, Batch)>,
+    outputs: usize,
+    label: &str,
+    observers: Option<(Observer, Observer)>,
+) -> Result<Vec<Slot>> {
+    let (mut ours, mut theirs) = match observers {
+        Some((ours, theirs)) => (Some(ours), Some(theirs)),
+        None => (None, None),
+    };
     let submitted = submit(label, outputs, placed)?;
+    if let (Submitted::Remote(call), Some(observer)) = (&submitted, theirs.take()) {
+        on_queue(|q| q.observe(*call, observer));
+    }
     let mut slots = run_inline(vec![own]);
+    if let Some(observe) = ours.as_mut() {
+        observe(0, &outputs_of(&slots));
+    }
     match submitted {
         Submitted::Remote(call) => slots.extend(wait_reporting(label, outputs, call)?),
-        Submitted::Inline(theirs) => slots.extend(theirs),
+        Submitted::Inline(others) => {
+            if let Some(observe) = theirs.as_mut() {
+                observe(0, &outputs_of(&others));
+            }
+            slots.extend(others)
+        }
     }
     Ok(slots)
+}
+
+fn outputs_of(slots: &[Slot]) -> Vec<Result<Payload, crate::error::TaskFailure>> {
+    slots.iter().map(|(_, r)| r.clone()).collect()
+}
+
+/// Runs `batches` of `primitive` (filling `outputs` slots) with a progress bar, telling
+/// `observer` the outputs of each batch as they arrive; returns the slots in order. With no
+/// workers the batches run here one after the other, each observed when it ends.
+pub(crate) fn run_observed(
+    label: &str,
+    outputs: usize,
+    batches: Vec<Batch>,
+    mut observer: Observer,
+) -> Result<Vec<Slot>> {
+    if with_queue(|_| ()).is_none() {
+        if let Some(e) = off_driver_thread(label) {
+            return Err(e);
+        }
+        let mut slots = Vec::with_capacity(outputs);
+        for batch in batches {
+            let done = run_inline(vec![batch]);
+            observer(slots.len() as u64, &outputs_of(&done));
+            slots.extend(done);
+        }
+        return Ok(slots);
+    }
+    match submit(label, outputs, batches.into_iter().map(anywhere).collect())? {
+        Submitted::Inline(slots) => Ok(slots),
+        Submitted::Remote(call) => {
+            on_queue(|q| q.observe(call, observer));
+            wait_reporting(label, outputs, call)
+        }
+    }
+}
+
+/// Tells `observer` the outputs of `call` as they are filed.
+pub(crate) fn observe(call: CallId, observer: Observer) {
+    with_queue(|q| q.observe(call, observer));
 }
 
 fn anywhere(batch: Batch) -> (Placement, Batch) {
@@ -167,14 +235,18 @@ fn wait_reporting(label: &str, outputs: usize, call: CallId) -> Result<Vec<Slot>
     }
 }
 
-/// Runs batches in this process, in order.
+/// Runs batches in this process, in order, each failing item up to `BLAZER_RETRIES` more
+/// times. The tasks' own primitives are not checkpointed.
 pub(crate) fn run_inline(batches: Vec<Batch>) -> Vec<Slot> {
     let rank = world::rank();
-    batches
-        .into_iter()
-        .flat_map(exec::run_batch)
-        .map(|r| (rank, r))
-        .collect()
+    let retries = crate::config::config().retries;
+    crate::checkpoint::call::paused(|| {
+        batches
+            .into_iter()
+            .flat_map(|b| run_with_retries(b, retries, exec::run_batch))
+            .map(|r| (rank, r))
+            .collect()
+    })
 }
 
 /// Number of ranks that run tasks: the workers, or this process alone.

@@ -9,3 +9,4 @@
 pub(crate) mod dispatch;
 pub(crate) mod progress;
 pub(crate) mod queue;
+pub(crate) mod recovery;

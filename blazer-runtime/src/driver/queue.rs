@@ -6,6 +6,7 @@
 //! worker that finishes early gets the next batch, so fast ranks take more work.
 
 use crate::config::config;
+use crate::driver::recovery::{Recovery, Rerun};
 use crate::error::{exit_code, Error, TaskFailure};
 use crate::wire::codec::encode;
 use crate::wire::message::{
@@ -25,6 +26,10 @@ use std::time::{Duration, Instant};
 /// One result slot: the rank that produced it and the encoded value or the failure.
 pub(crate) type Slot = (i32, Result<Payload, TaskFailure>);
 
+/// Told each run of outputs of a call as it is filed, `(first slot, outputs)`: how the
+/// checkpoint records results as they arrive.
+pub(crate) type Observer = Box<dyn FnMut(u64, &[Result<Payload, TaskFailure>])>;
+
 /// Where a batch runs: on the least loaded worker, or on a given rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Placement {
@@ -32,6 +37,8 @@ pub(crate) enum Placement {
     AnyWorker,
     /// This worker rank, at once.
     Rank(i32),
+    /// This worker rank, at once; another one if that rank is lost.
+    Prefer(i32),
 }
 
 /// The result slots of one call, filled as replies arrive.
@@ -65,6 +72,10 @@ pub(crate) struct WorkQueue {
     last_heard: Vec<Instant>,
     /// Per worker: declared lost; it gets no more work.
     lost: Vec<bool>,
+    /// Copies of batches in flight, to run again (driver/recovery.rs).
+    recovery: Recovery,
+    /// Per call: told its outputs as they are filed.
+    observers: HashMap<CallId, Observer>,
 }
 
 impl WorkQueue {
@@ -86,6 +97,8 @@ impl WorkQueue {
             last_heard: vec![Instant::now(); workers],
             lost: vec![false; workers],
             window: 2,
+            recovery: Recovery::new(workers, config().retries, config().worker_timeout.is_some()),
+            observers: HashMap::new(),
         }
     }
 
@@ -111,8 +124,14 @@ impl WorkQueue {
         );
         for (placement, batch) in batches {
             match placement {
-                Placement::Rank(rank) => self.send(call, batch, rank)?,
-                Placement::AnyWorker => self.queue.push_back((call, batch)),
+                Placement::Rank(rank) => {
+                    self.send(call, batch, rank)?;
+                    self.recovery.pin_last(rank);
+                }
+                Placement::Prefer(rank) if !self.lost[rank as usize - 1] => {
+                    self.send(call, batch, rank)?
+                }
+                Placement::AnyWorker | Placement::Prefer(_) => self.queue.push_back((call, batch)),
             }
         }
         self.dispatch()?;
@@ -135,6 +154,7 @@ impl WorkQueue {
             None => Err(Error::Usage(format!("unknown call {call}"))),
             Some(c) if c.missing == 0 => {
                 let c = self.calls.remove(&call).expect("present");
+                self.forget(call);
                 Ok(Some(
                     c.slots.into_iter().map(|s| s.expect("filled")).collect(),
                 ))
@@ -148,7 +168,18 @@ impl WorkQueue {
     /// are still received, which frees their workers' windows, and then dropped.
     pub(crate) fn cancel(&mut self, call: CallId) {
         self.calls.remove(&call);
+        self.forget(call);
         self.queue.retain(|(c, _)| *c != call);
+    }
+
+    /// Tells `observer` each run of outputs of `call` filed from now on.
+    pub(crate) fn observe(&mut self, call: CallId, observer: Observer) {
+        self.observers.insert(call, observer);
+    }
+
+    fn forget(&mut self, call: CallId) {
+        self.observers.remove(&call);
+        self.recovery.forget(call);
     }
 
     /// Slots of `call` filled so far (for progress reports).
@@ -195,6 +226,7 @@ impl WorkQueue {
             self.fill(call, first, rank, failed);
             return Ok(());
         }
+        self.recovery.sent(rank, call, &batch);
         let message = Encoded::new(ToWorker::Run { call, batch })?;
         self.outbox.send(
             &self.world,
@@ -212,13 +244,17 @@ impl WorkQueue {
     /// Receives one reply from any worker and files its outputs under their call.
     fn receive_one(&mut self) -> Result<(), Error> {
         let probed = match self.timeout {
-            // Any tag: the tag says how many blocks follow the reply.
+            // Any tag: the tag says how many blocks follow the reply. (SIGTERM, while the
+            // driver blocks here, is handled by its helper thread: sigterm.rs.)
             None => self.world.any_process().matched_probe(),
-            // Poll, so that a worker that stopped answering can be noticed.
+            // Poll, so that a worker that stopped answering, and SIGTERM, can be noticed.
             Some(limit) => loop {
                 let any = self.world.any_process();
                 if let Some(probed) = any.immediate_matched_probe() {
                     break probed;
+                }
+                if crate::sigterm::requested() {
+                    self.terminate();
                 }
                 let silent = self.silent_workers(limit);
                 if !silent.is_empty() {
@@ -284,7 +320,20 @@ impl WorkQueue {
             ),
             Err(e) => self.failures(rank, expected, format!("undecodable reply: {e}")),
         };
-        self.fill(call, first, rank, outputs);
+        let settled = self.recovery.answered(rank, call, first, outputs);
+        for (first, outputs) in settled.fill {
+            self.fill(call, first, rank, outputs);
+        }
+        // Run again in their order, before what is queued; not for a cancelled call.
+        for (rerun, call, batch) in settled.again.into_iter().rev() {
+            if !self.calls.contains_key(&call) {
+                continue;
+            }
+            match rerun {
+                Rerun::On(rank) => self.send(call, batch, rank)?,
+                Rerun::Anywhere => self.queue.push_front((call, batch)),
+            }
+        }
         Ok(())
     }
 
@@ -298,6 +347,9 @@ impl WorkQueue {
         outputs: Vec<Result<Payload, TaskFailure>>,
     ) {
         if let Some(c) = self.calls.get_mut(&call) {
+            if let Some(observe) = self.observers.get_mut(&call) {
+                observe(first, &outputs);
+            }
             for (i, out) in outputs.into_iter().enumerate() {
                 let slot = &mut c.slots[first as usize + i];
                 if slot.is_none() {
@@ -327,24 +379,64 @@ impl WorkQueue {
             .iter()
             .map(|r| format!("{r} ({})", host_of(*r)))
             .collect();
-        eprintln!(
-            "blazer: lost rank(s) {}: no answer for {:.1} s while holding work (BLAZER_WORKER_TIMEOUT)",
-            names.join(", "),
-            limit.as_secs_f64()
-        );
         for &rank in ranks {
             self.lost[rank as usize - 1] = true;
+        }
+        let survivors = self.lost.iter().any(|lost| !lost);
+        let mut moved = 0;
+        for &rank in ranks {
             let pending: Vec<(CallId, u64, u64)> =
                 self.in_flight[rank as usize - 1].drain(..).collect();
-            for (call, first, n) in pending {
+            let orphans = self.recovery.lost(rank, pending, survivors);
+            moved += orphans.again.len();
+            // Before the batches queued, in their order.
+            for (call, batch) in orphans.again.into_iter().rev() {
+                self.queue.push_front((call, batch));
+            }
+            for (call, first, n, not_moved) in orphans.failed {
                 let why = format!(
-                    "rank {rank} on host {} was lost: no answer for {:.1} s",
+                    "rank {rank} on host {} was lost: no answer for {:.1} s, and {not_moved}",
                     host_of(rank),
                     limit.as_secs_f64()
                 );
                 let failed = self.failures(rank, n, why);
                 self.fill(call, first, rank, failed);
             }
+        }
+        let rerun = if moved > 0 {
+            format!("; its {moved} batch(es) in flight run again on the other ranks")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "blazer: lost rank(s) {}: no answer for {:.1} s while holding work (BLAZER_WORKER_TIMEOUT){rerun}",
+            names.join(", "),
+            limit.as_secs_f64()
+        );
+        if !survivors {
+            // Nothing can run what is still queued either: fail it, naming the lost ranks.
+            while let Some((call, batch)) = self.queue.pop_front() {
+                let why = format!(
+                    "every worker was lost (rank(s) {}): no rank is left to run it",
+                    names.join(", ")
+                );
+                let failed = self.failures(ranks[0], batch.outputs(), why);
+                self.fill(call, batch.first, ranks[0], failed);
+            }
+        }
+    }
+
+    /// SIGTERM: syncs the checkpoint log and ends the job through `MPI_Abort`, which
+    /// releases every worker, with [`exit_code::TERMINATED`] (`sigterm.rs`).
+    fn terminate(&mut self) -> ! {
+        if crate::sigterm::begin_ending() {
+            crate::output::drain(Duration::from_secs(2));
+            crate::sigterm::aborting();
+            self.world.abort(i32::from(exit_code::TERMINATED));
+        }
+        // The SIGTERM thread is ending the process.
+        loop {
+            std::thread::park();
         }
     }
 
@@ -370,6 +462,7 @@ impl WorkQueue {
             (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
         );
         self.in_flight[rank as usize - 1].push_back((call, 0, 1));
+        self.recovery.sent_raw(rank);
         self.wait(call)
     }
 

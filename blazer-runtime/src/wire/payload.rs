@@ -294,7 +294,7 @@ impl Payload {
     }
 
     /// The bytes in order: head pieces and parts interleaved.
-    fn segments(&self) -> impl Iterator<Item = &[u8]> + '_ {
+    pub(crate) fn segments(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut from = 0;
         let mut parts = self.parts.iter();
         let mut tail_done = false;

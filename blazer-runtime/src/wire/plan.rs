@@ -106,6 +106,32 @@ impl Batch {
         out.extend(self.inputs.iter_mut());
     }
 
+    /// Cuts `inputs` into batches of at most `items` inputs and about [`BATCH_BYTES`], the
+    /// first filling slot `first`.
+    pub(crate) fn cut(first: usize, plan: &Plan, inputs: Vec<Payload>, items: usize) -> Vec<Batch> {
+        let mut batches = Vec::new();
+        let mut current = Vec::new();
+        let (mut start, mut bytes) = (first, 0);
+        for input in inputs {
+            bytes += input.len();
+            current.push(input);
+            if current.len() >= items || bytes >= BATCH_BYTES {
+                let n = current.len();
+                batches.push(Batch::map(
+                    start,
+                    plan.clone(),
+                    std::mem::take(&mut current),
+                ));
+                start += n;
+                bytes = 0;
+            }
+        }
+        if !current.is_empty() {
+            batches.push(Batch::map(start, plan.clone(), current));
+        }
+        batches
+    }
+
     /// How many result slots the batch fills: one per input, or one for a fold.
     pub(crate) fn outputs(&self) -> u64 {
         if self.fold {
@@ -170,5 +196,31 @@ mod tests {
         assert_eq!(p, Plan::Pipeline(vec![t(1), t(2), t(3), t(4)]));
         assert!(!p.fans_out());
         assert!(p.then(Plan::List(vec![t(5)])).fans_out());
+    }
+
+    /// Items just under the size that goes out of line stay inline in a batch's message: the
+    /// batch closes by bytes, so no message grows with the item count.
+    #[test]
+    fn batches_close_at_a_byte_bound() {
+        let item = Payload::encode(&vec![1u16; 30_000]).unwrap();
+        let n = 1000;
+        let batches = Batch::cut(0, &Plan::List(vec![]), vec![item.clone(); n], usize::MAX);
+        assert!(batches.len() > 1);
+        let mut next = 0;
+        for b in &batches {
+            assert_eq!(b.first, next, "consecutive slots");
+            let bytes: usize = b.inputs.iter().map(Payload::len).sum();
+            assert!(
+                bytes < BATCH_BYTES + item.len(),
+                "{bytes} bytes in one batch"
+            );
+            next += b.inputs.len() as u64;
+        }
+        assert_eq!(next, n as u64);
+        // The item count still bounds a batch of small items.
+        let small = Batch::cut(5, &Plan::List(vec![]), vec![Payload::default(); 10], 4);
+        let sizes: Vec<usize> = small.iter().map(|b| b.inputs.len()).collect();
+        assert_eq!(sizes, [4, 4, 2]);
+        assert_eq!(small[2].first, 13);
     }
 }

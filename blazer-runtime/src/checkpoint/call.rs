@@ -1,0 +1,165 @@
+//! The identity of a checkpointed call and of its items, and the driver-side switch that says
+//! which calls are checkpointed.
+//!
+//! A call's key is a 128-bit xxh3 hash of: the build ID of the program (so a rebuilt program
+//! reuses nothing), the primitive (`map`, `scatter`, `reduce`, `stream`), the call's sequence
+//! number among the checkpointed calls of the run, and the encoding of its plan (the task IDs,
+//! which hash each task's path and signature, and every bound argument). Each item is then
+//! keyed by its index in the call and the xxh3-128 hash of its encoded input, so a changed
+//! input, even at the same index, reuses nothing.
+//!
+//! Only calls made by the driver's main thread, outside any task, are checkpointed: their
+//! order is the program's, the same in every run. Primitives that tasks call (on a worker, or
+//! on the driver when it runs a batch itself) are not, and take no sequence number, so that
+//! a call restored from the log does not shift the numbers of the calls after it.
+
+use crate::checkpoint::log;
+use crate::wire::codec::encode;
+use crate::wire::payload::Payload;
+use crate::wire::plan::Plan;
+use std::cell::Cell;
+use xxhash_rust::xxh3::Xxh3;
+
+thread_local! {
+    /// On the driver's main thread while a log is open: the number of checkpointed calls so
+    /// far; `None` on every other thread.
+    static SEQUENCE: Cell<Option<u64>> = const { Cell::new(None) };
+    /// How many batches this thread is running itself (inside tasks: not checkpointed).
+    static PAUSED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Makes the calling thread (the driver's main thread, after [`log::open`]) the one whose
+/// calls are checkpointed.
+pub(crate) fn enable_on_this_thread() {
+    SEQUENCE.set(Some(0));
+}
+
+/// Runs `f` (batches run by this process, tasks inside) with checkpointing paused.
+pub(crate) fn paused<R>(f: impl FnOnce() -> R) -> R {
+    struct Resume;
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            PAUSED.set(PAUSED.get() - 1);
+        }
+    }
+    PAUSED.set(PAUSED.get() + 1);
+    let _resume = Resume;
+    f()
+}
+
+/// The checkpoint of one call: its key, with which its items are looked up and recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CallKey(pub(crate) u128);
+
+/// The key of a new call of `primitive` running `plan`, when this call is checkpointed: a log
+/// is open, this is the driver's main thread, and no task is running here.
+pub(crate) fn begin(primitive: &str, plan: &Plan) -> Option<CallKey> {
+    if PAUSED.get() > 0 {
+        return None;
+    }
+    let seq = SEQUENCE.get()?;
+    if !log::is_open() {
+        return None;
+    }
+    SEQUENCE.set(Some(seq + 1));
+    // A plan that cannot be encoded cannot run either; its call fails without a checkpoint.
+    let plan = encode(plan).ok()?;
+    Some(call_key(crate::identity::build_id(), primitive, seq, &plan))
+}
+
+/// The key of a call: see the module docs.
+pub(crate) fn call_key(build: u64, primitive: &str, seq: u64, plan: &[u8]) -> CallKey {
+    let mut h = Xxh3::new();
+    h.update(b"blazer checkpoint call v1\0");
+    h.update(&build.to_le_bytes());
+    h.update(&(primitive.len() as u64).to_le_bytes());
+    h.update(primitive.as_bytes());
+    h.update(&seq.to_le_bytes());
+    h.update(&(plan.len() as u64).to_le_bytes());
+    h.update(plan);
+    CallKey(h.digest128())
+}
+
+/// The hash of one encoded input (of its bytes, wherever its parts lie).
+pub(crate) fn input_hash(input: &Payload) -> u128 {
+    let mut h = Xxh3::new();
+    for segment in input.segments() {
+        h.update(segment);
+    }
+    h.digest128()
+}
+
+/// The hash of a sequence of encoded inputs (the items one fold reduces), each
+/// length-prefixed so that different splits of the same bytes differ.
+pub(crate) fn inputs_hash<'a>(inputs: impl IntoIterator<Item = &'a Payload>) -> u128 {
+    let mut h = Xxh3::new();
+    for input in inputs {
+        h.update(&(input.len() as u64).to_le_bytes());
+        for segment in input.segments() {
+            h.update(segment);
+        }
+    }
+    h.digest128()
+}
+
+impl CallKey {
+    /// Whether an earlier run recorded outputs of this call.
+    pub(crate) fn has_outputs(self) -> bool {
+        log::holds(self.0)
+    }
+
+    /// The output of item `index` recorded by an earlier run for the same input, if any.
+    pub(crate) fn restore(self, index: u64, input: u128) -> Option<Vec<u8>> {
+        log::take(self.0, index, input)
+    }
+
+    /// Records finished outputs, each `(index, input hash, output)`, as one log record.
+    pub(crate) fn record<'a>(self, outputs: impl IntoIterator<Item = (u64, u128, &'a [u8])>) {
+        log::append(self.0, outputs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xxhash_rust::xxh3::xxh3_128;
+
+    #[test]
+    fn every_part_of_the_identity_changes_the_key() {
+        let k = call_key(1, "map", 0, b"plan");
+        assert_eq!(k, call_key(1, "map", 0, b"plan"));
+        assert_ne!(k, call_key(2, "map", 0, b"plan"), "build");
+        assert_ne!(k, call_key(1, "scatter", 0, b"plan"), "primitive");
+        assert_ne!(k, call_key(1, "map", 1, b"plan"), "sequence");
+        assert_ne!(k, call_key(1, "map", 0, b"plan2"), "plan");
+        assert_ne!(
+            call_key(1, "ma", 0, b"pplan"),
+            call_key(1, "map", 0, b"plan")
+        );
+    }
+
+    #[test]
+    fn input_hashes_see_every_byte_and_every_split() {
+        let p = |b: &[u8]| Payload::from(b.to_vec());
+        assert_ne!(input_hash(&p(b"abc")), input_hash(&p(b"abd")));
+        assert_eq!(input_hash(&p(b"abc")), xxh3_128(b"abc"));
+        assert_ne!(
+            inputs_hash([&p(b"ab"), &p(b"c")]),
+            inputs_hash([&p(b"a"), &p(b"bc")])
+        );
+        // A value with a part hashes as its bytes do.
+        let big = vec![3u8; 1 << 17];
+        let lent = Payload::encode_owned(big.clone()).unwrap();
+        assert_eq!(input_hash(&lent), input_hash(&p(&lent.to_vec())));
+    }
+
+    #[test]
+    fn calls_are_checkpointed_only_on_the_enabled_thread_outside_tasks() {
+        let plan = Plan::Const(vec![1u8].into());
+        // No log open in unit tests: never.
+        enable_on_this_thread();
+        assert_eq!(begin("map", &plan), None);
+        assert_eq!(paused(|| PAUSED.get()), 1);
+        assert_eq!(PAUSED.get(), 0);
+    }
+}
