@@ -20,6 +20,7 @@ fn benchmark_prints_every_figure_with_its_baseline() {
     assert_eq!(count("wordcount "), 1, "{lines:?}");
     assert_eq!(count("stream_items="), 2, "{lines:?}");
     assert_eq!(count("driver_memory "), 1, "{lines:?}");
+    assert_eq!(count("fresh_memory "), 1, "{lines:?}");
     assert_eq!(count("scatter_overlap   blazer "), 1, "{lines:?}");
     assert_eq!(count("scatter_overlap   raw "), 1, "{lines:?}");
     assert_eq!(count("heat_ms_per_step "), 3, "{lines:?}");

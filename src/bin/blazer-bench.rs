@@ -183,18 +183,23 @@ fn padded(field: &[f64], range: std::ops::Range<usize>) -> Vec<f64> {
     v
 }
 
-/// The heat field after `steps` steps, computed serially in this process.
-fn heat_serial(n: usize, steps: usize) -> Vec<f64> {
+/// The heat field after `steps` steps, computed serially in this process, and the seconds
+/// the steps took (both buffers allocated and touched before).
+fn heat_serial(n: usize, steps: usize) -> (Vec<f64>, f64) {
     let mut cur = vec![0.0; n + 2];
     for (c, i) in cur[1..=n].iter_mut().zip(0..) {
         *c = heat_init(i);
     }
-    let mut next = vec![0.0; n + 2];
+    let mut next = cur.clone();
+    let start = Instant::now();
     for _ in 0..steps {
         heat_kernel(&cur, &mut next[1..=n]);
         std::mem::swap(&mut cur, &mut next);
     }
-    cur[1..=n].to_vec()
+    let t = start.elapsed().as_secs_f64();
+    cur.truncate(n + 1);
+    cur.remove(0);
+    (cur, t)
 }
 
 /// A hash of a field's bits: equal hashes mean bit-identical fields (barring collisions).
@@ -296,10 +301,10 @@ struct Raw {
     payload_us: Vec<(usize, f64)>,
     /// The heat stencil: rank 0's seconds for all steps, for the final gather, and the
     /// gathered field's hash.
-    heat: RawHeat,
-    /// The relaxation sweeps that give the driver's block about `overlap_compute_s` of work.
-    overlap_sweeps: u32,
-    overlap: Overlap,
+    heat: Option<RawHeat>,
+    /// The relaxation sweeps that give the driver's block about `overlap_compute_s` of work,
+    /// and the figures.
+    overlap: Option<(u32, Overlap)>,
 }
 
 /// The scatter-overlap figure, in seconds.
@@ -343,7 +348,7 @@ impl Overlap {
 }
 
 /// How many times each overlap figure is measured (the best of them is kept).
-const OVERLAP_RUNS: usize = 3;
+const OVERLAP_RUNS: usize = 5;
 
 fn payload_sizes(max: usize) -> Vec<usize> {
     let mut v = vec![8];
@@ -456,7 +461,8 @@ struct RawHeat {
 }
 
 /// The heat stencil by hand: every rank owns one block of `n` cells, swaps one halo cell with
-/// each neighbour per step, and after `steps` steps rank 0 gathers the field.
+/// each neighbour per step, and after `steps` steps rank 0 gathers the field. As a program
+/// written for speed would, it allocates its buffers (and touches them) before it starts.
 fn raw_heat(world: &SimpleCommunicator, n: usize, steps: usize) -> RawHeat {
     let (rank, size) = (world.rank(), world.size());
     let range = block_range(n, size as usize, rank as usize);
@@ -465,7 +471,8 @@ fn raw_heat(world: &SimpleCommunicator, n: usize, steps: usize) -> RawHeat {
     for (c, i) in cur[1..=m].iter_mut().zip(range.clone()) {
         *c = heat_init(i);
     }
-    let mut next = vec![0.0; m + 2];
+    let mut next = cur.clone();
+    let mut field = if rank == 0 { vec![1.0; n] } else { Vec::new() };
     world.barrier();
     let start = Instant::now();
     for _ in 0..steps {
@@ -499,8 +506,7 @@ fn raw_heat(world: &SimpleCommunicator, n: usize, steps: usize) -> RawHeat {
         std::mem::swap(&mut cur, &mut next);
     }
     let steps_s = start.elapsed().as_secs_f64();
-    let field = if rank == 0 {
-        let mut field = vec![0.0; n];
+    if rank == 0 {
         field[range].copy_from_slice(&cur[1..=m]);
         for k in 1..size {
             let theirs = block_range(n, size as usize, k as usize);
@@ -508,19 +514,17 @@ fn raw_heat(world: &SimpleCommunicator, n: usize, steps: usize) -> RawHeat {
                 .process_at_rank(k)
                 .receive_into_with_tag(&mut field[theirs], TAG_GATHER);
         }
-        Some(field)
     } else {
         world
             .process_at_rank(0)
             .send_with_tag(&cur[1..=m], TAG_GATHER);
-        None
-    };
+    }
     let gather_s = start.elapsed().as_secs_f64() - steps_s;
     world.barrier();
     RawHeat {
         steps_s,
         gather_s,
-        hash: field.map_or(0, |f| field_hash(&f)),
+        hash: field_hash(&field),
     }
 }
 
@@ -592,34 +596,54 @@ fn calibrate_sweeps(n: usize, parts: usize, target_s: f64) -> u32 {
 }
 
 fn raw_baselines(world: &SimpleCommunicator, s: &Sizes) -> Raw {
-    let roundtrip_us = raw_pingpong(world, 8, s.roundtrips);
-    let tasks_per_s = raw_task_loop(world, s.tasks);
+    let roundtrip_us = if section("roundtrip") {
+        raw_pingpong(world, 8, s.roundtrips)
+    } else {
+        f64::NAN
+    };
+    let tasks_per_s = if section("tasks") {
+        raw_task_loop(world, s.tasks)
+    } else {
+        f64::NAN
+    };
     let payload_us = payload_sizes(s.max_payload)
         .into_iter()
+        .filter(|_| section("payload"))
         .map(|b| (b, raw_pingpong(world, b, iters_for(b, s.roundtrips))))
         .collect();
-    let heat = raw_heat(world, s.heat_cells, s.heat_steps);
-    // Only rank 0 relaxes a block; the others' sweeps are 0.
-    let size = world.size() as usize;
-    let overlap_sweeps = if world.rank() == 0 {
-        calibrate_sweeps(s.overlap_cells, size, s.overlap_compute_s)
-    } else {
-        0
-    };
-    let n = s.overlap_cells;
-    let overlap = Overlap::best((0..OVERLAP_RUNS).map(|_| Overlap {
-        sends_alone: raw_scatter(world, n, 0, true),
-        driver_block: raw_scatter(world, n, overlap_sweeps, false),
-        total: raw_scatter(world, n, overlap_sweeps, true),
-    }));
+    let heat = section("heat").then(|| raw_heat(world, s.heat_cells, s.heat_steps));
+    let overlap = section("scatter_overlap").then(|| {
+        // Only rank 0 relaxes a block; the others' sweeps are 0.
+        let size = world.size() as usize;
+        let sweeps = if world.rank() == 0 {
+            calibrate_sweeps(s.overlap_cells, size, s.overlap_compute_s)
+        } else {
+            0
+        };
+        let n = s.overlap_cells;
+        let figures = Overlap::best((0..OVERLAP_RUNS).map(|_| Overlap {
+            sends_alone: raw_scatter(world, n, 0, true),
+            driver_block: raw_scatter(world, n, sweeps, false),
+            total: raw_scatter(world, n, sweeps, true),
+        }));
+        (sweeps, figures)
+    });
     Raw {
         roundtrip_us,
         tasks_per_s,
         payload_us,
         heat,
-        overlap_sweeps,
         overlap,
     }
+}
+
+/// Whether to run the section `name`: all of them unless `BLAZER_BENCH_ONLY` lists some
+/// (comma-separated: stream, roundtrip, tasks, payload, load_balance, driver_memory,
+/// fresh_memory, scatter_overlap, heat, pi, wordcount).
+fn section(name: &str) -> bool {
+    std::env::var("BLAZER_BENCH_ONLY")
+        .map(|only| only.split(',').any(|s| s.trim() == name))
+        .unwrap_or(true)
 }
 
 fn iters_for(bytes: usize, roundtrips: usize) -> usize {
@@ -676,8 +700,11 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
     blazer::root_println!("# blazer-bench on {n} ranks ({} workers)", n - 1);
 
     // Streaming memory: the driver's peak RSS while streaming 1e5 items, then 100x more.
-    let mut stream_rss = (0, 0);
-    for count in [s.stream_small, s.stream_large] {
+    let mut stream_rss = None;
+    for count in [s.stream_small, s.stream_large]
+        .into_iter()
+        .filter(|_| section("stream"))
+    {
         reset_peak_rss();
         let before = peak_rss_kib();
         let (r, t) = secs(|| {
@@ -686,7 +713,7 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
                 .try_fold(0u64, |a, r| r.map(|v| a.wrapping_add(v)))
         });
         r?;
-        stream_rss = (before, peak_rss_kib());
+        stream_rss = Some((before, peak_rss_kib()));
         blazer::root_println!(
             "stream_items={count:<10} items_per_s={:.0} driver_peak_rss_MiB={:.1} (at start: {:.1})",
             count as f64 / t,
@@ -695,46 +722,51 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
         );
     }
 
-    // Per-task overhead: one empty task, driver -> worker -> driver.
-    let (_, t) =
-        secs(|| (0..s.roundtrips).try_for_each(|_| blazer::parallel([call::<noop>(())]).map(drop)));
-    let rt = t * 1e6 / s.roundtrips as f64;
-    blazer::root_println!(
-        "roundtrip_us      blazer={rt:.2} raw={:.2} ratio={:.2}  (one empty task vs an 8-byte rsmpi ping-pong)",
-        raw.roundtrip_us,
-        rt / raw.roundtrip_us
-    );
-
-    // Throughput of empty tasks through each primitive, against the raw master/worker loop.
-    let tasks = s.tasks;
-    let (r, t) = secs(|| blazer::parallel((0..tasks).map(|_| call::<noop>(()))));
-    r?;
-    let parallel_rate = tasks as f64 / t;
-    let (r, t) = secs(|| blazer::map(task::<inc>(), 0..tasks));
-    r?;
-    let map_rate = tasks as f64 / t;
-    let (r, t) = secs(|| blazer::scatter(0..tasks, task::<inc>()));
-    r?;
-    let scatter_rate = tasks as f64 / t;
-    let (r, t) = secs(|| {
-        blazer::stream(0..tasks, task::<inc>())
-            .batch(256)
-            .try_fold(0u64, |a, r| r.map(|v| a ^ v))
-    });
-    r?;
-    let stream_rate = tasks as f64 / t;
-    for (name, rate) in [
-        ("parallel", parallel_rate),
-        ("map", map_rate),
-        ("scatter", scatter_rate),
-        ("stream", stream_rate),
-    ] {
+    if section("roundtrip") {
+        // Per-task overhead: one empty task, driver -> worker -> driver.
+        let (_, t) = secs(|| {
+            (0..s.roundtrips).try_for_each(|_| blazer::parallel([call::<noop>(())]).map(drop))
+        });
+        let rt = t * 1e6 / s.roundtrips as f64;
         blazer::root_println!(
-            "tasks_per_s       {name:<8} blazer={rate:.0} raw={:.0} ratio={:.2} per_task_us={:.2}",
-            raw.tasks_per_s,
-            raw.tasks_per_s / rate,
-            1e6 / rate
+            "roundtrip_us      blazer={rt:.2} raw={:.2} ratio={:.2}  (one empty task vs an 8-byte rsmpi ping-pong)",
+            raw.roundtrip_us,
+            rt / raw.roundtrip_us
         );
+    }
+
+    if section("tasks") {
+        // Throughput of empty tasks through each primitive, against the raw master/worker loop.
+        let tasks = s.tasks;
+        let (r, t) = secs(|| blazer::parallel((0..tasks).map(|_| call::<noop>(()))));
+        r?;
+        let parallel_rate = tasks as f64 / t;
+        let (r, t) = secs(|| blazer::map(task::<inc>(), 0..tasks));
+        r?;
+        let map_rate = tasks as f64 / t;
+        let (r, t) = secs(|| blazer::scatter(0..tasks, task::<inc>()));
+        r?;
+        let scatter_rate = tasks as f64 / t;
+        let (r, t) = secs(|| {
+            blazer::stream(0..tasks, task::<inc>())
+                .batch(256)
+                .try_fold(0u64, |a, r| r.map(|v| a ^ v))
+        });
+        r?;
+        let stream_rate = tasks as f64 / t;
+        for (name, rate) in [
+            ("parallel", parallel_rate),
+            ("map", map_rate),
+            ("scatter", scatter_rate),
+            ("stream", stream_rate),
+        ] {
+            blazer::root_println!(
+                "tasks_per_s       {name:<8} blazer={rate:.0} raw={:.0} ratio={:.2} per_task_us={:.2}",
+                raw.tasks_per_s,
+                raw.tasks_per_s / rate,
+                1e6 / rate
+            );
+        }
     }
 
     // Payload sweep: echo a payload through one task, against a raw ping-pong. Each payload
@@ -762,7 +794,7 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
             time_echo(iters, || call::<echo_f32>(floats.clone()))?
         };
         let i64_us = {
-            // Large values, so that postcard's varints take their full 10 bytes.
+            // Large values: postcard writes each as a 9-byte varint (zigzag of -2^62 is 2^63 - 1).
             let ints = vec![-(1i64 << 62); bytes.div_ceil(8)];
             time_echo(iters, || call::<echo_i64>(ints.clone()))?
         };
@@ -784,36 +816,59 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
         );
     }
 
-    // Load balance: one task in eight is 20x longer, the long ones first. Static blocks
-    // (one batch per worker) against the pull queue (one task per batch).
-    let durations: Vec<u64> = (0..(workers as u64 * 16))
-        .map(|i| {
-            if i % 8 == 0 || i < workers as u64 * 2 {
-                20_000
-            } else {
-                1_000
-            }
-        })
-        .collect();
-    let per_worker = durations.len().div_ceil(workers as usize);
-    let (r, static_t) = secs(|| blazer::map_chunked(task::<work>(), durations.clone(), per_worker));
-    r?;
-    let (r, pull_t) = secs(|| blazer::map_chunked(task::<work>(), durations.clone(), 1));
-    r?;
-    blazer::root_println!(
-        "load_balance_s    pull={pull_t:.3} static_blocks={static_t:.3} speedup={:.2}",
-        static_t / pull_t
-    );
+    if section("load_balance") {
+        // Load balance: one task in eight is 20x longer, the long ones first. Static blocks
+        // (one batch per worker) against the pull queue (one task per batch).
+        let durations: Vec<u64> = (0..(workers as u64 * 16))
+            .map(|i| {
+                if i % 8 == 0 || i < workers as u64 * 2 {
+                    20_000
+                } else {
+                    1_000
+                }
+            })
+            .collect();
+        let per_worker = durations.len().div_ceil(workers as usize);
+        let (r, static_t) =
+            secs(|| blazer::map_chunked(task::<work>(), durations.clone(), per_worker));
+        r?;
+        let (r, pull_t) = secs(|| blazer::map_chunked(task::<work>(), durations.clone(), 1));
+        r?;
+        blazer::root_println!(
+            "load_balance_s    pull={pull_t:.3} static_blocks={static_t:.3} speedup={:.2}",
+            static_t / pull_t
+        );
+    }
 
-    driver_memory(s, stream_rss)?;
-    scatter_overlap(raw, s)?;
-    heat(raw, s)?;
+    if section("driver_memory") {
+        driver_memory(s, stream_rss)?;
+    }
+    if section("fresh_memory") {
+        fresh_memory();
+    }
+    if let Some((sweeps, figures)) = raw.overlap {
+        scatter_overlap(sweeps, &figures, s)?;
+    }
+    if let Some(raw_heat) = &raw.heat {
+        heat(raw_heat, s)?;
+    }
     speedups(s)
 }
 
 /// The driver's peak RSS during `map` over the same items as the large stream above.
-fn driver_memory(s: &Sizes, (stream_start, stream_peak): (u64, u64)) -> blazer::Result<()> {
+fn driver_memory(s: &Sizes, stream_rss: Option<(u64, u64)>) -> blazer::Result<()> {
     let count = s.stream_large;
+    let (stream_start, stream_peak) = match stream_rss {
+        Some(rss) => rss,
+        None => {
+            reset_peak_rss();
+            let start = peak_rss_kib();
+            blazer::stream(0..count, task::<inc>())
+                .batch(256)
+                .try_fold(0u64, |a, r| r.map(|v| a.wrapping_add(v)))?;
+            (start, peak_rss_kib())
+        }
+    };
     reset_peak_rss();
     let start = peak_rss_kib();
     let (r, t) = secs(|| blazer::map(task::<inc>(), 0..count));
@@ -834,12 +889,33 @@ fn driver_memory(s: &Sizes, (stream_start, stream_peak): (u64, u64)) -> blazer::
     Ok(())
 }
 
+/// How fast the driver writes 64 MiB into a freshly allocated buffer (every page faulted in
+/// by the kernel) against writing the same buffer again: the price of each fresh large
+/// allocation on this machine, which every bulk transfer that allocates pays.
+fn fresh_memory() {
+    const BYTES: usize = 64 << 20;
+    let (mut fresh, mut reused) = (f64::MAX, f64::MAX);
+    for round in 0..3u8 {
+        let mut buf: Vec<u8> = Vec::with_capacity(BYTES);
+        let (_, t) = secs(|| buf.resize(BYTES, round));
+        fresh = fresh.min(t);
+        let (_, t) = secs(|| buf.fill(round.wrapping_add(1)));
+        reused = reused.min(t);
+        std::hint::black_box(&buf);
+    }
+    blazer::root_println!(
+        "fresh_memory      fresh_MB/s={:.0} reused_MB/s={:.0} slowdown={:.1} (writing 64 MiB into a new allocation vs into the same buffer again; best of 3)",
+        BYTES as f64 / fresh / 1e6,
+        BYTES as f64 / reused / 1e6,
+        fresh / reused
+    );
+}
+
 /// `scatter` of `overlap_cells` cells as one `Vec<f64>` block per rank, the driver's block
 /// relaxed for the sweeps calibrated by the baseline, the others' not at all: does the
 /// driver's compute overlap with sending the others their blocks?
-fn scatter_overlap(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
+fn scatter_overlap(sweeps: u32, raw: &Overlap, s: &Sizes) -> blazer::Result<()> {
     let ranks = blazer::size() as usize;
-    let sweeps = raw.overlap_sweeps;
     let blocks = overlap_blocks(s.overlap_cells, ranks);
     let items = |own: u32| -> Vec<(Vec<f64>, u32)> {
         blocks
@@ -870,12 +946,12 @@ fn scatter_overlap(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
     blazer::root_println!(
         "scatter_overlap   blazer {} ratio={:.2} ({:.1} MiB of Vec<f64> in {ranks} blocks, {sweeps} sweeps on the driver's; best of {OVERLAP_RUNS}; ratio = total / raw total)",
         blazer_o.line(),
-        blazer_o.total / raw.overlap.total,
+        blazer_o.total / raw.total,
         mib_of_f64(s.overlap_cells)
     );
     blazer::root_println!(
         "scatter_overlap   raw    {} (immediate_send of the others' blocks, the driver's block computed meanwhile)",
-        raw.overlap.line()
+        raw.line()
     );
     Ok(())
 }
@@ -883,19 +959,19 @@ fn scatter_overlap(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
 /// The heat stencil the natural blazer way: the driver keeps the field, and every step sends
 /// each block with its two halo cells to a task and puts the updated blocks back together.
 /// Each variant's field must equal the serial one bit for bit.
-fn heat(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
+fn heat(raw: &RawHeat, s: &Sizes) -> blazer::Result<()> {
     let (n, steps) = (s.heat_cells, s.heat_steps);
     let ranks = blazer::size() as usize;
     let workers = (ranks - 1).max(1);
-    let (serial, serial_t) = secs(|| heat_serial(n, steps));
+    let (serial, serial_t) = heat_serial(n, steps);
     let serial_hash = field_hash(&serial);
     drop(serial);
     assert_eq!(
-        raw.heat.hash, serial_hash,
+        raw.hash, serial_hash,
         "the rsmpi field equals the serial one"
     );
     let per_step_ms = |t: f64| t * 1e3 / steps as f64;
-    let raw_ms = per_step_ms(raw.heat.steps_s + raw.heat.gather_s);
+    let raw_ms = per_step_ms(raw.steps_s + raw.gather_s);
 
     // A step in three parts, each timed: cut the field into blocks with their halos, run the
     // primitive, put the updated blocks together.
@@ -977,8 +1053,8 @@ fn heat(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
             per_step_ms(split[0]),
             per_step_ms(split[1]),
             per_step_ms(split[2]),
-            per_step_ms(raw.heat.steps_s),
-            per_step_ms(raw.heat.gather_s),
+            per_step_ms(raw.steps_s),
+            per_step_ms(raw.gather_s),
             mib_of_f64(n)
         );
     }
@@ -988,52 +1064,56 @@ fn heat(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
 /// Speed-ups against the same task functions called serially in the driver process; runs on
 /// any number of ranks, 1 included (where blazer runs the tasks in-process too).
 fn speedups(s: &Sizes) -> blazer::Result<()> {
-    // Monte Carlo pi: the same tasks run serially in this process, then spread with map + reduce.
-    let chunks = 64u64;
-    let per = s.pi_samples / chunks;
-    let (serial, serial_t) = secs(|| (0..chunks).map(|c| pi_hits(c, per)).sum::<u64>());
-    let (hits, dist_t) = secs(|| {
-        blazer::map(task::<pi_hits>(), (0..chunks).map(|c| (c, per)))
-            .and_then(|h| blazer::reduce(task::<add>(), h))
-    });
-    let hits = hits?;
-    assert_eq!(hits, serial, "the distributed count equals the serial one");
-    blazer::root_println!(
-        "pi                estimate={:.6} serial_s={serial_t:.3} blazer_s={dist_t:.3} speedup={:.2}",
-        4.0 * hits as f64 / (per * chunks) as f64,
-        serial_t / dist_t
-    );
+    if section("pi") {
+        // Monte Carlo pi: the same tasks run serially in this process, then spread with map + reduce.
+        let chunks = 64u64;
+        let per = s.pi_samples / chunks;
+        let (serial, serial_t) = secs(|| (0..chunks).map(|c| pi_hits(c, per)).sum::<u64>());
+        let (hits, dist_t) = secs(|| {
+            blazer::map(task::<pi_hits>(), (0..chunks).map(|c| (c, per)))
+                .and_then(|h| blazer::reduce(task::<add>(), h))
+        });
+        let hits = hits?;
+        assert_eq!(hits, serial, "the distributed count equals the serial one");
+        blazer::root_println!(
+            "pi                estimate={:.6} serial_s={serial_t:.3} blazer_s={dist_t:.3} speedup={:.2}",
+            4.0 * hits as f64 / (per * chunks) as f64,
+            serial_t / dist_t
+        );
+    }
 
-    // Word count: a text streamed in batches of lines, counted on the workers, merged here.
-    let lines = s.text_lines;
-    let batch = 200usize;
-    let (serial, serial_t) = secs(|| {
-        let mut total = std::collections::BTreeMap::new();
-        let mut it = text(lines);
-        loop {
-            let chunk: Vec<String> = it.by_ref().take(batch).collect();
-            if chunk.is_empty() {
-                break total;
+    if section("wordcount") {
+        // Word count: a text streamed in batches of lines, counted on the workers, merged here.
+        let lines = s.text_lines;
+        let batch = 200usize;
+        let (serial, serial_t) = secs(|| {
+            let mut total = std::collections::BTreeMap::new();
+            let mut it = text(lines);
+            loop {
+                let chunk: Vec<String> = it.by_ref().take(batch).collect();
+                if chunk.is_empty() {
+                    break total;
+                }
+                merge(&mut total, count_words(chunk));
             }
-            merge(&mut total, count_words(chunk));
-        }
-    });
-    let (dist, dist_t) = secs(|| -> blazer::Result<_> {
-        let mut total = std::collections::BTreeMap::new();
-        for part in
-            blazer::stream(blazer::chunks(text(lines), batch), task::<count_words>()).batch(1)
-        {
-            merge(&mut total, part?);
-        }
-        Ok(total)
-    });
-    let dist = dist?;
-    assert_eq!(dist, serial, "the distributed counts equal the serial ones");
-    blazer::root_println!(
-        "wordcount         lines={lines} words={} serial_s={serial_t:.3} blazer_s={dist_t:.3} speedup={:.2}",
-        dist.values().sum::<u64>(),
-        serial_t / dist_t
-    );
+        });
+        let (dist, dist_t) = secs(|| -> blazer::Result<_> {
+            let mut total = std::collections::BTreeMap::new();
+            for part in
+                blazer::stream(blazer::chunks(text(lines), batch), task::<count_words>()).batch(1)
+            {
+                merge(&mut total, part?);
+            }
+            Ok(total)
+        });
+        let dist = dist?;
+        assert_eq!(dist, serial, "the distributed counts equal the serial ones");
+        blazer::root_println!(
+            "wordcount         lines={lines} words={} serial_s={serial_t:.3} blazer_s={dist_t:.3} speedup={:.2}",
+            dist.values().sum::<u64>(),
+            serial_t / dist_t
+        );
+    }
     Ok(())
 }
 
