@@ -76,6 +76,28 @@ fn relax_sum(mut cells: Vec<f64>, sweeps: u32) -> f64 {
     relax(&mut cells, sweeps)
 }
 
+/// Gives this process's free heap memory back to the kernel (glibc's `malloc_trim`), so
+/// that every section starts from the same state: memory freed by an earlier section would
+/// otherwise be handed out again without page faults, or not, depending on the order.
+#[blazer::task]
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: glibc's malloc_trim only releases free pages of the allocator's own arenas.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+/// [`trim_heap`] on every rank.
+fn trim_heaps() -> blazer::Result<()> {
+    blazer::on_every_rank(call::<trim_heap>(())).map(drop)
+}
+
 #[blazer::task]
 fn inc(x: u64) -> u64 {
     x + 1
@@ -698,6 +720,7 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
     let n = blazer::size();
     let workers = (n - 1).max(1) as f64;
     blazer::root_println!("# blazer-bench on {n} ranks ({} workers)", n - 1);
+    trim_heaps()?;
 
     // Streaming memory: the driver's peak RSS while streaming 1e5 items, then 100x more.
     let mut stream_rss = None;
@@ -841,15 +864,19 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
     }
 
     if section("driver_memory") {
+        trim_heaps()?;
         driver_memory(s, stream_rss)?;
     }
     if section("fresh_memory") {
+        trim_heaps()?;
         fresh_memory();
     }
     if let Some((sweeps, figures)) = raw.overlap {
+        trim_heaps()?;
         scatter_overlap(sweeps, &figures, s)?;
     }
     if let Some(raw_heat) = &raw.heat {
+        trim_heaps()?;
         heat(raw_heat, s)?;
     }
     speedups(s)
