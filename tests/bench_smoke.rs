@@ -19,6 +19,27 @@ fn benchmark_prints_every_figure_with_its_baseline() {
     assert_eq!(count("pi "), 1, "{lines:?}");
     assert_eq!(count("wordcount "), 1, "{lines:?}");
     assert_eq!(count("stream_items="), 2, "{lines:?}");
+    assert_eq!(count("driver_memory "), 1, "{lines:?}");
+    assert_eq!(count("fresh_memory "), 1, "{lines:?}");
+    assert_eq!(count("scatter_overlap   blazer "), 1, "{lines:?}");
+    assert_eq!(count("scatter_overlap   raw "), 1, "{lines:?}");
+    assert_eq!(count("heat_ms_per_step "), 3, "{lines:?}");
+    for l in lines.iter().filter(|l| l.starts_with("payload_bytes=")) {
+        assert!(l.contains(" Vec<f32>=") && l.contains(" Vec<i64>="), "{l}");
+    }
+    let memory = lines
+        .iter()
+        .find(|l| l.starts_with("driver_memory "))
+        .unwrap();
+    assert!(
+        memory.contains("map_peak_MiB=") && memory.contains("stream_peak_MiB="),
+        "{memory}"
+    );
+    for l in lines.iter().filter(|l| l.starts_with("scatter_overlap ")) {
+        for field in ["total_s=", "driver_block_s=", "sends_alone_s=", "overlap="] {
+            assert!(l.contains(field), "{l}");
+        }
+    }
     for l in lines.iter().filter(|l| l.contains("raw=")) {
         assert!(
             l.contains("ratio="),
