@@ -106,14 +106,16 @@ fn a_value_a_worker_cannot_hold_is_an_error_and_the_job_goes_on() {
 }
 
 /// Plain vectors of 320 KB each through `map` and `scatter` (lent on the way out, taken over
-/// on the way in), and `RawVec`s echoed back: every result in its place, on 1, 2 and 4 ranks.
+/// on the way in), `RawVec`s and vectors of `i64` echoed back, and vectors of `i64` as the
+/// last of two arguments (read through serde on the worker): every result in its place, on
+/// 1, 2 and 4 ranks.
 #[test]
 fn plain_vectors_travel_through_map_and_scatter() {
     for n in sizes_within_limit(&[1, 2, 4]) {
         let run = mpirun(n, &bulk(), &["vectors"]);
         assert_eq!(
             run.ok_lines(),
-            ["MAP true", "SCATTER true", "RAW true"],
+            ["MAP true", "SCATTER true", "RAW true", "INTS true true"],
             "on {n} ranks: {run:#?}"
         );
     }

@@ -76,6 +76,19 @@ fn sum_f64(v: Vec<f64>) -> f64 {
     v.iter().sum()
 }
 
+/// Echoes a vector of integers (it travels as its memory).
+#[blazer::task]
+fn echo_i64(v: Vec<i64>) -> Vec<i64> {
+    v
+}
+
+/// `k` times the sum: the vector is the last of two arguments, so the worker reads it
+/// through serde (its memory turned into postcard's varints there).
+#[blazer::task]
+fn scaled_sum(k: i64, v: Vec<i64>) -> i64 {
+    k * v.iter().sum::<i64>()
+}
+
 /// Echoes a `RawVec<f64>`.
 #[blazer::task]
 fn echo_raw(v: RawVec<f64>) -> RawVec<f64> {
@@ -137,6 +150,13 @@ fn main() -> blazer::Result<()> {
             let raws: Vec<RawVec<f64>> = (0..8).map(|i| RawVec(vec![i as f64; 1 << 17])).collect();
             let back = blazer::map(blazer::task::<echo_raw>(), raws.clone())?;
             blazer::root_println!("RAW {}", back == raws);
+            let ints: Vec<Vec<i64>> = (0..8)
+                .map(|i| (0..20_000).map(|j| (j - 10_000) * (i + 1) << 20).collect())
+                .collect();
+            let echoed = blazer::map(blazer::task::<echo_i64>(), ints.clone())?;
+            let sums = blazer::map(blazer::partial::<scaled_sum>(3), ints.clone())?;
+            let want: Vec<i64> = ints.iter().map(|v| 3 * v.iter().sum::<i64>()).collect();
+            blazer::root_println!("INTS {} {}", echoed == ints, sums == want);
         }
         other => {
             return Err(blazer::Error::Usage(format!("unknown mode `{other}`")));

@@ -83,7 +83,7 @@ pub(crate) fn call_key(build: u64, primitive: &str, seq: u64, plan: &[u8]) -> Ca
 /// The hash of one encoded input (of its bytes, wherever its parts lie).
 pub(crate) fn input_hash(input: &Payload) -> u128 {
     let mut h = Xxh3::new();
-    for segment in input.segments() {
+    for segment in input.normalized().segments() {
         h.update(segment);
     }
     h.digest128()
@@ -94,6 +94,7 @@ pub(crate) fn input_hash(input: &Payload) -> u128 {
 pub(crate) fn inputs_hash<'a>(inputs: impl IntoIterator<Item = &'a Payload>) -> u128 {
     let mut h = Xxh3::new();
     for input in inputs {
+        let input = input.normalized();
         h.update(&(input.len() as u64).to_le_bytes());
         for segment in input.segments() {
             h.update(segment);

@@ -22,8 +22,11 @@
 //! `Vec<f64>`, `Vec<f32>`, `Vec<u8>` and `Vec<i8>` take the fast path because postcard's
 //! encoding of them *is* their memory (a length, then little-endian elements), so the fast
 //! and the serde forms are the same bytes and either side may use either. Vectors of wider
-//! integers are varint-encoded by postcard and take the serde path; [`RawVec`] carries them
-//! as memory.
+//! integers (`Vec<u16>` … `Vec<i64>`) are varints in postcard; a long one travels as its
+//! memory anyway, in a part marked as integers: a vector of the same type takes it over as
+//! it is, and only where serde must read the value (inside a tuple, say) is the part
+//! transcoded to the varints it stands for ([`Payload::normalized`]). The payload's logical
+//! content is always the postcard bytes.
 //!
 //! Unsafe code here: [`Block`] (an aligned allocation handed to a `Vec`), lent parts (a
 //! pointer into a vector owned by the part itself), and copying bytes into plain vectors.
@@ -221,6 +224,67 @@ enum Run {
     Due(usize),
 }
 
+/// What a part's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The value's postcard bytes.
+    Bytes,
+    /// The memory of integers of `size` bytes, which postcard writes as varints (zigzagged
+    /// when `signed`): the part stands for their varints, and is transcoded only where serde
+    /// reads it ([`Payload::normalized`]).
+    Ints { size: u8, signed: bool },
+}
+
+impl Kind {
+    /// The kind of a part holding the memory of `E`s.
+    fn ints<E: VarintInt>() -> Kind {
+        Kind::Ints {
+            size: std::mem::size_of::<E>() as u8,
+            signed: E::SIGNED,
+        }
+    }
+
+    /// As a message writes it: 0 for bytes, else the size, plus 0x80 when signed.
+    fn to_wire(self) -> u8 {
+        match self {
+            Kind::Bytes => 0,
+            Kind::Ints { size, signed } => size | if signed { 0x80 } else { 0 },
+        }
+    }
+
+    fn from_wire(b: u8) -> Option<Kind> {
+        match (b & 0x7f, b & 0x80 != 0) {
+            (0, false) => Some(Kind::Bytes),
+            (size @ (2 | 4 | 8), signed) => Some(Kind::Ints { size, signed }),
+            _ => None,
+        }
+    }
+
+    /// The varints these bytes stand for (`bytes` itself for a part of bytes).
+    fn postcard(self, bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+        fn varints<E: VarintInt>(bytes: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            varint::encode(&copy_plain::<E>(bytes), &mut out);
+            out
+        }
+        std::borrow::Cow::Owned(match self {
+            Kind::Bytes => return std::borrow::Cow::Borrowed(bytes),
+            Kind::Ints { size: 2, signed } => match signed {
+                false => varints::<u16>(bytes),
+                true => varints::<i16>(bytes),
+            },
+            Kind::Ints { size: 4, signed } => match signed {
+                false => varints::<u32>(bytes),
+                true => varints::<i32>(bytes),
+            },
+            Kind::Ints { signed, .. } => match signed {
+                false => varints::<u64>(bytes),
+                true => varints::<i64>(bytes),
+            },
+        })
+    }
+}
+
 /// A long byte run, out of line.
 #[derive(Clone)]
 pub(crate) struct Part {
@@ -228,6 +292,8 @@ pub(crate) struct Part {
     at: usize,
     /// Alignment of the elements the run holds (1 for bytes).
     align: usize,
+    /// What the bytes are.
+    kind: Kind,
     run: Run,
 }
 
@@ -271,7 +337,7 @@ impl std::fmt::Debug for Payload {
 
 impl PartialEq for Payload {
     fn eq(&self, other: &Payload) -> bool {
-        self.len() == other.len() && self.to_vec() == other.to_vec()
+        self.to_vec() == other.to_vec()
     }
 }
 
@@ -288,7 +354,7 @@ impl From<Vec<u8>> for Payload {
 }
 
 impl Payload {
-    /// Logical length in bytes.
+    /// Length in bytes as it travels (a part of integers counts its memory).
     pub(crate) fn len(&self) -> usize {
         self.head.len() + self.parts.iter().map(|p| p.bytes().len()).sum::<usize>()
     }
@@ -314,13 +380,42 @@ impl Payload {
         .filter(|s| !s.is_empty())
     }
 
-    /// The logical bytes, copied into one buffer.
+    /// The value's postcard bytes, copied into one buffer.
     pub(crate) fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len());
-        for s in self.segments() {
+        let normal = self.normalized();
+        let mut out = Vec::with_capacity(normal.len());
+        for s in normal.segments() {
             out.extend_from_slice(s);
         }
         out
+    }
+
+    /// The payload with every part of integers transcoded to the varints it stands for: its
+    /// segments are then the value's postcard bytes.
+    pub(crate) fn normalized(&self) -> std::borrow::Cow<'_, Payload> {
+        if self.parts.iter().all(|p| p.kind == Kind::Bytes) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let parts = self
+            .parts
+            .iter()
+            .map(|p| match p.kind {
+                Kind::Bytes => p.clone(),
+                ints => Part {
+                    at: p.at,
+                    align: 1,
+                    kind: Kind::Bytes,
+                    run: Run::Owned(Rc::new(
+                        Block::copy_of(&ints.postcard(p.bytes()), 1)
+                            .expect("varints of a non-empty part allocate"),
+                    )),
+                },
+            })
+            .collect();
+        std::borrow::Cow::Owned(Payload {
+            head: self.head.clone(),
+            parts,
+        })
     }
 
     /// `self` followed by `next`, as one value (postcard concatenation).
@@ -362,8 +457,9 @@ impl Payload {
                     // All inline (small values): read the head as it is.
                     postcard::from_bytes(&payload.head)
                 } else {
+                    let normal = payload.normalized();
                     T::deserialize(&mut postcard::Deserializer::from_flavor(Reader::new(
-                        &payload,
+                        &normal,
                     )))
                 };
                 decoded.map_err(|e| Error::Decode {
@@ -412,6 +508,7 @@ impl Writer {
         self.payload.parts.push(Part {
             at: self.payload.head.len(),
             align: block.align,
+            kind: Kind::Bytes,
             run: Run::Owned(Rc::new(block)),
         });
         self.inline = 0;
@@ -622,8 +719,9 @@ plain_vectors! {
 fn lend<T: 'static>(value: T) -> Result<Payload, T> {
     macro_rules! varints {
         ($($t:ty),*) => {$(
-            if let Some(v) = (&value as &dyn Any).downcast_ref::<Vec<$t>>() {
-                return Ok(lend_varints(v));
+            if TypeId::of::<T>() == TypeId::of::<Vec<$t>>() {
+                let v: Box<dyn Any> = Box::new(value);
+                return Ok(lend_ints(*v.downcast::<Vec<$t>>().expect("T is this type")));
             }
         )*};
     }
@@ -670,6 +768,7 @@ fn lend_as<V: PlainVector>(value: V) -> Payload {
         parts: vec![Part {
             at,
             align: std::mem::align_of::<V::Elem>(),
+            kind: Kind::Bytes,
             run: Run::Lent {
                 ptr,
                 len,
@@ -686,7 +785,7 @@ fn take<T: 'static>(payload: Payload) -> Result<T, Payload> {
     macro_rules! varints {
         ($($t:ty),*) => {$(
             if TypeId::of::<T>() == TypeId::of::<Vec<$t>>() {
-                let v: Box<dyn Any> = Box::new(take_varints::<$t>(payload)?);
+                let v: Box<dyn Any> = Box::new(take_ints::<$t>(payload)?);
                 return Ok(*v.downcast::<T>().expect("T is this type"));
             }
         )*};
@@ -725,6 +824,7 @@ fn take_as<V: PlainVector>(mut payload: Payload) -> Result<V, Payload> {
         0 if rest.len() == bytes => Ok(V::from_elems(copy_plain(rest))),
         1 if payload.parts[0].at == prefix_len
             && rest.is_empty()
+            && payload.parts[0].kind == Kind::Bytes
             && payload.parts[0].bytes().len() == bytes =>
         {
             let mut part = payload.parts.pop().expect("one part");
@@ -751,46 +851,67 @@ fn take_as<V: PlainVector>(mut payload: Payload) -> Result<V, Payload> {
     }
 }
 
-/// A vector of integers in postcard's varint form, written by a tight loop; the bytes are a
-/// lent part of their own when long.
-fn lend_varints<E: VarintInt>(values: &[E]) -> Payload {
+/// A vector of integers: short, in postcard's varint form inline; long, its memory as a lent
+/// part of integers (sent as it lies, and transcoded only if serde must read it).
+fn lend_ints<E: VarintInt>(values: Vec<E>) -> Payload {
     let mut head = postcard::to_extend(&values.len(), Vec::new()).expect("a usize encodes");
-    let mut body = Vec::new();
-    varint::encode(values, &mut body);
-    if body.len() < PART_MIN {
-        head.extend_from_slice(&body);
+    let len = std::mem::size_of_val(values.as_slice());
+    if len < PART_MIN {
+        varint::encode(&values, &mut head);
         return Payload::from(head);
     }
-    let body = Rc::new(body);
-    let (ptr, len) = (body.as_ptr(), body.len());
+    let values = Rc::new(values);
+    let ptr = values.as_ptr().cast::<u8>();
     let at = head.len();
     Payload {
         head,
         parts: vec![Part {
             at,
-            align: 1,
+            align: std::mem::align_of::<E>(),
+            kind: Kind::ints::<E>(),
             run: Run::Lent {
                 ptr,
                 len,
-                owner: body,
+                owner: values,
             },
         }],
     }
 }
 
-/// Reads a vector of integers written as [`lend_varints`] writes them (or as serde writes
-/// them, when the bytes lie the same way); `Err` gives the payload back to serde.
-fn take_varints<E: VarintInt>(payload: Payload) -> Result<Vec<E>, Payload> {
+/// Reads a vector of integers: from a part of their memory (taken over when it can be), or
+/// from varints (inline, or a part of bytes); `Err` gives the payload back to serde.
+fn take_ints<E: VarintInt>(mut payload: Payload) -> Result<Vec<E>, Payload> {
     let Ok((count, rest)) = postcard::take_from_bytes::<usize>(&payload.head) else {
         return Err(payload);
     };
     let prefix_len = payload.head.len() - rest.len();
-    let bytes = match payload.parts.as_slice() {
-        [] => rest,
-        [part] if part.at == prefix_len && rest.is_empty() => part.bytes(),
+    let ints = match payload.parts.as_slice() {
+        [] => return varint::decode(rest, count).ok_or(payload),
+        [part] if part.at == prefix_len && rest.is_empty() => part.kind,
         _ => return Err(payload),
     };
-    varint::decode(bytes, count).ok_or(payload)
+    if ints == Kind::Bytes {
+        return varint::decode(payload.parts[0].bytes(), count).ok_or(payload);
+    }
+    let memory = std::mem::size_of::<E>().checked_mul(count);
+    if ints != Kind::ints::<E>() || memory != Some(payload.parts[0].bytes().len()) {
+        return Err(payload);
+    }
+    let mut part = payload.parts.pop().expect("one part");
+    match &mut part.run {
+        Run::Owned(block) => {
+            if let Some(v) = Rc::get_mut(block).and_then(Block::take_vec::<E>) {
+                return Ok(v);
+            }
+        }
+        Run::Lent { owner, .. } => {
+            if let Some(v) = Rc::get_mut(owner).and_then(|o| o.downcast_mut::<Vec<E>>()) {
+                return Ok(std::mem::take(v));
+            }
+        }
+        Run::Due(_) => {}
+    }
+    Ok(copy_plain(part.bytes()))
 }
 
 /// Gives the memory of a lent vector that nothing else holds to the spare blocks.
@@ -805,6 +926,15 @@ fn recycle(owner: &mut Rc<dyn Any>) {
         }
     }
     if let Some(value) = Rc::get_mut(owner) {
+        macro_rules! ints {
+            ($($t:ty),*) => {$(
+                if let Some(v) = value.downcast_mut::<Vec<$t>>() {
+                    drop(Block::from_vec(std::mem::take(v)));
+                    return;
+                }
+            )*};
+        }
+        ints!(u16, i16, u32, i32, u64, i64);
         let id = Any::type_id(&*value);
         with_plain_vector(id, Recycle(value));
     }
@@ -843,7 +973,13 @@ impl Serialize for PartOut<'_> {
         } else {
             PartRepr::Inline(Bytes::new(bytes))
         };
-        (self.0.at as u64, self.0.align as u8, repr).serialize(s)
+        (
+            self.0.at as u64,
+            self.0.align as u8,
+            self.0.kind.to_wire(),
+            repr,
+        )
+            .serialize(s)
     }
 }
 
@@ -865,14 +1001,23 @@ impl<'de> Deserialize<'de> for Payload {
     /// Detached parts are only announced here; they are allocated and received after the
     /// message (see [`Payload::due_parts`]).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        type PartIn = (u64, u8, PartRepr<ByteBuf>);
+        type PartIn = (u64, u8, u8, PartRepr<ByteBuf>);
         let (head, wire): (ByteBuf, Vec<PartIn>) = Deserialize::deserialize(d)?;
         let head = head.into_vec();
         let mut parts = Vec::with_capacity(wire.len());
         let mut last = 0usize;
-        for (at, align, repr) in wire {
+        for (at, align, kind, repr) in wire {
             let (at, align) = (at as usize, align as usize);
-            if at < last || at > head.len() || !align.is_power_of_two() || align > 16 {
+            let kind = Kind::from_wire(kind).ok_or_else(|| D::Error::custom("a part's kind"))?;
+            let len = match &repr {
+                PartRepr::Detached { len } => *len,
+                PartRepr::Inline(bytes) => bytes.len() as u64,
+            };
+            let whole = match kind {
+                Kind::Bytes => true,
+                Kind::Ints { size, .. } => usize::from(size) == align && len % u64::from(size) == 0,
+            };
+            if at < last || at > head.len() || !align.is_power_of_two() || align > 16 || !whole {
                 return Err(D::Error::custom("a malformed part"));
             }
             last = at;
@@ -887,7 +1032,12 @@ impl<'de> Deserialize<'de> for Payload {
                     })?))
                 }
             };
-            parts.push(Part { at, align, run });
+            parts.push(Part {
+                at,
+                align,
+                kind,
+                run,
+            });
         }
         Ok(Payload { head, parts })
     }
@@ -950,6 +1100,7 @@ mod tests {
             parts: vec![Part {
                 at: 3,
                 align: 8,
+                kind: Kind::Bytes,
                 run: Run::Owned(Rc::new(block)),
             }],
         };
@@ -979,6 +1130,36 @@ mod tests {
         drop(Payload::encode_owned(v).unwrap());
         assert_eq!(Block::for_writing(len, 8).unwrap().as_slice().as_ptr(), ptr);
         drop(again);
+    }
+
+    #[test]
+    fn long_integer_vectors_travel_as_memory_and_read_as_varints() {
+        let v: Vec<i64> = (0..100_000).map(|i| i * 1_000_003 - 7).collect();
+        let sent = v.clone();
+        let ptr = sent.as_ptr();
+        let p = Payload::encode_owned(sent).unwrap();
+        assert_eq!(p.parts.len(), 1);
+        assert_eq!(p.parts[0].kind, Kind::ints::<i64>());
+        assert_eq!(p.len(), 3 + v.len() * 8, "memory on the wire");
+        // Its postcard bytes are serde's, and serde reads them (here inside a tuple).
+        assert_eq!(p.to_vec(), postcard::to_allocvec(&v).unwrap());
+        let pair: (u8, Vec<i64>) = Payload::encode(&1u8)
+            .unwrap()
+            .then(p.clone())
+            .decode()
+            .unwrap();
+        assert!(pair == (1, v.clone()));
+        // Decoded as itself, the vector comes back without a copy.
+        drop(pair);
+        let back: Vec<i64> = p.decode().unwrap();
+        assert!(back == v);
+        assert_eq!(back.as_ptr(), ptr, "the same buffer, not a copy");
+        // Another integer type reads the varints, as postcard would, not the memory.
+        let p = Payload::encode_owned(vec![-1i32; 40_000]).unwrap();
+        let postcard_reads: Vec<u32> =
+            postcard::from_bytes(&postcard::to_allocvec(&vec![-1i32; 40_000]).unwrap()).unwrap();
+        assert!(p.clone().decode::<Vec<u32>>().unwrap() == postcard_reads);
+        assert!(p.decode::<Vec<i32>>().unwrap() == vec![-1; 40_000]);
     }
 
     #[test]

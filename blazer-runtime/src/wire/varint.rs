@@ -4,7 +4,9 @@
 //! `Vec<i64>` encoded here decodes with serde and the other way round.
 
 /// An integer type postcard writes as a varint.
-pub(crate) trait VarintInt: Copy + 'static {
+pub(crate) trait VarintInt: crate::raw::Plain {
+    /// Whether postcard zigzags it first.
+    const SIGNED: bool;
     /// Most bytes one value takes.
     const MAX_BYTES: usize;
     /// The unsigned value written (zigzagged for signed types).
@@ -16,6 +18,7 @@ pub(crate) trait VarintInt: Copy + 'static {
 macro_rules! unsigned {
     ($($t:ty => $max:expr),*) => {$(
         impl VarintInt for $t {
+            const SIGNED: bool = false;
             const MAX_BYTES: usize = $max;
             fn to_wire(self) -> u64 {
                 self as u64
@@ -30,6 +33,7 @@ macro_rules! unsigned {
 macro_rules! signed {
     ($($t:ty => $u:ty, $max:expr),*) => {$(
         impl VarintInt for $t {
+            const SIGNED: bool = true;
             const MAX_BYTES: usize = $max;
             fn to_wire(self) -> u64 {
                 ((self << 1) ^ (self >> (<$t>::BITS - 1))) as $u as u64
