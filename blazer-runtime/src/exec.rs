@@ -43,6 +43,7 @@ pub(crate) fn install_panic_hook() {
 pub(crate) fn execute(plan: &Plan, input: Payload) -> Result<Payload, TaskFailure> {
     match plan {
         // The bound leading arguments, then the stage input (postcard concatenation).
+        Plan::Task { id, bound } if bound.is_empty() => run_task(*id, input),
         Plan::Task { id, bound } => run_task(*id, bound.clone().then(input)),
         Plan::Pipeline(stages) => {
             let mut value = input;

@@ -151,7 +151,11 @@ fn main() -> blazer::Result<()> {
             let back = blazer::map(blazer::task::<echo_raw>(), raws.clone())?;
             blazer::root_println!("RAW {}", back == raws);
             let ints: Vec<Vec<i64>> = (0..8)
-                .map(|i| (0..20_000).map(|j| (j - 10_000) * (i + 1) << 20).collect())
+                .map(|i| {
+                    (0..20_000)
+                        .map(|j| ((j - 10_000) * (i + 1)) << 20)
+                        .collect()
+                })
                 .collect();
             let echoed = blazer::map(blazer::task::<echo_i64>(), ints.clone())?;
             let sums = blazer::map(blazer::partial::<scaled_sum>(3), ints.clone())?;

@@ -67,9 +67,9 @@ pub fn pipeline<O: DeserializeOwned + 'static>(stages: Call<O>) -> Result<O> {
 /// worker that finishes early takes the next batch). Results are in input order; the first
 /// failure in input order makes the whole result an `Err`.
 ///
-/// Items are encoded as batches are sent, a few per worker ahead, so the driver never holds
+/// Items are encoded as batches are sent, two per worker ahead, so the driver never holds
 /// the whole data set encoded. A batch holds a share of the items (a few batches per
-/// worker, when the iterator knows its length) and at most about 8 MiB.
+/// worker, when the iterator knows its length), at most 65,536 items and about 8 MiB.
 pub fn map<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     f: Flow<I, O>,
     data: impl IntoIterator<Item = I>,
@@ -86,6 +86,9 @@ pub fn map_chunked<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     map_batched(f, data.into_iter(), Some(batch.max(1)))
 }
 
+/// The most items in a batch of `map` by default.
+const MAP_BATCH_MAX: usize = 1 << 16;
+
 fn map_batched<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     f: Flow<I, O>,
     data: impl Iterator<Item = I>,
@@ -99,8 +102,10 @@ fn map_batched<I: Serialize + 'static, O: DeserializeOwned + 'static>(
         let batch = batch.unwrap_or_else(|| resume::map_batch(inputs.len(), workers()));
         return decode_all(resume::map(key, f.plan()?, inputs, batch)?);
     }
-    // A few batches per worker: big enough to amortise messages, small enough to balance.
-    let batch = batch.unwrap_or_else(|| known.div_ceil(workers() * 4).max(1));
+    // A few batches per worker: big enough to amortise messages, small enough to balance,
+    // and at most MAP_BATCH_MAX items, so that the items in flight (two batches per worker)
+    // take little of the driver's memory however many there are.
+    let batch = batch.unwrap_or_else(|| known.div_ceil(workers() * 4).clamp(1, MAP_BATCH_MAX));
     let total = (exact == Some(known)).then_some(known as u64);
     let mut out = Vec::with_capacity(known);
     for result in Stream::new(data, f, "map", total).batch(batch) {

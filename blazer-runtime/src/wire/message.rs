@@ -104,6 +104,7 @@ pub(crate) fn receive_message<T: DeserializeOwned + Carrier>(
     from: &Process<'_>,
     tag: i32,
 ) -> Result<T> {
+    crate::wire::payload::take_due();
     let mut message = match decode::<T>(bytes, from.rank()) {
         Ok(m) => m,
         Err(e) => {
@@ -111,6 +112,10 @@ pub(crate) fn receive_message<T: DeserializeOwned + Carrier>(
             return Err(e);
         }
     };
+    if n == 0 && crate::wire::payload::take_due() == 0 {
+        // Nothing beside the message, and nothing announced: small values only.
+        return Ok(message);
+    }
     let mut payloads = Vec::new();
     message.payloads_mut(&mut payloads);
     let mut buffers: Vec<&mut [u8]> = Vec::new();

@@ -428,16 +428,29 @@ impl Payload {
         }));
     }
 
+    /// True for the encoding of nothing (no argument bound, the input of `()`).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_empty() && self.parts.is_empty()
+    }
+
     /// `self` followed by `next`.
     pub(crate) fn then(mut self, next: Payload) -> Payload {
+        if self.is_empty() {
+            // Nothing bound before a stage input: the input as it is, not a copy.
+            return next;
+        }
         self.append(next);
         self
     }
 
     /// Encodes `value` with serde: long runs are copied into parts.
     pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> crate::Result<Payload> {
-        postcard::serialize_with_flavor(value, Writer::default())
-            .map_err(|e| Error::Encode(e.to_string()))
+        // Room for a small value at once: one allocation for most items.
+        let writer = Writer {
+            payload: Payload::from(Vec::with_capacity(16)),
+            inline: 0,
+        };
+        postcard::serialize_with_flavor(value, writer).map_err(|e| Error::Encode(e.to_string()))
     }
 
     /// Encodes `value`, which the payload may keep: a plain-data vector is lent, not copied.
@@ -474,6 +487,9 @@ impl Payload {
     /// buffers to receive their bytes into; `Err` with the length of the first part that
     /// cannot be allocated.
     pub(crate) fn due_parts(&mut self) -> Result<Vec<&mut [u8]>, usize> {
+        if self.parts.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut due = Vec::new();
         for (i, p) in self.parts.iter_mut().enumerate() {
             if let Run::Due(len) = p.run {
@@ -717,6 +733,9 @@ plain_vectors! {
 /// A payload of a plain-data vector: the length prefix, then its bytes as a lent part (or
 /// inline when short). `Err` gives the value back when `T` is not such a vector.
 fn lend<T: 'static>(value: T) -> Result<Payload, T> {
+    if !maybe_vector::<T>() {
+        return Err(value);
+    }
     macro_rules! varints {
         ($($t:ty),*) => {$(
             if TypeId::of::<T>() == TypeId::of::<Vec<$t>>() {
@@ -736,6 +755,12 @@ fn lend<T: 'static>(value: T) -> Result<Payload, T> {
         return Err(value);
     }
     Ok(with_plain_vector(TypeId::of::<T>(), Lend(Box::new(value))).expect("a plain vector"))
+}
+
+/// False for a type that cannot be a vector of [`lend`] or [`take`] (a constant: every one of
+/// them is a `Vec` underneath), so that small values skip the type comparisons.
+const fn maybe_vector<T>() -> bool {
+    std::mem::size_of::<T>() == std::mem::size_of::<Vec<u8>>()
 }
 
 /// Visits nothing: tells whether a type is a [`PlainVector`].
@@ -782,6 +807,9 @@ fn lend_as<V: PlainVector>(value: V) -> Payload {
 /// lent vector) when it can. `Err` gives the payload back when `T` is not such a type or the
 /// bytes do not have the expected shape; serde then decodes (or rejects) them.
 fn take<T: 'static>(payload: Payload) -> Result<T, Payload> {
+    if !maybe_vector::<T>() {
+        return Err(payload);
+    }
     macro_rules! varints {
         ($($t:ty),*) => {$(
             if TypeId::of::<T>() == TypeId::of::<Vec<$t>>() {
@@ -984,16 +1012,18 @@ impl Serialize for PartOut<'_> {
 }
 
 impl Serialize for Payload {
-    /// Inside a message being encoded (see [`crate::wire::transport`]), each part is detached
-    /// and sent beside the message; elsewhere it is written inline.
+    /// `(part count, head, parts...)`, written as one tuple. Inside a message being encoded
+    /// (see [`crate::wire::transport`]), each part is detached and sent beside the message;
+    /// elsewhere it is written inline.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Parts<'a>(&'a [Part]);
-        impl Serialize for Parts<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.iter().map(PartOut))
-            }
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(2 + self.parts.len())?;
+        t.serialize_element(&(self.parts.len() as u64))?;
+        t.serialize_element(Bytes::new(&self.head))?;
+        for part in &self.parts {
+            t.serialize_element(&PartOut(part))?;
         }
-        (Bytes::new(&self.head), Parts(&self.parts)).serialize(s)
+        t.end()
     }
 }
 
@@ -1001,46 +1031,95 @@ impl<'de> Deserialize<'de> for Payload {
     /// Detached parts are only announced here; they are allocated and received after the
     /// message (see [`Payload::due_parts`]).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        type PartIn = (u64, u8, u8, PartRepr<ByteBuf>);
-        let (head, wire): (ByteBuf, Vec<PartIn>) = Deserialize::deserialize(d)?;
-        let head = head.into_vec();
-        let mut parts = Vec::with_capacity(wire.len());
-        let mut last = 0usize;
-        for (at, align, kind, repr) in wire {
-            let (at, align) = (at as usize, align as usize);
-            let kind = Kind::from_wire(kind).ok_or_else(|| D::Error::custom("a part's kind"))?;
-            let len = match &repr {
-                PartRepr::Detached { len } => *len,
-                PartRepr::Inline(bytes) => bytes.len() as u64,
-            };
-            let whole = match kind {
-                Kind::Bytes => true,
-                Kind::Ints { size, .. } => usize::from(size) == align && len % u64::from(size) == 0,
-            };
-            if at < last || at > head.len() || !align.is_power_of_two() || align > 16 || !whole {
-                return Err(D::Error::custom("a malformed part"));
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Payload;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an encoded value")
             }
-            last = at;
-            let run = match repr {
-                PartRepr::Detached { len } => match usize::try_from(len) {
-                    Ok(len) if len > 0 => Run::Due(len),
-                    _ => return Err(D::Error::custom("a part of a malformed length")),
-                },
-                PartRepr::Inline(bytes) => {
-                    Run::Owned(Rc::new(Block::copy_of(&bytes, align).ok_or_else(|| {
-                        D::Error::custom("an empty or unallocatable part")
-                    })?))
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Payload, A::Error> {
+                let missing = || A::Error::custom("a truncated value");
+                let n: u64 = seq.next_element()?.ok_or_else(missing)?;
+                let head: ByteBuf = seq.next_element()?.ok_or_else(missing)?;
+                let head = head.into_vec();
+                // No more parts than bytes could announce: a forged count fails when they run out.
+                let mut parts = Vec::with_capacity((n as usize).min(16));
+                let mut last = 0usize;
+                for _ in 0..n {
+                    let (at, align, kind, repr): PartIn =
+                        seq.next_element()?.ok_or_else(missing)?;
+                    let part = part_in(at, align, kind, repr, last, head.len())
+                        .map_err(A::Error::custom)?;
+                    last = part.at;
+                    parts.push(part);
                 }
-            };
-            parts.push(Part {
-                at,
-                align,
-                kind,
-                run,
-            });
+                Ok(Payload { head, parts })
+            }
         }
-        Ok(Payload { head, parts })
+        // The part count comes first, so the tuple's length is not known up front; postcard
+        // writes tuples without a length, and reads as many elements as the visitor asks for.
+        d.deserialize_tuple(usize::MAX, Visit)
     }
+}
+
+thread_local! {
+    /// Parts announced by the messages decoded on this thread so far (see [`take_due`]).
+    static DUE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many parts the messages decoded on this thread announced since the last call: none
+/// (the common case of small values) lets a receiver skip looking for them.
+pub(crate) fn take_due() -> usize {
+    DUE.replace(0)
+}
+
+/// A part as a message carries it.
+type PartIn = (u64, u8, u8, PartRepr<ByteBuf>);
+
+/// Checks a part read from a message (after the part at `last`, in a head of `head_len`
+/// bytes) and makes it.
+fn part_in(
+    at: u64,
+    align: u8,
+    kind: u8,
+    repr: PartRepr<ByteBuf>,
+    last: usize,
+    head_len: usize,
+) -> Result<Part, &'static str> {
+    let (at, align) = (at as usize, align as usize);
+    let kind = Kind::from_wire(kind).ok_or("a part of an unknown kind")?;
+    let len = match &repr {
+        PartRepr::Detached { len } => *len,
+        PartRepr::Inline(bytes) => bytes.len() as u64,
+    };
+    let whole = match kind {
+        Kind::Bytes => true,
+        Kind::Ints { size, .. } => usize::from(size) == align && len % u64::from(size) == 0,
+    };
+    if at < last || at > head_len || !align.is_power_of_two() || align > 16 || !whole {
+        return Err("a malformed part");
+    }
+    let run = match repr {
+        PartRepr::Detached { len } => match usize::try_from(len) {
+            Ok(len) if len > 0 => {
+                DUE.set(DUE.get() + 1);
+                Run::Due(len)
+            }
+            _ => return Err("a part of a malformed length"),
+        },
+        PartRepr::Inline(bytes) => Run::Owned(Rc::new(
+            Block::copy_of(&bytes, align).ok_or("an empty or unallocatable part")?,
+        )),
+    };
+    Ok(Part {
+        at,
+        align,
+        kind,
+        run,
+    })
 }
 
 #[cfg(test)]

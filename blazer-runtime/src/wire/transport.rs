@@ -83,8 +83,12 @@ impl Encoded {
     pub(crate) fn new<T: Serialize + 'static>(message: T) -> Result<Encoded> {
         // Boxed first: the parts must be recorded from the value that will be kept.
         let message = Box::new(message);
+        // Two passes, sizing then writing (one allocation of the right size): each starts with
+        // no part detached, so that both make the same choices.
         DETACHED.with_borrow_mut(|d| *d = Some(Vec::new()));
-        let header = postcard::to_allocvec(&*message);
+        let size = postcard::experimental::serialized_size(&*message);
+        DETACHED.with_borrow_mut(|d| *d = Some(Vec::new()));
+        let header = size.and_then(|n| postcard::to_extend(&*message, Vec::with_capacity(n)));
         let blocks = DETACHED.with_borrow_mut(Option::take).unwrap_or_default();
         let header = header.map_err(|e| Error::Encode(e.to_string()))?;
         if header.len() > CHUNK {
