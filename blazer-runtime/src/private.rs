@@ -3,6 +3,7 @@
 
 pub use crate::gpu_glue::{gpu_lease_for_task, require_gpu_feature};
 pub use crate::registry::TaskEntry;
+pub use crate::task::{ArgSink, ArgSource};
 pub use inventory;
 
 /// Sends raw bytes to worker `rank` as if they were a batch, and returns the failure the

@@ -48,7 +48,7 @@ pub trait Task: 'static {
     /// What the task returns (the `T` of a `Result<T, E>` for fallible tasks).
     type Output: Serialize + DeserializeOwned + 'static;
     /// Every argument but the last (`()`, `A` or `(A, B, ...)`), bound by [`crate::partial`].
-    type Head: Serialize;
+    type Head: Serialize + 'static;
     /// The last argument, supplied by the stage before in a pipeline.
     type Last: Serialize + DeserializeOwned + 'static;
     /// The number of arguments.
@@ -61,6 +61,46 @@ pub trait Task: 'static {
     const ID: TaskId = TaskId::of(Self::NAME, Self::SIGNATURE);
     /// Calls the function. `Err` carries a fallible task's error, rendered with `Display`.
     fn run(input: Self::Input) -> Result<Self::Output, String>;
+
+    /// Hands the arguments to `sink` one by one, so that each travels in its own form (a
+    /// `Vec<f64>` as its memory, even beside other arguments). The default hands over the
+    /// input as one value; `#[blazer::task]` writes one for two arguments or more.
+    #[doc(hidden)]
+    fn split_input<S: ArgSink>(input: Self::Input, sink: &mut S) -> Result<(), String> {
+        sink.arg(input)
+    }
+
+    /// Like [`Task::split_input`] for the bound leading arguments ([`Task::Head`]).
+    #[doc(hidden)]
+    fn split_head<S: ArgSink>(head: Self::Head, sink: &mut S) -> Result<(), String> {
+        sink.arg(head)
+    }
+
+    /// Takes the arguments back from `source`: one by one when it holds them as separate
+    /// pieces (see [`Task::split_input`]), else as one value.
+    #[doc(hidden)]
+    fn join_input<S: ArgSource>(source: &mut S) -> Result<Self::Input, String> {
+        source.whole()
+    }
+}
+
+/// Where a task's arguments go one by one as they are encoded (see [`Task::split_input`]).
+#[doc(hidden)]
+pub trait ArgSink {
+    /// Encodes the next argument.
+    fn arg<A: Serialize + 'static>(&mut self, arg: A) -> Result<(), String>;
+}
+
+/// Where a task's arguments come from one by one as they are decoded (see
+/// [`Task::join_input`]).
+#[doc(hidden)]
+pub trait ArgSource {
+    /// How many separate pieces the encoded arguments are in.
+    fn pieces(&self) -> usize;
+    /// Decodes the next piece as one argument.
+    fn arg<A: DeserializeOwned + 'static>(&mut self) -> Result<A, String>;
+    /// Decodes everything left as one value.
+    fn whole<T: DeserializeOwned + 'static>(&mut self) -> Result<T, String>;
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
         1 => quote!(let #(#vars)* = #input_var;),
         _ => quote!(let (#(#vars),*) = #input_var;),
     };
+    let pieces = arg_pieces(&krate, &vars, &input_var, hygienic);
     let call = if sig.fallible {
         quote!(#name(#(#vars),*).map_err(|#err_var| ::std::string::ToString::to_string(&#err_var)))
     } else {
@@ -112,6 +113,47 @@ pub(crate) fn codegen(func: &ItemFn, sig: &TaskSig, options: &Options) -> TokenS
                 #gpu_lease
                 #unpack
                 #call
+            }
+            #pieces
+        }
+    }
+}
+
+/// For two arguments or more: the `Task` methods that hand them over one by one, so that
+/// each travels in its own form (a `Vec<f64>` as its memory even beside a count), and take
+/// them back the same way (or as one tuple, when they did not travel as pieces).
+fn arg_pieces(krate: &TokenStream, vars: &[Ident], input: &Ident, hygienic: Span) -> TokenStream {
+    let n = vars.len();
+    if n < 2 {
+        return quote!();
+    }
+    let sink = Ident::new("sink", hygienic);
+    let source = Ident::new("source", hygienic);
+    let head = Ident::new("head", hygienic);
+    let s = Ident::new("S", hygienic);
+    let head_vars = &vars[..n - 1];
+    let split_head = (n >= 3).then(|| {
+        quote! {
+            fn split_head<#s: #krate::__private::ArgSink>(#head: Self::Head, #sink: &mut #s) -> ::std::result::Result<(), ::std::string::String> {
+                let (#(#head_vars),*) = #head;
+                #(#sink.arg(#head_vars)?;)*
+                ::std::result::Result::Ok(())
+            }
+        }
+    });
+    let takes = vars.iter().map(|_| quote!(#source.arg()?));
+    quote! {
+        fn split_input<#s: #krate::__private::ArgSink>(#input: Self::Input, #sink: &mut #s) -> ::std::result::Result<(), ::std::string::String> {
+            let (#(#vars),*) = #input;
+            #(#sink.arg(#vars)?;)*
+            ::std::result::Result::Ok(())
+        }
+        #split_head
+        fn join_input<#s: #krate::__private::ArgSource>(#source: &mut #s) -> ::std::result::Result<Self::Input, ::std::string::String> {
+            if #source.pieces() == #n {
+                ::std::result::Result::Ok((#(#takes),*))
+            } else {
+                #source.whole()
             }
         }
     }

@@ -25,4 +25,22 @@ impl ::blazer::Task for checked_div {
         let (arg0, arg1) = input;
         checked_div(arg0, arg1).map_err(|e| ::std::string::ToString::to_string(&e))
     }
+    fn split_input<S: ::blazer::__private::ArgSink>(
+        input: Self::Input,
+        sink: &mut S,
+    ) -> ::std::result::Result<(), ::std::string::String> {
+        let (arg0, arg1) = input;
+        sink.arg(arg0)?;
+        sink.arg(arg1)?;
+        ::std::result::Result::Ok(())
+    }
+    fn join_input<S: ::blazer::__private::ArgSource>(
+        source: &mut S,
+    ) -> ::std::result::Result<Self::Input, ::std::string::String> {
+        if source.pieces() == 2usize {
+            ::std::result::Result::Ok((source.arg()?, source.arg()?))
+        } else {
+            source.whole()
+        }
+    }
 }

@@ -1,9 +1,10 @@
 //! [`Flow`]: a typed computation built from tasks, checked by the compiler stage by stage.
 
 use crate::driver::dispatch;
+use crate::error::Error;
 use crate::error::Result;
 use crate::task::Task;
-use crate::wire::payload::Payload;
+use crate::wire::payload::{ArgPieces, Payload};
 use crate::wire::plan::Plan;
 use serde::{de::DeserializeOwned, Serialize};
 use std::marker::PhantomData;
@@ -22,6 +23,8 @@ use std::marker::PhantomData;
 /// ```
 pub struct Flow<In, Out> {
     plan: Result<Plan>,
+    /// How the input is encoded, when not as one value: a task's arguments one by one.
+    encode: Option<fn(In) -> Result<Payload>>,
     types: PhantomData<fn(In) -> Out>,
 }
 
@@ -32,6 +35,7 @@ impl<In, Out> Clone for Flow<In, Out> {
     fn clone(&self) -> Self {
         Flow {
             plan: self.plan.clone(),
+            encode: self.encode,
             types: PhantomData,
         }
     }
@@ -47,6 +51,7 @@ impl<In, Out> Flow<In, Out> {
     fn from_plan(plan: Result<Plan>) -> Self {
         Flow {
             plan,
+            encode: None,
             types: PhantomData,
         }
     }
@@ -54,7 +59,23 @@ impl<In, Out> Flow<In, Out> {
     /// Feeds this flow's output into `next`. A `next` that takes another type than `Out`
     /// is a compile error naming both types.
     pub fn then<Next>(self, next: Flow<Out, Next>) -> Flow<In, Next> {
-        Flow::from_plan(self.plan.and_then(|a| next.plan.map(|b| a.then(b))))
+        Flow {
+            plan: self.plan.and_then(|a| next.plan.map(|b| a.then(b))),
+            encode: self.encode,
+            types: PhantomData,
+        }
+    }
+
+    /// Encodes an input of this flow: a task's arguments one by one (each in its own form,
+    /// see `wire/payload.rs`), any other input as one value.
+    pub(crate) fn encode_input(&self, input: In) -> Result<Payload>
+    where
+        In: Serialize + 'static,
+    {
+        match self.encode {
+            Some(encode) => encode(input),
+            None => Payload::encode_owned(input),
+        }
     }
 
     /// The wire form of this flow, consumed (no copy of bound arguments).
@@ -75,17 +96,28 @@ impl<In, Out> Flow<In, Out> {
         In: Serialize + 'static,
         Out: DeserializeOwned + 'static,
     {
-        let input = Payload::encode_owned(input)?;
+        let input = self.encode_input(input)?;
         dispatch::drive(self.plan()?, input)?.decode()
     }
 }
 
 /// The task `T` as a flow from its arguments to its output.
 pub fn task<T: Task>() -> Flow<T::Input, T::Output> {
-    Flow::from_plan(Ok(Plan::Task {
-        id: T::ID,
-        bound: Payload::default(),
-    }))
+    Flow {
+        plan: Ok(Plan::Task {
+            id: T::ID,
+            bound: Payload::default(),
+        }),
+        encode: Some(encode_args::<T>),
+        types: PhantomData,
+    }
+}
+
+/// The arguments of `T`, encoded one by one.
+fn encode_args<T: Task>(input: T::Input) -> Result<Payload> {
+    let mut pieces = ArgPieces::default();
+    T::split_input(input, &mut pieces).map_err(Error::Encode)?;
+    Ok(pieces.into_payload())
 }
 
 /// Partial application: `T` with every argument but the last bound to `head`. The last
@@ -94,13 +126,17 @@ pub fn task<T: Task>() -> Flow<T::Input, T::Output> {
 /// For a task `fn scale(factor: f64, x: f64) -> f64`, `partial::<scale>(2.0)` is a
 /// `Flow<f64, f64>`; with three or more arguments, `head` is a tuple.
 pub fn partial<T: Task>(head: T::Head) -> Flow<T::Last, T::Output> {
-    Flow::from_plan(Payload::encode(&head).map(|bound| Plan::Task { id: T::ID, bound }))
+    let mut pieces = ArgPieces::default();
+    let bound = T::split_head(head, &mut pieces)
+        .map_err(Error::Encode)
+        .map(|()| pieces.into_payload());
+    Flow::from_plan(bound.map(|bound| Plan::Task { id: T::ID, bound }))
 }
 
 /// `T` with all its arguments bound: a ready call for [`crate::parallel`] or the first
 /// stage of a [`crate::pipeline`].
 pub fn call<T: Task>(input: T::Input) -> Call<T::Output> {
-    Flow::from_plan(Payload::encode_owned(input).map(|bound| Plan::Task { id: T::ID, bound }))
+    Flow::from_plan(encode_args::<T>(input).map(|bound| Plan::Task { id: T::ID, bound }))
 }
 
 /// A stage that ignores its input and outputs `value` (the original's data-as-a-stage, made

@@ -12,8 +12,12 @@ use crate::wire::plan::Batch;
 use crate::world;
 use serde::{de::DeserializeOwned, Serialize};
 
-fn encode_all<I: Serialize + 'static>(data: impl IntoIterator<Item = I>) -> Result<Vec<Payload>> {
-    data.into_iter().map(Payload::encode_owned).collect()
+/// Encodes every item as `f` takes it (a task's arguments one by one).
+fn encode_all<I: Serialize + 'static, O>(
+    f: &Flow<I, O>,
+    data: impl IntoIterator<Item = I>,
+) -> Result<Vec<Payload>> {
+    data.into_iter().map(|item| f.encode_input(item)).collect()
 }
 
 /// One batch per call, each with the empty input of a fully bound call.
@@ -98,7 +102,7 @@ fn map_batched<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     if let Some(key) = checkpoint::begin("map", f.plan()?) {
         // Item by item, what the log holds is restored and the rest runs: the inputs are
         // encoded up front, to be looked up.
-        let inputs = encode_all(data)?;
+        let inputs = encode_all(&f, data)?;
         let batch = batch.unwrap_or_else(|| resume::map_batch(inputs.len(), workers()));
         return decode_all(resume::map(key, f.plan()?, inputs, batch)?);
     }
@@ -121,7 +125,7 @@ pub fn scatter<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     data: impl IntoIterator<Item = I>,
     f: Flow<I, O>,
 ) -> Result<Vec<O>> {
-    let inputs = encode_all(data)?;
+    let inputs = encode_all(&f, data)?;
     let plan = f.plan()?;
     if let Some(key) = checkpoint::begin("scatter", plan) {
         return decode_all(resume::scatter(key, plan, inputs)?);
@@ -141,7 +145,11 @@ pub fn reduce<T: Serialize + DeserializeOwned + 'static>(
     data: impl IntoIterator<Item = T>,
 ) -> Result<T> {
     let plan = f.plan()?;
-    let mut items = encode_all(data)?;
+    // Each item is one argument of a fold: encoded alone, the fold puts two side by side.
+    let mut items: Vec<Payload> = data
+        .into_iter()
+        .map(Payload::encode_owned)
+        .collect::<Result<_>>()?;
     if items.is_empty() {
         return Err(Error::Usage("reduce of an empty sequence".into()));
     }

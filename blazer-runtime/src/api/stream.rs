@@ -178,7 +178,7 @@ where
                 self.exhausted = true;
                 break;
             };
-            match item.into_input().and_then(Payload::encode_owned) {
+            match item.into_input().and_then(|i| self.flow.encode_input(i)) {
                 Ok(payload) => {
                     bytes += payload.len();
                     inputs.push(payload);

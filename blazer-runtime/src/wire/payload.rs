@@ -320,10 +320,16 @@ impl Part {
 }
 
 /// One encoded value: its postcard bytes, long runs out of line (see the module docs).
+///
+/// A payload made by concatenation (bound arguments, then the stage input; a task's
+/// arguments one by one) remembers where its pieces meet: a **mark** `(head offset, parts
+/// before)` per boundary, so that a task can decode each argument on its own, in its own
+/// form ([`crate::task::ArgSource`]).
 #[derive(Clone, Default)]
 pub(crate) struct Payload {
     head: Vec<u8>,
     parts: Vec<Part>,
+    marks: Vec<(usize, usize)>,
 }
 
 impl std::fmt::Debug for Payload {
@@ -349,6 +355,7 @@ impl From<Vec<u8>> for Payload {
         Payload {
             head,
             parts: Vec::new(),
+            marks: Vec::new(),
         }
     }
 }
@@ -415,17 +422,51 @@ impl Payload {
         std::borrow::Cow::Owned(Payload {
             head: self.head.clone(),
             parts,
+            marks: self.marks.clone(),
         })
     }
 
-    /// `self` followed by `next`, as one value (postcard concatenation).
+    /// `self` followed by `next`, as one value (postcard concatenation); a mark where they
+    /// meet when `self` holds anything.
     pub(crate) fn append(&mut self, next: Payload) {
-        let shift = self.head.len();
+        let (shift, before) = (self.head.len(), self.parts.len());
+        if !self.is_empty() {
+            self.marks.push((shift, before));
+        }
         self.head.extend_from_slice(&next.head);
         self.parts.extend(next.parts.into_iter().map(|mut p| {
             p.at += shift;
             p
         }));
+        self.marks
+            .extend(next.marks.into_iter().map(|(h, k)| (h + shift, k + before)));
+    }
+
+    /// How many pieces the payload was made of (one more than its marks).
+    fn pieces(&self) -> usize {
+        self.marks.len() + 1
+    }
+
+    /// The first piece, leaving the others in `self` (all of it when there is one).
+    fn split_first(&mut self) -> Payload {
+        if self.marks.is_empty() {
+            return std::mem::take(self);
+        }
+        let (h, k) = self.marks.remove(0);
+        let rest_head = self.head.split_off(h);
+        let rest_parts = self.parts.split_off(k);
+        let front = Payload {
+            head: std::mem::replace(&mut self.head, rest_head),
+            parts: std::mem::replace(&mut self.parts, rest_parts),
+            marks: Vec::new(),
+        };
+        for p in self.parts.iter_mut() {
+            p.at -= h;
+        }
+        for m in self.marks.iter_mut() {
+            *m = (m.0 - h, m.1 - k);
+        }
+        front
     }
 
     /// True for the encoding of nothing (no argument bound, the input of `()`).
@@ -790,6 +831,7 @@ fn lend_as<V: PlainVector>(value: V) -> Payload {
     let at = head.len();
     Payload {
         head,
+        marks: Vec::new(),
         parts: vec![Part {
             at,
             align: std::mem::align_of::<V::Elem>(),
@@ -893,6 +935,7 @@ fn lend_ints<E: VarintInt>(values: Vec<E>) -> Payload {
     let at = head.len();
     Payload {
         head,
+        marks: Vec::new(),
         parts: vec![Part {
             at,
             align: std::mem::align_of::<E>(),
@@ -1012,14 +1055,18 @@ impl Serialize for PartOut<'_> {
 }
 
 impl Serialize for Payload {
-    /// `(part count, head, parts...)`, written as one tuple. Inside a message being encoded
-    /// (see [`crate::wire::transport`]), each part is detached and sent beside the message;
-    /// elsewhere it is written inline.
+    /// `(part count, mark count, head, marks..., parts...)`, written as one tuple. Inside a
+    /// message being encoded (see [`crate::wire::transport`]), each part is detached and sent
+    /// beside the message; elsewhere it is written inline.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
-        let mut t = s.serialize_tuple(2 + self.parts.len())?;
+        let mut t = s.serialize_tuple(3 + self.marks.len() + self.parts.len())?;
         t.serialize_element(&(self.parts.len() as u64))?;
+        t.serialize_element(&(self.marks.len() as u64))?;
         t.serialize_element(Bytes::new(&self.head))?;
+        for &(h, k) in &self.marks {
+            t.serialize_element(&(h as u64, k as u64))?;
+        }
         for part in &self.parts {
             t.serialize_element(&PartOut(part))?;
         }
@@ -1043,9 +1090,21 @@ impl<'de> Deserialize<'de> for Payload {
             ) -> Result<Payload, A::Error> {
                 let missing = || A::Error::custom("a truncated value");
                 let n: u64 = seq.next_element()?.ok_or_else(missing)?;
+                let m: u64 = seq.next_element()?.ok_or_else(missing)?;
                 let head: ByteBuf = seq.next_element()?.ok_or_else(missing)?;
                 let head = head.into_vec();
-                // No more parts than bytes could announce: a forged count fails when they run out.
+                // Capacities capped: a forged count fails when the elements run out.
+                let mut marks = Vec::with_capacity((m as usize).min(16));
+                let mut last = (0usize, 0usize);
+                for _ in 0..m {
+                    let (h, k): (u64, u64) = seq.next_element()?.ok_or_else(missing)?;
+                    let mark = (h as usize, k as usize);
+                    if mark.0 < last.0 || mark.1 < last.1 || mark.0 > head.len() || k > n {
+                        return Err(A::Error::custom("a malformed mark"));
+                    }
+                    last = mark;
+                    marks.push(mark);
+                }
                 let mut parts = Vec::with_capacity((n as usize).min(16));
                 let mut last = 0usize;
                 for _ in 0..n {
@@ -1056,12 +1115,72 @@ impl<'de> Deserialize<'de> for Payload {
                     last = part.at;
                     parts.push(part);
                 }
-                Ok(Payload { head, parts })
+                // A mark sits between parts: the parts before it lie at or before its offset.
+                let consistent = marks.iter().all(|&(h, k)| {
+                    parts[..k].iter().all(|p| p.at <= h) && parts[k..].iter().all(|p| p.at >= h)
+                });
+                if !consistent {
+                    return Err(A::Error::custom("a mark inside a part"));
+                }
+                Ok(Payload { head, parts, marks })
             }
         }
-        // The part count comes first, so the tuple's length is not known up front; postcard
-        // writes tuples without a length, and reads as many elements as the visitor asks for.
+        // The counts come first, so the tuple's length is not known up front; postcard writes
+        // tuples without a length, and reads as many elements as the visitor asks for.
         d.deserialize_tuple(usize::MAX, Visit)
+    }
+}
+
+/// A task's arguments being encoded one by one: each is a piece of the payload.
+#[derive(Debug, Default)]
+pub(crate) struct ArgPieces {
+    payload: Payload,
+    pieces: usize,
+}
+
+impl ArgPieces {
+    /// The encoded arguments.
+    pub(crate) fn into_payload(self) -> Payload {
+        self.payload
+    }
+}
+
+impl crate::task::ArgSink for ArgPieces {
+    fn arg<A: Serialize + 'static>(&mut self, arg: A) -> Result<(), String> {
+        let next = Payload::encode_owned(arg).map_err(|e| e.to_string())?;
+        if self.pieces == 0 {
+            self.payload = next;
+        } else {
+            // A mark even after an empty piece (an argument of type `()`).
+            let (h, k) = (self.payload.head.len(), self.payload.parts.len());
+            let before = self.payload.marks.len();
+            self.payload.append(next);
+            if self.payload.marks.len() == before || self.payload.marks[before] != (h, k) {
+                self.payload.marks.insert(before, (h, k));
+            }
+        }
+        self.pieces += 1;
+        Ok(())
+    }
+}
+
+/// The encoded arguments of a task, decoded piece by piece (or whole).
+#[derive(Debug)]
+pub(crate) struct ArgsIn(pub(crate) Payload);
+
+impl crate::task::ArgSource for ArgsIn {
+    fn pieces(&self) -> usize {
+        self.0.pieces()
+    }
+
+    fn arg<A: DeserializeOwned + 'static>(&mut self) -> Result<A, String> {
+        self.0.split_first().decode().map_err(|e| e.to_string())
+    }
+
+    fn whole<T: DeserializeOwned + 'static>(&mut self) -> Result<T, String> {
+        std::mem::take(&mut self.0)
+            .decode()
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -1175,6 +1294,7 @@ mod tests {
         block.as_mut_slice().copy_from_slice(&bytes[3..]);
         let ptr = block.as_slice().as_ptr();
         let p = Payload {
+            marks: Vec::new(),
             head: postcard::to_allocvec(&v.len()).unwrap(),
             parts: vec![Part {
                 at: 3,
@@ -1239,6 +1359,48 @@ mod tests {
             postcard::from_bytes(&postcard::to_allocvec(&vec![-1i32; 40_000]).unwrap()).unwrap();
         assert!(p.clone().decode::<Vec<u32>>().unwrap() == postcard_reads);
         assert!(p.decode::<Vec<i32>>().unwrap() == vec![-1; 40_000]);
+    }
+
+    #[test]
+    fn arguments_travel_as_pieces_each_in_its_own_form() {
+        use crate::task::{ArgSink, ArgSource};
+        let big = vec![2.5f64; 1 << 14];
+        let lent = big.clone();
+        let ptr = lent.as_ptr();
+        let mut sink = ArgPieces::default();
+        sink.arg(()).unwrap();
+        sink.arg(lent).unwrap();
+        sink.arg(7u32).unwrap();
+        sink.arg(vec![-3i64; 20_000]).unwrap();
+        // The pieces concatenate to the tuple's postcard bytes, the vectors are lent.
+        let p = sink.into_payload();
+        let tuple = ((), big.clone(), 7u32, vec![-3i64; 20_000]);
+        assert_eq!(p.to_vec(), postcard::to_allocvec(&tuple).unwrap());
+        assert_eq!(p.pieces(), 4);
+        assert!(p.parts.iter().all(|q| matches!(q.run, Run::Lent { .. })));
+        // Through a message (as a worker receives it), then taken apart piece by piece.
+        let mut received: Payload =
+            crate::wire::codec::decode(&crate::wire::codec::encode(&p).unwrap(), 0).unwrap();
+        assert_eq!(received.pieces(), 4);
+        received.marks.clear();
+        assert!(
+            ArgsIn(received)
+                .whole::<((), Vec<f64>, u32, Vec<i64>)>()
+                .unwrap()
+                == tuple
+        );
+        let mut args = ArgsIn(p);
+        assert_eq!(args.pieces(), 4);
+        let () = args.arg().unwrap();
+        let v: Vec<f64> = args.arg().unwrap();
+        assert_eq!(v.as_ptr(), ptr, "the caller's vector, not a copy");
+        assert_eq!(args.arg::<u32>().unwrap(), 7);
+        assert!(args.arg::<Vec<i64>>().unwrap() == vec![-3; 20_000]);
+        // Bound arguments then a stage input: a mark where they meet.
+        let joined = Payload::encode(&1u8)
+            .unwrap()
+            .then(Payload::encode(&2u8).unwrap());
+        assert_eq!((joined.pieces(), joined.to_vec()), (2, vec![1, 2]));
     }
 
     #[test]
