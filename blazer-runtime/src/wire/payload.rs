@@ -42,6 +42,7 @@ use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::ptr::NonNull;
 use std::rc::Rc;
+use thin_vec::{thin_vec, ThinVec};
 
 /// Byte runs at least this long become parts.
 pub(crate) const PART_MIN: usize = 64 * 1024;
@@ -328,8 +329,8 @@ impl Part {
 #[derive(Clone, Default)]
 pub(crate) struct Payload {
     head: Vec<u8>,
-    parts: Vec<Part>,
-    marks: Vec<(usize, usize)>,
+    parts: ThinVec<Part>,
+    marks: ThinVec<(usize, usize)>,
 }
 
 impl std::fmt::Debug for Payload {
@@ -354,8 +355,8 @@ impl From<Vec<u8>> for Payload {
     fn from(head: Vec<u8>) -> Payload {
         Payload {
             head,
-            parts: Vec::new(),
-            marks: Vec::new(),
+            parts: ThinVec::new(),
+            marks: ThinVec::new(),
         }
     }
 }
@@ -458,7 +459,7 @@ impl Payload {
         let front = Payload {
             head: std::mem::replace(&mut self.head, rest_head),
             parts: std::mem::replace(&mut self.parts, rest_parts),
-            marks: Vec::new(),
+            marks: ThinVec::new(),
         };
         for p in self.parts.iter_mut() {
             p.at -= h;
@@ -486,11 +487,16 @@ impl Payload {
 
     /// Encodes `value` with serde: long runs are copied into parts.
     pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> crate::Result<Payload> {
-        // Room for a small value at once: one allocation for most items.
-        let writer = Writer {
-            payload: Payload::from(Vec::with_capacity(16)),
-            inline: 0,
-        };
+        let fail = |e: postcard::Error| Error::Encode(e.to_string());
+        // Sized first (cheap): a value shorter than a part is written in one allocation of
+        // the right size, as plain postcard.
+        let size = postcard::experimental::serialized_size(value).map_err(fail)?;
+        if size < PART_MIN {
+            return postcard::to_extend(value, Vec::with_capacity(size))
+                .map(Payload::from)
+                .map_err(fail);
+        }
+        let writer = Writer::default();
         postcard::serialize_with_flavor(value, writer).map_err(|e| Error::Encode(e.to_string()))
     }
 
@@ -831,8 +837,8 @@ fn lend_as<V: PlainVector>(value: V) -> Payload {
     let at = head.len();
     Payload {
         head,
-        marks: Vec::new(),
-        parts: vec![Part {
+        marks: ThinVec::new(),
+        parts: thin_vec![Part {
             at,
             align: std::mem::align_of::<V::Elem>(),
             kind: Kind::Bytes,
@@ -935,8 +941,8 @@ fn lend_ints<E: VarintInt>(values: Vec<E>) -> Payload {
     let at = head.len();
     Payload {
         head,
-        marks: Vec::new(),
-        parts: vec![Part {
+        marks: ThinVec::new(),
+        parts: thin_vec![Part {
             at,
             align: std::mem::align_of::<E>(),
             kind: Kind::ints::<E>(),
@@ -1055,14 +1061,15 @@ impl Serialize for PartOut<'_> {
 }
 
 impl Serialize for Payload {
-    /// `(part count, mark count, head, marks..., parts...)`, written as one tuple. Inside a
-    /// message being encoded (see [`crate::wire::transport`]), each part is detached and sent
-    /// beside the message; elsewhere it is written inline.
+    /// `(shape, head, marks..., parts...)` as one tuple, where `shape` packs the numbers of
+    /// parts and marks (0 for a small value: one byte, then its bytes). Inside a message
+    /// being encoded (see [`crate::wire::transport`]), each part is detached and sent beside
+    /// the message; elsewhere it is written inline.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
-        let mut t = s.serialize_tuple(3 + self.marks.len() + self.parts.len())?;
-        t.serialize_element(&(self.parts.len() as u64))?;
-        t.serialize_element(&(self.marks.len() as u64))?;
+        let shape = ((self.parts.len() as u64) << 32) | self.marks.len() as u64;
+        let mut t = s.serialize_tuple(2 + self.marks.len() + self.parts.len())?;
+        t.serialize_element(&shape)?;
         t.serialize_element(Bytes::new(&self.head))?;
         for &(h, k) in &self.marks {
             t.serialize_element(&(h as u64, k as u64))?;
@@ -1089,23 +1096,28 @@ impl<'de> Deserialize<'de> for Payload {
                 mut seq: A,
             ) -> Result<Payload, A::Error> {
                 let missing = || A::Error::custom("a truncated value");
-                let n: u64 = seq.next_element()?.ok_or_else(missing)?;
-                let m: u64 = seq.next_element()?.ok_or_else(missing)?;
+                let shape: u64 = seq.next_element()?.ok_or_else(missing)?;
                 let head: ByteBuf = seq.next_element()?.ok_or_else(missing)?;
                 let head = head.into_vec();
+                if shape == 0 {
+                    // A small value: its bytes alone.
+                    return Ok(Payload::from(head));
+                }
+                let (n, m) = (shape >> 32, shape & u64::from(u32::MAX));
                 // Capacities capped: a forged count fails when the elements run out.
-                let mut marks = Vec::with_capacity((m as usize).min(16));
+                let mut marks = ThinVec::with_capacity((m as usize).min(16));
                 let mut last = (0usize, 0usize);
                 for _ in 0..m {
                     let (h, k): (u64, u64) = seq.next_element()?.ok_or_else(missing)?;
                     let mark = (h as usize, k as usize);
                     if mark.0 < last.0 || mark.1 < last.1 || mark.0 > head.len() || k > n {
+                        // (Also refuses a count of parts past what the shape says.)
                         return Err(A::Error::custom("a malformed mark"));
                     }
                     last = mark;
                     marks.push(mark);
                 }
-                let mut parts = Vec::with_capacity((n as usize).min(16));
+                let mut parts = ThinVec::with_capacity((n as usize).min(16));
                 let mut last = 0usize;
                 for _ in 0..n {
                     let (at, align, kind, repr): PartIn =
@@ -1294,9 +1306,9 @@ mod tests {
         block.as_mut_slice().copy_from_slice(&bytes[3..]);
         let ptr = block.as_slice().as_ptr();
         let p = Payload {
-            marks: Vec::new(),
+            marks: ThinVec::new(),
             head: postcard::to_allocvec(&v.len()).unwrap(),
-            parts: vec![Part {
+            parts: thin_vec![Part {
                 at: 3,
                 align: 8,
                 kind: Kind::Bytes,
