@@ -413,23 +413,28 @@ fn raw_pingpong(world: &SimpleCommunicator, bytes: usize, iters: usize) -> f64 {
             peer.receive_into_with_tag(buf, TAG_RAW);
         }
     };
-    let mut start = Instant::now();
-    for round in 0..=iters {
-        if round == 1 {
-            world.barrier();
-            start = Instant::now();
-        }
+    let round_trip = |buf: &mut Vec<u8>| {
         if rank == 0 {
             let peer = world.process_at_rank(1);
-            send(&peer, &buf);
-            receive(&peer, &mut buf);
+            send(&peer, buf);
+            receive(&peer, buf);
         } else if rank == 1 {
             let peer = world.process_at_rank(0);
-            receive(&peer, &mut buf);
-            send(&peer, &buf);
+            receive(&peer, buf);
+            send(&peer, buf);
         }
+    };
+    round_trip(&mut buf);
+    // Best of three rounds: this VM changes speed now and then.
+    let mut us = f64::MAX;
+    for _ in 0..3 {
+        world.barrier();
+        let start = Instant::now();
+        for _ in 0..iters {
+            round_trip(&mut buf);
+        }
+        us = us.min(start.elapsed().as_secs_f64() * 1e6 / iters as f64);
     }
-    let us = start.elapsed().as_secs_f64() * 1e6 / iters as f64;
     world.barrier();
     us
 }
@@ -708,13 +713,17 @@ fn time_echo<V: serde::Serialize + serde::de::DeserializeOwned + 'static>(
     mut value: V,
     make: impl Fn(V) -> blazer::Call<V>,
 ) -> blazer::Result<f64> {
-    // One untimed echo first, as the raw ping-pong does.
+    // One untimed echo first, then the best of three rounds, as the raw ping-pong does.
     value = blazer::parallel([make(value)])?.pop().expect("one result");
-    let start = Instant::now();
-    for _ in 0..iters {
-        value = blazer::parallel([make(value)])?.pop().expect("one result");
+    let mut us = f64::MAX;
+    for _ in 0..3 {
+        let start = Instant::now();
+        for _ in 0..iters {
+            value = blazer::parallel([make(value)])?.pop().expect("one result");
+        }
+        us = us.min(start.elapsed().as_secs_f64() * 1e6 / iters as f64);
     }
-    Ok(start.elapsed().as_secs_f64() * 1e6 / iters as f64)
+    Ok(us)
 }
 
 /// The size of `n` `f64`s in MiB.
