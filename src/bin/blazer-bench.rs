@@ -93,7 +93,7 @@ fn trim_heap() {
     }
 }
 
-/// [`trim_heap`] on every rank.
+/// [`trim_heap()`] on every rank.
 fn trim_heaps() -> blazer::Result<()> {
     blazer::on_every_rank(call::<trim_heap>(())).map(drop)
 }
