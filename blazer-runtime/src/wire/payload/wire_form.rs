@@ -1,0 +1,175 @@
+//! How a payload is written inside a message: its head inline, its parts detached (sent
+//! beside the message by `wire/transport.rs`) or, past the message's limit, inline.
+
+use super::*;
+
+/// How a part is written inside a message: beside it, or (past the message's limit of
+/// detached messages) inline.
+#[derive(Serialize, Deserialize)]
+enum PartRepr<B> {
+    Detached { len: u64 },
+    Inline(B),
+}
+
+/// A part as a message carries it: offset, alignment, bytes or length.
+struct PartOut<'a>(&'a Part);
+
+impl Serialize for PartOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let bytes = self.0.bytes();
+        let repr = if crate::wire::transport::detach(bytes) {
+            PartRepr::Detached {
+                len: bytes.len() as u64,
+            }
+        } else {
+            PartRepr::Inline(Bytes::new(bytes))
+        };
+        (
+            self.0.at as u64,
+            self.0.align as u8,
+            self.0.kind.to_wire(),
+            repr,
+        )
+            .serialize(s)
+    }
+}
+
+impl Serialize for Payload {
+    /// `(shape, head, marks..., parts...)` as one tuple, where `shape` packs the numbers of
+    /// parts and marks (0 for a small value: one byte, then its bytes). Inside a message
+    /// being encoded (see [`crate::wire::transport`]), each part is detached and sent beside
+    /// the message; elsewhere it is written inline.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let shape = ((self.parts.len() as u64) << 32) | self.marks.len() as u64;
+        let mut t = s.serialize_tuple(2 + self.marks.len() + self.parts.len())?;
+        t.serialize_element(&shape)?;
+        t.serialize_element(Bytes::new(&self.head))?;
+        for &(h, k) in &self.marks {
+            t.serialize_element(&(h as u64, k as u64))?;
+        }
+        for part in &self.parts {
+            t.serialize_element(&PartOut(part))?;
+        }
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    /// Detached parts are only announced here; they are allocated and received after the
+    /// message (see [`Payload::due_parts`]).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Payload;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an encoded value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Payload, A::Error> {
+                let missing = || A::Error::custom("a truncated value");
+                let shape: u64 = seq.next_element()?.ok_or_else(missing)?;
+                let head: ByteBuf = seq.next_element()?.ok_or_else(missing)?;
+                let head = head.into_vec();
+                if shape == 0 {
+                    // A small value: its bytes alone.
+                    return Ok(Payload::from(head));
+                }
+                let (n, m) = (shape >> 32, shape & u64::from(u32::MAX));
+                // Capacities capped: a forged count fails when the elements run out.
+                let mut marks = ThinVec::with_capacity((m as usize).min(16));
+                let mut last = (0usize, 0usize);
+                for _ in 0..m {
+                    let (h, k): (u64, u64) = seq.next_element()?.ok_or_else(missing)?;
+                    let mark = (h as usize, k as usize);
+                    if mark.0 < last.0 || mark.1 < last.1 || mark.0 > head.len() || k > n {
+                        // (Also refuses a count of parts past what the shape says.)
+                        return Err(A::Error::custom("a malformed mark"));
+                    }
+                    last = mark;
+                    marks.push(mark);
+                }
+                let mut parts = ThinVec::with_capacity((n as usize).min(16));
+                let mut last = 0usize;
+                for _ in 0..n {
+                    let (at, align, kind, repr): PartIn =
+                        seq.next_element()?.ok_or_else(missing)?;
+                    let part = part_in(at, align, kind, repr, last, head.len())
+                        .map_err(A::Error::custom)?;
+                    last = part.at;
+                    parts.push(part);
+                }
+                // A mark sits between parts: the parts before it lie at or before its offset.
+                let consistent = marks.iter().all(|&(h, k)| {
+                    parts[..k].iter().all(|p| p.at <= h) && parts[k..].iter().all(|p| p.at >= h)
+                });
+                if !consistent {
+                    return Err(A::Error::custom("a mark inside a part"));
+                }
+                Ok(Payload { head, parts, marks })
+            }
+        }
+        // The counts come first, so the tuple's length is not known up front; postcard writes
+        // tuples without a length, and reads as many elements as the visitor asks for.
+        d.deserialize_tuple(usize::MAX, Visit)
+    }
+}
+
+thread_local! {
+    /// Parts announced by the messages decoded on this thread so far (see [`take_due`]).
+    static DUE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many parts the messages decoded on this thread announced since the last call: none
+/// (the common case of small values) lets a receiver skip looking for them.
+pub(crate) fn take_due() -> usize {
+    DUE.replace(0)
+}
+
+/// A part as a message carries it.
+type PartIn = (u64, u8, u8, PartRepr<ByteBuf>);
+
+/// Checks a part read from a message (after the part at `last`, in a head of `head_len`
+/// bytes) and makes it.
+fn part_in(
+    at: u64,
+    align: u8,
+    kind: u8,
+    repr: PartRepr<ByteBuf>,
+    last: usize,
+    head_len: usize,
+) -> Result<Part, &'static str> {
+    let (at, align) = (at as usize, align as usize);
+    let kind = Kind::from_wire(kind).ok_or("a part of an unknown kind")?;
+    let len = match &repr {
+        PartRepr::Detached { len } => *len,
+        PartRepr::Inline(bytes) => bytes.len() as u64,
+    };
+    let whole = match kind {
+        Kind::Bytes => true,
+        Kind::Ints { size, .. } => usize::from(size) == align && len % u64::from(size) == 0,
+    };
+    if at < last || at > head_len || !align.is_power_of_two() || align > 16 || !whole {
+        return Err("a malformed part");
+    }
+    let run = match repr {
+        PartRepr::Detached { len } => match usize::try_from(len) {
+            Ok(len) if len > 0 => {
+                DUE.set(DUE.get() + 1);
+                Run::Due(len)
+            }
+            _ => return Err("a part of a malformed length"),
+        },
+        PartRepr::Inline(bytes) => Run::Owned(Rc::new(
+            Block::copy_of(&bytes, align).ok_or("an empty or unallocatable part")?,
+        )),
+    };
+    Ok(Part {
+        at,
+        align,
+        kind,
+        run,
+    })
+}
