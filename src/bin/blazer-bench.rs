@@ -837,22 +837,12 @@ fn bench(raw: &Raw, s: &Sizes) -> blazer::Result<()> {
             vec![-(1i64 << 62); bytes.div_ceil(8)],
             call::<echo_i64>,
         )?;
-        blazer::root_println!(
-            "payload_bytes={bytes:<9} raw_MB/s={:.0} | Vec<u8>={:.0} ByteBuf={:.0} Vec<f64>={:.0} RawVec<f64>={:.0} Vec<f32>={:.0} Vec<i64>={:.0} | ratio Vec<u8>={:.2} ByteBuf={:.2} Vec<f64>={:.2} RawVec<f64>={:.2} Vec<f32>={:.2} Vec<i64>={:.2}",
-            mb_per_s(bytes, raw_us),
-            mb_per_s(bytes, us),
-            mb_per_s(bytes, block_us),
-            mb_per_s(bytes, f64_us),
-            mb_per_s(bytes, raw_f64_us),
-            mb_per_s(bytes, f32_us),
-            mb_per_s(bytes, i64_us),
-            us / raw_us,
-            block_us / raw_us,
-            f64_us / raw_us,
-            raw_f64_us / raw_us,
-            f32_us / raw_us,
-            i64_us / raw_us
-        );
+        // Printed after blazer's run, next to a second raw measurement (see `main`).
+        PAYLOAD.lock().expect("not poisoned").push((
+            bytes,
+            raw_us,
+            [us, block_us, f64_us, raw_f64_us, f32_us, i64_us],
+        ));
     }
 
     if section("load_balance") {
@@ -1182,5 +1172,60 @@ fn main() -> std::process::ExitCode {
         return blazer::run_on(&universe, || speedups(&s));
     }
     let raw = raw_baselines(&world, &s);
-    blazer::run_on(&universe, || bench(&raw, &s))
+    let code = blazer::run_on(&universe, || bench(&raw, &s));
+    if section("payload") {
+        payload_lines(&world, &s);
+    }
+    code
+}
+
+/// blazer's payload echoes, `(bytes, raw µs before, [µs per column])`, kept until the raw
+/// ping-pongs have been measured a second time.
+static PAYLOAD: std::sync::Mutex<Vec<(usize, f64, [f64; 6])>> = std::sync::Mutex::new(Vec::new());
+
+/// The payload lines: each blazer figure next to raw ping-pongs measured before and after
+/// blazer's run (all ranks take part in the second). This VM changes speed by up to 3x from
+/// one minute to the next: the ratio is taken against the faster of the two raw figures (so
+/// a change of speed can only make blazer look worse), and a row whose two raw figures differ
+/// by more than a quarter says `speed_changed`.
+fn payload_lines(world: &SimpleCommunicator, s: &Sizes) {
+    let after: Vec<(usize, f64)> = payload_sizes(s.max_payload)
+        .into_iter()
+        .map(|b| (b, raw_pingpong(world, b, iters_for(b, s.roundtrips))))
+        .collect();
+    if world.rank() != 0 {
+        return;
+    }
+    let rows = PAYLOAD.lock().expect("not poisoned");
+    for ((bytes, before_us, blazer_us), (_, after_us)) in rows.iter().zip(&after) {
+        let raw_us = before_us.min(*after_us);
+        let switch = before_us.max(*after_us) / raw_us > 1.25;
+        let cols = [
+            "Vec<u8>",
+            "ByteBuf",
+            "Vec<f64>",
+            "RawVec<f64>",
+            "Vec<f32>",
+            "Vec<i64>",
+        ];
+        let speeds: Vec<String> = cols
+            .iter()
+            .zip(blazer_us)
+            .map(|(c, us)| format!("{c}={:.0}", mb_per_s(*bytes, *us)))
+            .collect();
+        let ratios: Vec<String> = cols
+            .iter()
+            .zip(blazer_us)
+            .map(|(c, us)| format!("{c}={:.2}", us / raw_us))
+            .collect();
+        println!(
+            "payload_bytes={bytes:<9} raw_MB/s={:.0} (before {:.0}, after {:.0}{}) | {} | ratio {}",
+            mb_per_s(*bytes, raw_us),
+            mb_per_s(*bytes, *before_us),
+            mb_per_s(*bytes, *after_us),
+            if switch { ", speed_changed" } else { "" },
+            speeds.join(" "),
+            ratios.join(" ")
+        );
+    }
 }
