@@ -76,9 +76,9 @@ pub use lifecycle::{run, run_on, DriverOutcome};
 /// The MPI bindings blazer runs on (rsmpi), for programs that also use MPI directly.
 pub use mpi;
 pub use raw::{Plain, RawVec};
-/// Byte buffers that travel as one block: use `serde_bytes::ByteBuf` instead of `Vec<u8>`
-/// for bulk task arguments and results (several times faster than a `Vec<u8>`, which serde
-/// writes byte by byte).
+/// Byte buffers encoded as one block: as a task argument or result a `Vec<u8>` already
+/// travels as its bytes, but inside your own structs serde writes a `Vec<u8>` byte by byte
+/// and a `serde_bytes::ByteBuf` (or `#[serde(with = "serde_bytes")]`) as one block.
 pub use serde_bytes;
 pub use task::{Task, TaskId};
 pub use world::{host, host_of, is_root, local_rank, local_size, node_of, nodes, rank, size};

@@ -1,6 +1,7 @@
-//! [`RawVec`]: the fast path for plain numeric data. A `Vec<f64>` goes through serde one
-//! element at a time; a `RawVec<f64>` travels as one block of its in-memory bytes (one copy
-//! to encode, one to decode).
+//! [`RawVec`]: plain numeric data whose encoding is its memory. A task argument or result of
+//! type `Vec<f64>` (or of another primitive number) already travels as its memory (see
+//! `wire/payload.rs`); `RawVec<T>` says so in the type, and its postcard encoding is the
+//! memory too (a byte length, then the bytes), wherever it is serialized.
 
 use serde::de::{Error as _, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -23,8 +24,10 @@ macro_rules! plain {
 }
 plain!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64);
 
-/// A vector of plain numbers that crosses the wire as one block of bytes, several times
-/// faster than `Vec<T>` for large data. Use it as a task argument or result.
+/// A vector of plain numbers encoded as one block of its memory. As a task argument or
+/// result it travels like a `Vec<T>` does (sent from where it lies, received into the vector
+/// that becomes the value); inside your own structs, where a `Vec<T>` goes through serde
+/// element by element, a `RawVec<T>` field is still one block.
 ///
 /// All ranks must share one byte order (true of any MPI job on one architecture).
 ///
