@@ -115,9 +115,6 @@ pub fn task<T: Task>() -> Flow<T::Input, T::Output> {
 
 /// The arguments of `T`, encoded one by one (one argument or none: the input as it is).
 fn encode_args<T: Task>(input: T::Input) -> Result<Payload> {
-    if T::ARITY < 2 {
-        return Payload::encode_owned(input);
-    }
     let mut pieces = ArgPieces::default();
     T::split_input(input, &mut pieces).map_err(Error::Encode)?;
     Ok(pieces.into_payload())

@@ -283,8 +283,14 @@ impl Payload {
     /// `self` followed by `next`, as one value (postcard concatenation); a mark where they
     /// meet when `self` holds anything.
     pub(crate) fn append(&mut self, next: Payload) {
+        let mark = !self.is_empty();
+        self.join(next, mark);
+    }
+
+    /// `self` followed by `next`, with a mark where they meet when `mark`.
+    fn join(&mut self, next: Payload, mark: bool) {
         let (shift, before) = (self.head.len(), self.parts.len());
-        if !self.is_empty() {
+        if mark {
             self.marks.push((shift, before));
         }
         self.head.extend_from_slice(&next.head);

@@ -24,12 +24,7 @@ impl crate::task::ArgSink for ArgPieces {
             self.payload = next;
         } else {
             // A mark even after an empty piece (an argument of type `()`).
-            let (h, k) = (self.payload.head.len(), self.payload.parts.len());
-            let before = self.payload.marks.len();
-            self.payload.append(next);
-            if self.payload.marks.len() == before || self.payload.marks[before] != (h, k) {
-                self.payload.marks.insert(before, (h, k));
-            }
+            self.payload.join(next, true);
         }
         self.pieces += 1;
         Ok(())

@@ -85,6 +85,14 @@ plain_vectors! {
     ByteBuf => u8, Bytes, |v| v, |v| v.into_vec(), ByteBuf::from;
 }
 
+/// Calls macro `$m` with the element types of the integer vectors that travel as memory in
+/// parts marked as integers: the one list that [`lend`], [`take`] and [`recycle`] dispatch on.
+macro_rules! int_vectors {
+    ($m:ident) => {
+        $m!(u16, i16, u32, i32, u64, i64)
+    };
+}
+
 /// A payload of a plain-data vector: the length prefix, then its bytes as a lent part (or
 /// inline when short). `Err` gives the value back when `T` is not such a vector.
 pub(super) fn lend<T: 'static>(value: T) -> Result<Payload, T> {
@@ -99,7 +107,7 @@ pub(super) fn lend<T: 'static>(value: T) -> Result<Payload, T> {
             }
         )*};
     }
-    varints!(u16, i16, u32, i32, u64, i64);
+    int_vectors!(varints);
     struct Lend(Box<dyn Any>);
     impl PlainVectorVisit<Payload> for Lend {
         fn visit<V: PlainVector>(self) -> Payload {
@@ -174,7 +182,7 @@ pub(super) fn take<T: 'static>(payload: Payload) -> Result<T, Payload> {
             }
         )*};
     }
-    varints!(u16, i16, u32, i32, u64, i64);
+    int_vectors!(varints);
     struct Take(Payload);
     impl PlainVectorVisit<Result<Box<dyn Any>, Payload>> for Take {
         fn visit<V: PlainVector>(self) -> Result<Box<dyn Any>, Payload> {
@@ -319,7 +327,7 @@ pub(super) fn recycle(owner: &mut Rc<dyn Any>) {
                 }
             )*};
         }
-        ints!(u16, i16, u32, i32, u64, i64);
+        int_vectors!(ints);
         let id = Any::type_id(&*value);
         with_plain_vector(id, Recycle(value));
     }
