@@ -112,7 +112,8 @@ fn map_batched<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     let batch = batch.unwrap_or_else(|| known.div_ceil(workers() * 4).clamp(1, MAP_BATCH_MAX));
     let total = (exact == Some(known)).then_some(known as u64);
     let mut out = Vec::with_capacity(known);
-    for result in Stream::new(data, f, "map", total).batch(batch) {
+    // Not checkpointed (asked above): a plain stream.
+    for result in Stream::new(data, f, "map", total, None).batch(batch) {
         out.push(result?);
     }
     Ok(out)

@@ -57,24 +57,25 @@ where
     I: Serialize + 'static,
     O: DeserializeOwned + 'static,
 {
-    Stream::new(source.into_iter(), f, "stream", None)
+    // The stream's place among the checkpointed calls is taken now, in program order.
+    let key = f
+        .plan()
+        .ok()
+        .and_then(|plan| crate::checkpoint::call::begin("stream", plan));
+    Stream::new(source.into_iter(), f, "stream", None, key)
 }
 
 impl<S, I, O> Stream<S, I, O> {
-    /// A stream over `source` whose progress bar says `label`, out of `total` items if known.
-    /// With `BLAZER_CHECKPOINT`, the call takes its place among the checkpointed calls now,
-    /// in program order.
+    /// A stream over `source` whose progress bar says `label`, out of `total` items if known;
+    /// with `key`, a checkpointed call (`BLAZER_CHECKPOINT`) that skips what the log holds.
     pub(crate) fn new(
         source: S,
         f: Flow<I, O>,
         label: &'static str,
         total: Option<u64>,
+        key: Option<crate::checkpoint::call::CallKey>,
     ) -> Stream<S, I, O> {
-        let checkpoint = f
-            .plan()
-            .ok()
-            .and_then(|plan| crate::checkpoint::call::begin(label, plan))
-            .map(|key| StreamCheckpoint::new(key, label));
+        let checkpoint = key.map(|key| StreamCheckpoint::new(key, label));
         Stream {
             checkpoint,
             source,
