@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The checkpoint's overhead on `map` and the time from SIGTERM to the job's end
-# (BENCHMARKS.md, "Resumable work"). Runs src/bin/blazer-checkpoint-bench.rs, release build,
-# alternately without and with BLAZER_CHECKPOINT, ROUNDS times each, and prints the median
-# call time of each; then sends SIGTERM to the driver of a run in the middle of its map and
-# prints how long the job took to end, TERMS times.
+# (BENCHMARKS.md, "Resumable work"). Runs blazer-bench/src/bin/blazer-checkpoint-bench.rs,
+# release build, alternately without and with BLAZER_CHECKPOINT, ROUNDS times each, and prints
+# the median call time of each; then sends SIGTERM to the driver of a run in the middle of its
+# map and prints how long the job took to end, TERMS times.
 #
 #   benchmarks/checkpoint.sh [RANKS] [ROUNDS] [TERMS]
 set -euo pipefail
@@ -12,7 +12,7 @@ RANKS="${1:-3}"
 ROUNDS="${2:-5}"
 TERMS="${3:-5}"
 . scripts/mpi-env.sh
-cargo build --release --bin blazer-checkpoint-bench >&2
+cargo build --release -p blazer-bench --bin blazer-checkpoint-bench >&2
 BIN="${CARGO_TARGET_DIR:-target}/release/blazer-checkpoint-bench"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT

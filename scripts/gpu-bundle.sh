@@ -19,7 +19,8 @@ OMPI_PLUGINS=$MULTIARCH/openmpi/lib/openmpi3
 PMIX_ROOT=$MULTIARCH/pmix2
 
 # --- build
-cargo build --release --features gpu --example dovectors --bin blazer-gpu-bench
+cargo build --release -p blazer-suite --features gpu --example dovectors
+cargo build --release -p blazer-bench --features gpu --bin blazer-gpu-bench
 tests_of() { # the test executables cargo builds for "$@"
   cargo test --release --features gpu --no-run --message-format=json "$@" |
     python3 -c 'import json,sys

@@ -1,5 +1,5 @@
-//! What `examples/dovectors.rs` and `src/bin/blazer-gpu-bench.rs` compute: `c[i] = a[i] ** b[i]`
-//! on the GPU, on reproducible inputs.
+//! What `examples/dovectors.rs` and `blazer-bench/src/bin/blazer-gpu-bench.rs` compute:
+//! `c[i] = a[i] ** b[i]` on the GPU, on reproducible inputs.
 
 /// The kernel, compiled at run time by NVRTC.
 pub const KERNEL: &str = r#"

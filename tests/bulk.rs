@@ -1,5 +1,5 @@
 //! Bulk data: task arguments and results of any size arrive whole, and a value a rank cannot
-//! hold is a clear error that loses nothing else (`src/bin/blazer-bulk.rs`).
+//! hold is a clear error that loses nothing else (`tests/programs/blazer-bulk.rs`).
 
 mod common;
 use common::{mpirun, mpmd, notice, sizes_within_limit};

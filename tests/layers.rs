@@ -12,8 +12,12 @@ const RUNTIME: &[(&str, u32)] = &[
     ("raw", 0),
     ("identity", 0),
     ("output", 0),
+    ("gpu::test_support", 0),
+    ("gpu::lock", 1),
     ("world", 1),
     ("checkpoint::log", 1),
+    ("checkpoint::session", 2),
+    ("gpu::nvrtc", 2),
     ("sigterm", 2),
     ("wire::codec", 2),
     ("wire::transport", 3),
@@ -31,19 +35,22 @@ const RUNTIME: &[(&str, u32)] = &[
     ("registry", 8),
     ("trace", 8),
     ("exec", 9),
-    ("checkpoint::call", 9),
+    ("checkpoint::key", 9),
     ("driver::recovery", 9),
+    ("driver::workers", 9),
     ("driver::progress", 10),
+    ("gpu::guard", 10),
     ("driver::queue", 10),
     ("worker", 10),
     ("driver::dispatch", 11),
+    ("gpu::device", 11),
     ("api::combinators", 12),
     ("api::flow", 12),
-    ("api::resume", 12),
+    ("checkpoint::resume", 12),
     ("api::stream", 13),
     ("api::primitives", 14),
     ("api::shared", 15),
-    ("gpu", 15),
+    ("gpu::handle", 15),
     ("gpu_glue", 16),
     ("lifecycle", 17),
     ("private", 18),
@@ -52,7 +59,7 @@ const RUNTIME: &[(&str, u32)] = &[
 const CLUSTER: &[(&str, u32)] = &[
     ("error", 0),
     ("check", 1),
-    ("local", 1),
+    ("private_files", 1),
     ("quote", 1),
     ("process", 2),
     ("secret", 3),
@@ -70,10 +77,20 @@ fn file_of(src: &Path, module: &str) -> std::path::PathBuf {
     src.join(format!("{}.rs", module.replace("::", "/")))
 }
 
-/// The modules of `table` that `code` refers to as `crate::...`, ignoring comments (doc
-/// links may point anywhere) and `$crate` in exported macros.
-fn uses(code: &str, table: &[(&'static str, u32)]) -> Vec<&'static str> {
-    let mut found = Vec::new();
+/// What a file refers to as `crate::...`.
+#[derive(Debug, Default)]
+struct Uses {
+    /// The modules of the table it uses.
+    modules: Vec<&'static str>,
+    /// Paths that name no module of the table: a crate-root re-export (`crate::Result`), which
+    /// hides the layer it comes from, or a folder's own item.
+    unknown: Vec<String>,
+}
+
+/// What `code` refers to as `crate::...`, ignoring comments (doc links may point anywhere)
+/// and `$crate` in exported macros.
+fn uses(code: &str, table: &[(&'static str, u32)]) -> Uses {
+    let mut found = Uses::default();
     for line in code.lines() {
         let line = line.trim_start();
         if line.starts_with("//") {
@@ -96,11 +113,23 @@ fn uses(code: &str, table: &[(&'static str, u32)]) -> Vec<&'static str> {
                 })
                 .max_by_key(|(m, _)| m.len())
             {
-                found.push(*m);
+                found.modules.push(*m);
+            } else if !exported_macro(after) {
+                let path: String = after
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                found.unknown.push(format!("crate::{path}"));
             }
         }
     }
     found
+}
+
+/// Whether `path` starts with a `#[macro_export]` macro of ours, which lives at the crate
+/// root whatever module defines it.
+fn exported_macro(path: &str) -> bool {
+    path.starts_with("__blazer_")
 }
 
 fn check_layers(crate_dir: &str, table: &[(&'static str, u32)]) {
@@ -114,7 +143,14 @@ fn check_layers(crate_dir: &str, table: &[(&'static str, u32)]) {
             .unwrap_or_else(|e| panic!("{}: {e} (update the table)", file.display()));
         // A module's own tests may use anything.
         let code = code.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
-        for used in uses(code, table) {
+        let used = uses(code, table);
+        for path in used.unknown {
+            wrong.push(format!(
+                "{crate_dir}: `{module}` uses `{path}`, which names no module of the table: \
+                 write the path through the module that defines it"
+            ));
+        }
+        for used in used.modules {
             let their = table.iter().find(|(m, _)| *m == used).expect("known").1;
             if used != *module && their >= *layer {
                 wrong.push(format!(
@@ -125,9 +161,18 @@ fn check_layers(crate_dir: &str, table: &[(&'static str, u32)]) {
     }
     assert!(
         wrong.is_empty(),
-        "modules use their own or higher layers:\n{}",
+        "modules use their own or higher layers, or paths that skip the layers:\n{}",
         wrong.join("\n")
     );
+}
+
+#[test]
+fn crate_root_paths_are_caught() {
+    let code = "use crate::Result;\nfn f() -> crate::error::Result<()> { crate::wire::codec::encode(&1) }\n// crate::Error in a comment\n";
+    let table = &[("error", 0), ("wire::codec", 1)];
+    let used = uses(code, table);
+    assert_eq!(used.modules, ["error", "wire::codec"]);
+    assert_eq!(used.unknown, ["crate::Result"]);
 }
 
 #[test]
@@ -189,7 +234,7 @@ fn each_unsafe_invariant_lives_in_one_file() {
     // Each unsafe invariant lives in one file: detached parts point into the message their
     // `Encoded` owns (transport); a payload's lent part points into the vector the part owns
     // (payload); blocks are aligned allocations a `Vec` takes over (payload::block); plain
-    // numbers are plain bytes (raw, payload::vectors); the GPU module's FFI calls (gpu); the
+    // numbers are plain bytes (raw, payload::vectors); the GPU module's FFI calls: loading NVRTC (gpu::nvrtc), flock on a device's lock file (gpu::lock), a kernel launch in a test (gpu::handle); the
     // communicator lent to the heartbeat thread, whose MPI calls a mutex keeps apart from the
     // worker's (heartbeat); one ioctl on the process's own output pipes (output). Any other
     // file with `unsafe` needs a look, and a line here. (In blazer-cluster, `local.rs` and
@@ -199,12 +244,14 @@ fn each_unsafe_invariant_lives_in_one_file() {
         [
             "raw",
             "output",
+            "gpu::lock",
+            "gpu::nvrtc",
             "wire::transport",
             "wire::payload",
             "wire::payload::block",
             "wire::payload::vectors",
             "wire::heartbeat",
-            "gpu"
+            "gpu::handle"
         ]
     );
     // Each unsafe block says why it is sound.
@@ -214,7 +261,9 @@ fn each_unsafe_invariant_lives_in_one_file() {
         "wire/payload/block.rs",
         "wire/payload/vectors.rs",
         "raw.rs",
-        "gpu.rs",
+        "gpu/nvrtc.rs",
+        "gpu/lock.rs",
+        "gpu/handle.rs",
         "wire/heartbeat.rs",
         "output.rs",
     ] {

@@ -2,7 +2,7 @@
 //! the job id in its answer, and the state machine read back from its query commands.
 
 use crate::error::{ClusterError, Result};
-use crate::process::Remote;
+use crate::process::ShellOutput;
 use crate::quote::{command_line, quote};
 use crate::spec::JobSpec;
 
@@ -10,7 +10,7 @@ use crate::spec::JobSpec;
 /// (an ssh [`crate::Session`]).
 pub(crate) trait Shell {
     /// Runs `command` and returns its status and output.
-    fn shell(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<Remote>;
+    fn shell(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<ShellOutput>;
     /// Like [`Shell::shell`], but an error unless the command exits with status 0; returns
     /// its standard output.
     fn shell_ok(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<String>;

@@ -72,7 +72,7 @@ pub(crate) fn run(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -
 
 /// The result of a remote shell command.
 #[derive(Debug, Clone)]
-pub struct Remote {
+pub struct ShellOutput {
     /// Exit status; `None` when it was killed by a signal.
     pub status: Option<i32>,
     /// Standard output.

@@ -2,6 +2,7 @@
 //! private pipe, never logged, printed or written to a file.
 
 use crate::error::{ClusterError, Result};
+use crate::private_files;
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
@@ -87,12 +88,12 @@ impl Relay {
         let io =
             |what: &str, e: std::io::Error| ClusterError::Io(format!("askpass relay: {what}: {e}"));
         for fifo in ["q", "a"] {
-            crate::local::create_fifo(&dir.join(fifo)).map_err(|e| io("mkfifo", e))?;
+            private_files::create_fifo(&dir.join(fifo)).map_err(|e| io("mkfifo", e))?;
         }
         let script = dir.join("askpass");
         let q = crate::quote(&dir.join("q").to_string_lossy());
         let a = crate::quote(&dir.join("a").to_string_lossy());
-        crate::local::create_private_file(&script, 0o700)
+        private_files::create_private_file(&script, 0o700)
             .and_then(|mut f| {
                 f.write_all(
                     format!("#!/bin/sh\nprintf '%s\\000' \"$1\" > {q}\nexec head -n 1 {a}\n")
@@ -103,7 +104,7 @@ impl Relay {
         let stop = Arc::new(AtomicBool::new(false));
         let (qp, ap, flag) = (dir.join("q"), dir.join("a"), stop.clone());
         thread::spawn(move || loop {
-            let Ok(file) = crate::local::open_no_follow(&qp, OpenOptions::new().read(true)) else {
+            let Ok(file) = private_files::open_no_follow(&qp, OpenOptions::new().read(true)) else {
                 return;
             };
             let mut question = Vec::new();
@@ -118,7 +119,8 @@ impl Relay {
             if flag.load(Ordering::SeqCst) {
                 return; // ssh gave up meanwhile: nobody would read the answer.
             }
-            if let Ok(mut out) = crate::local::open_no_follow(&ap, OpenOptions::new().write(true)) {
+            if let Ok(mut out) = private_files::open_no_follow(&ap, OpenOptions::new().write(true))
+            {
                 let line = Secret::new(format!("{}\n", secret.expose()));
                 let _ = out.write_all(line.0.as_bytes());
             }
@@ -140,7 +142,7 @@ impl Drop for Relay {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the thread if it waits for a question. Read-write opening of a FIFO never
         // blocks on Linux, so this cannot hang even when the thread is already gone.
-        if let Ok(mut f) = crate::local::open_no_follow(
+        if let Ok(mut f) = private_files::open_no_follow(
             &self.dir.join("q"),
             OpenOptions::new().read(true).write(true),
         ) {

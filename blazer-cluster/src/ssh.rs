@@ -3,8 +3,9 @@
 
 use crate::batch_system::BatchSystem;
 use crate::error::{ClusterError, Result};
+use crate::private_files;
 use crate::process;
-use crate::process::Remote;
+use crate::process::ShellOutput;
 use crate::quote::quote;
 use crate::secret::{Prompt, Relay};
 use std::path::{Path, PathBuf};
@@ -150,7 +151,7 @@ impl Cluster {
         let dir = private_dir()?;
         let control = dir.join("cm");
         let log_path = dir.join("master.log");
-        let log = crate::local::create_private_file(&log_path, 0o600)
+        let log = private_files::create_private_file(&log_path, 0o600)
             .map_err(|e| ClusterError::Io(format!("cannot create {}: {e}", log_path.display())))?;
         let mut cmd = self.ssh(&control);
         // The master stays in the foreground as our child (no `-f`, no ControlPersist, which
@@ -394,7 +395,7 @@ fn private_dir() -> Result<PathBuf> {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
-    crate::local::create_private_dir(&dir)
+    private_files::create_private_dir(&dir)
         .map_err(|e| ClusterError::Io(format!("cannot create {}: {e}", dir.display())))?;
     Ok(dir)
 }
@@ -441,7 +442,7 @@ impl Session {
 
     /// Runs a remote shell command line as written (the caller quotes its parts with
     /// [`crate::quote`]), feeding `stdin` to it. Returns whatever its status.
-    pub fn shell(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<Remote> {
+    pub fn shell(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<ShellOutput> {
         let c = &self.inner.cluster;
         // Start-up files of the login shell (`.bashrc`, `.profile`) may print banners before
         // the command runs: its own output is read between two markers no banner can guess.
@@ -466,7 +467,7 @@ impl Session {
             return Err(c.classify(out.status, &stderr));
         }
         let stdout = String::from_utf8_lossy(&out.stdout);
-        Ok(Remote {
+        Ok(ShellOutput {
             status: out.status,
             stdout: between(&stdout, &begin, &end).to_string(),
             stderr,
@@ -505,7 +506,7 @@ impl Session {
 }
 
 impl crate::batch_system::Shell for Session {
-    fn shell(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<Remote> {
+    fn shell(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<ShellOutput> {
         Session::shell(self, command, stdin)
     }
     fn shell_ok(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<String> {

@@ -126,17 +126,17 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::process::Remote;
+    use crate::process::ShellOutput;
     use std::cell::RefCell;
 
     /// A batch system that answers from a script of replies, and records every command.
     struct Scripted {
-        replies: RefCell<Vec<Result<Remote>>>,
+        replies: RefCell<Vec<Result<ShellOutput>>>,
         commands: RefCell<Vec<String>>,
     }
 
     impl Scripted {
-        fn new(replies: Vec<Result<Remote>>) -> Scripted {
+        fn new(replies: Vec<Result<ShellOutput>>) -> Scripted {
             Scripted {
                 replies: RefCell::new(replies.into_iter().rev().collect()),
                 commands: RefCell::new(Vec::new()),
@@ -144,16 +144,16 @@ mod tests {
         }
     }
 
-    fn ok(stdout: &str) -> Result<Remote> {
-        Ok(Remote {
+    fn ok(stdout: &str) -> Result<ShellOutput> {
+        Ok(ShellOutput {
             status: Some(0),
             stdout: stdout.into(),
             stderr: String::new(),
         })
     }
 
-    fn down() -> Result<Remote> {
-        Ok(Remote {
+    fn down() -> Result<ShellOutput> {
+        Ok(ShellOutput {
             status: Some(1),
             stdout: String::new(),
             stderr: "qstat: cannot connect to server pbs01 (errno=15010)".into(),
@@ -161,7 +161,7 @@ mod tests {
     }
 
     impl Shell for Scripted {
-        fn shell(&self, command: &str, _stdin: Option<Vec<u8>>) -> Result<Remote> {
+        fn shell(&self, command: &str, _stdin: Option<Vec<u8>>) -> Result<ShellOutput> {
             self.commands.borrow_mut().push(command.to_string());
             self.replies.borrow_mut().pop().unwrap_or_else(down)
         }

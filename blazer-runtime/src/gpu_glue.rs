@@ -32,4 +32,4 @@ pub fn gpu_lease_for_task(task: &'static str) -> Result<(), String> {
 }
 
 #[cfg(feature = "gpu")]
-pub use crate::gpu::gpu_lease_for_task;
+pub use crate::gpu::handle::gpu_lease_for_task;

@@ -12,18 +12,20 @@
 //!                            letting the launcher read this process's output before an abort
 //! world, checkpoint/log      facts about the process: rank, size, hosts, nodes; the driver's
 //!                            durable log of finished results (BLAZER_CHECKPOINT)
-//! sigterm                    SIGTERM caught on every rank; the driver's fallback exit
+//! checkpoint/session,        the log opened around the driver's body, and which calls are
+//! sigterm                    checkpointed; SIGTERM caught on every rank, the driver's fallback
 //! wire/                      codec → transport (parts beside messages, in MPI-sized chunks)
 //!                            → payload (one encoded value; vectors lent, blocks taken over)
 //!                            → plan (Plan, Batch) → message (ToWorker, ToDriver, tags)
 //!                            → outbox, heartbeat
 //! registry, trace            tasks by ID; task spans for BLAZER_TRACE
-//! exec, checkpoint/call,     runs a Plan or a Batch here, knowing no message; the keys of
-//! driver/recovery            checkpointed calls; what to run again (retries, lost ranks)
+//! exec, checkpoint/key,      runs a Plan or a Batch here, knowing no message; the keys of
+//! driver/recovery,           checkpointed calls; what to run again (retries, lost ranks); the
+//! driver/workers             driver's record of each worker
 //! driver/  |  worker         rank 0: queue (WorkQueue, result slots) → dispatch → progress
 //!                            ranks 1..: the serve loop
-//! api/, gpu                  the user API: flow, resume (checkpointed calls) → primitives,
-//!                            stream, shared, combinators; GPUs
+//! api/, checkpoint/resume,   the user API: flow, checkpoint/resume (checkpointed calls) →
+//! gpu/                       primitives, stream, shared, combinators; GPUs
 //! lifecycle                  MPI start-up, handshake, driver/worker split, shutdown
 //! __private (private.rs)     what the macros' expansions call
 //! ```
@@ -36,7 +38,7 @@
 //! worker, `worker.rs` receives it and `exec.rs` runs the batch through the registry
 //! (`registry.rs`) → the reply travels back the same way and the queue files its outputs
 //! into the call's result slots → the stream hands them back in input order, decoded. With
-//! `BLAZER_CHECKPOINT`, `api/resume.rs` first takes what the checkpoint log holds and
+//! `BLAZER_CHECKPOINT`, `checkpoint/resume.rs` first takes what the checkpoint log holds and
 //! records the rest as the queue files it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]

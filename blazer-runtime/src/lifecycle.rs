@@ -178,11 +178,11 @@ pub fn run_on<R: DriverOutcome>(
     if size > 1 {
         dispatch::install(WorkQueue::new(world));
     }
-    let code = match open_checkpoint() {
+    let code = match crate::checkpoint::session::open() {
         Ok(()) => {
             let outcome = catch_unwind(AssertUnwindSafe(body));
             // What finished is on disk before anything else can end the job.
-            crate::checkpoint::log::close();
+            crate::checkpoint::session::close();
             // Report first: releasing the workers may have to abort the job (a lost rank).
             match outcome {
                 Ok(r) => r.report(),
@@ -209,36 +209,6 @@ pub fn run_on<R: DriverOutcome>(
         }
     }
     code
-}
-
-/// Opens the checkpoint log that `BLAZER_CHECKPOINT` asks for (on the driver), and makes the
-/// calling thread's primitives checkpointed. An error when it cannot be opened: a job that
-/// counts on resuming must not run without it.
-fn open_checkpoint() -> Result<(), String> {
-    let Some(dir) = config().checkpoint.as_deref() else {
-        return Ok(());
-    };
-    let name = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "blazer".into());
-    let opened = crate::checkpoint::log::open(dir, &name, build_id(), config().checkpoint_sync)
-        .map_err(|e| {
-            format!(
-                "BLAZER_CHECKPOINT={}: cannot open the checkpoint log: {e}",
-                dir.display()
-            )
-        })?;
-    if opened.outputs > 0 {
-        eprintln!(
-            "blazer: checkpoint log {}: {} results of an earlier run ({} records) to reuse",
-            opened.path.display(),
-            opened.outputs,
-            opened.records
-        );
-    }
-    crate::checkpoint::call::enable_on_this_thread();
-    Ok(())
 }
 
 /// Checks that every rank runs the same build (the same tasks with, say, a struct's fields in

@@ -8,18 +8,18 @@ pub use inventory;
 
 /// Sends raw bytes to worker `rank` as if they were a batch, and returns the failure the
 /// worker answers with. For fault-injection tests only.
-pub fn send_garbage_for_test(rank: i32, bytes: Vec<u8>) -> crate::Result<()> {
+pub fn send_garbage_for_test(rank: i32, bytes: Vec<u8>) -> crate::error::Result<()> {
     let slots = crate::driver::dispatch::with_queue(|q| q.send_raw_batch(rank, bytes))
-        .ok_or_else(|| crate::Error::Usage("needs at least one worker".into()))??;
+        .ok_or_else(|| crate::error::Error::Usage("needs at least one worker".into()))??;
     match slots.into_iter().next() {
-        Some((_, Err(f))) => Err(crate::Error::Task(f)),
+        Some((_, Err(f))) => Err(crate::error::Error::Task(f)),
         _ => Ok(()),
     }
 }
 
 /// Stands in for a `blazer!` expression that failed to compile, so that the compile
 /// errors are not followed by type errors. Never called.
-pub fn unreachable_result<T>() -> crate::Result<T> {
+pub fn unreachable_result<T>() -> crate::error::Result<T> {
     unreachable!("a blazer! expression with compile errors")
 }
 

@@ -4,6 +4,5 @@
 pub(crate) mod combinators;
 pub(crate) mod flow;
 pub(crate) mod primitives;
-pub(crate) mod resume;
 pub(crate) mod shared;
 pub(crate) mod stream;

@@ -2,9 +2,9 @@
 //! `reduce`. Each runs on the driver and returns results in input order.
 
 use crate::api::flow::{Call, Flow};
-use crate::api::resume;
 use crate::api::stream::Stream;
-use crate::checkpoint::call as checkpoint;
+use crate::checkpoint::resume;
+
 use crate::driver::dispatch::{self, decode_all, first_ok, workers};
 use crate::error::{Error, Result, TaskFailure};
 use crate::wire::payload::Payload;
@@ -99,7 +99,7 @@ fn map_batched<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     batch: Option<usize>,
 ) -> Result<Vec<O>> {
     let (known, exact) = data.size_hint();
-    if let Some(key) = checkpoint::begin("map", f.plan()?) {
+    if let Some(key) = resume::begin("map", f.plan()?) {
         // Item by item, what the log holds is restored and the rest runs: the inputs are
         // encoded up front, to be looked up.
         let inputs = encode_all(&f, data)?;
@@ -128,7 +128,7 @@ pub fn scatter<I: Serialize + 'static, O: DeserializeOwned + 'static>(
 ) -> Result<Vec<O>> {
     let inputs = encode_all(&f, data)?;
     let plan = f.plan()?;
-    if let Some(key) = checkpoint::begin("scatter", plan) {
+    if let Some(key) = resume::begin("scatter", plan) {
         return decode_all(resume::scatter(key, plan, inputs)?);
     }
     let (own, remote, outputs, _) = resume::scatter_blocks(plan, inputs);
@@ -154,7 +154,7 @@ pub fn reduce<T: Serialize + DeserializeOwned + 'static>(
     if items.is_empty() {
         return Err(Error::Usage("reduce of an empty sequence".into()));
     }
-    let key = checkpoint::begin("reduce", plan);
+    let key = resume::begin("reduce", plan);
     let mut level = 0;
     while items.len() > 1 {
         let block = resume::reduce_block(items.len(), workers(), key.is_some());

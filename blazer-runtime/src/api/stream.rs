@@ -2,12 +2,12 @@
 //! in flight, so the driver's memory stays flat however long the source is.
 
 use crate::api::flow::Flow;
-use crate::api::resume::StreamCheckpoint;
+use crate::checkpoint::resume::StreamCheckpoint;
 use crate::driver::dispatch::{self, Submitted};
 use crate::driver::progress::Progress;
 use crate::driver::queue::{Placement, Slot};
 use crate::error::{Error, Result};
-use crate::wire::message::CallId;
+use crate::wire::message::SubmissionId;
 use crate::wire::payload::Payload;
 use crate::wire::plan::{Batch, BATCH_BYTES};
 use serde::{de::DeserializeOwned, Serialize};
@@ -61,7 +61,7 @@ where
     let key = f
         .plan()
         .ok()
-        .and_then(|plan| crate::checkpoint::call::begin("stream", plan));
+        .and_then(|plan| crate::checkpoint::resume::begin("stream", plan));
     Stream::new(source.into_iter(), f, "stream", None, key)
 }
 
@@ -73,7 +73,7 @@ impl<S, I, O> Stream<S, I, O> {
         f: Flow<I, O>,
         label: &'static str,
         total: Option<u64>,
-        key: Option<crate::checkpoint::call::CallKey>,
+        key: Option<crate::checkpoint::key::CheckpointKey>,
     ) -> Stream<S, I, O> {
         let checkpoint = key.map(|key| StreamCheckpoint::new(key, label));
         Stream {
@@ -116,14 +116,14 @@ pub struct Stream<S, I, O> {
     /// Most batches ever in flight at once.
     peak: usize,
     types: PhantomData<fn(I) -> O>,
-    /// With `BLAZER_CHECKPOINT`: what the log holds is not run again (`api/resume.rs`).
+    /// With `BLAZER_CHECKPOINT`: what the log holds is not run again (`checkpoint/resume.rs`).
     checkpoint: Option<StreamCheckpoint>,
 }
 
 /// One submitted batch: its call ID on the work queue, or its outputs when run inline.
 #[derive(Debug)]
 enum Pending {
-    Remote(CallId),
+    Remote(SubmissionId),
     Done(Vec<Slot>),
     Failed(Error),
 }
@@ -262,7 +262,7 @@ where
                 }
             }
             if !changed {
-                dispatch::progress()?;
+                dispatch::advance()?;
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The driver's durable checkpoint log: an append-only file of checksummed records, each the
 //! outputs of one finished batch, keyed by the call's identity and each item's index and input
-//! hash (see [`crate::checkpoint::call`] for what the keys are made of). This module knows
+//! hash (see [`crate::checkpoint::key`] for what the keys are made of). This module knows
 //! bytes and keys, not calls.
 //!
 //! # File format

@@ -6,7 +6,7 @@ use crate::driver::queue::{Observer, Placement, Slot, WorkQueue};
 use crate::driver::recovery::run_with_retries;
 use crate::error::{Error, Result};
 use crate::exec;
-use crate::wire::message::CallId;
+use crate::wire::message::SubmissionId;
 use crate::wire::payload::Payload;
 use crate::wire::plan::{join_outputs, Batch, Plan};
 use crate::world;
@@ -164,7 +164,7 @@ pub(crate) fn run_observed(
 }
 
 /// Tells `observer` the outputs of `call` as they are filed.
-pub(crate) fn observe(call: CallId, observer: Observer) {
+pub(crate) fn observe(call: SubmissionId, observer: Observer) {
     with_queue(|q| q.observe(call, observer));
 }
 
@@ -176,7 +176,7 @@ fn anywhere(batch: Batch) -> (Placement, Batch) {
 #[derive(Debug)]
 pub(crate) enum Submitted {
     /// To the workers, under this call ID.
-    Remote(CallId),
+    Remote(SubmissionId),
     /// Nowhere: they already ran in this process.
     Inline(Vec<Slot>),
 }
@@ -203,22 +203,22 @@ pub(crate) fn submit(
 }
 
 /// The result slots of `call` if all are filled, without blocking.
-pub(crate) fn poll(call: CallId) -> Result<Option<Vec<Slot>>> {
+pub(crate) fn poll(call: SubmissionId) -> Result<Option<Vec<Slot>>> {
     on_queue(|q| q.poll(call))
 }
 
 /// Forgets `call`: its queued batches never run, its late replies are dropped.
-pub(crate) fn cancel(call: CallId) {
+pub(crate) fn cancel(call: SubmissionId) {
     with_queue(|q| q.cancel(call));
 }
 
 /// Blocks until one more reply has arrived and been filed.
-pub(crate) fn progress() -> Result<()> {
-    on_queue(WorkQueue::progress)
+pub(crate) fn advance() -> Result<()> {
+    on_queue(WorkQueue::advance)
 }
 
 /// Waits for `call`, showing a progress bar when bars are on.
-fn wait_reporting(label: &str, outputs: usize, call: CallId) -> Result<Vec<Slot>> {
+fn wait_reporting(label: &str, outputs: usize, call: SubmissionId) -> Result<Vec<Slot>> {
     let bar = Progress::start(label, Some(outputs as u64));
     loop {
         let (slots, filled) = on_queue(|q| q.poll(call).map(|r| (r, q.filled(call))))?;
@@ -231,7 +231,7 @@ fn wait_reporting(label: &str, outputs: usize, call: CallId) -> Result<Vec<Slot>
         if let Some(bar) = &bar {
             bar.set(filled as u64);
         }
-        progress()?;
+        advance()?;
     }
 }
 
@@ -240,7 +240,7 @@ fn wait_reporting(label: &str, outputs: usize, call: CallId) -> Result<Vec<Slot>
 pub(crate) fn run_inline(batches: Vec<Batch>) -> Vec<Slot> {
     let rank = world::rank();
     let retries = crate::config::config().retries;
-    crate::checkpoint::call::paused(|| {
+    crate::checkpoint::session::paused(|| {
         batches
             .into_iter()
             .flat_map(|b| run_with_retries(b, retries, exec::run_batch))

@@ -7,17 +7,18 @@
 
 use crate::config::config;
 use crate::driver::recovery::{Recovery, Rerun};
+use crate::driver::workers::{Worker, WorkerIndex, Workers};
 use crate::error::{exit_code, Error, TaskFailure};
 use crate::wire::codec::encode;
 use crate::wire::message::{
-    blocks_after, receive_message, CallId, Reply, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER,
+    blocks_after, receive_message, Reply, SubmissionId, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER,
     TAG_BLOCK_TO_WORKER, TAG_HEARTBEAT, TAG_TO_DRIVER, TAG_TO_WORKER,
 };
 use crate::wire::outbox::Outbox;
 use crate::wire::payload::Payload;
 use crate::wire::plan::Batch;
 use crate::wire::transport::{drain, receive_reusing, Encoded};
-use crate::world::{host_of, node_of};
+use crate::world::host_of;
 use mpi::point_to_point::Source;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::collections::{HashMap, VecDeque};
@@ -48,34 +49,25 @@ struct Slots {
     missing: usize,
 }
 
-/// What a worker is busy with, oldest first: `(call, first, outputs)`.
-type InFlight = VecDeque<(CallId, u64, u64)>;
-
 /// The work queue that lives on rank 0 while workers serve.
 pub(crate) struct WorkQueue {
     world: SimpleCommunicator,
     outbox: Outbox,
     /// The receive buffer, reused from reply to reply.
     inbox: Vec<u8>,
-    /// Per worker: true when it is on another node than the driver.
-    off_node: Vec<bool>,
-    in_flight: Vec<InFlight>,
-    queue: VecDeque<(CallId, Batch)>,
-    calls: HashMap<CallId, Slots>,
-    next_call: CallId,
+    /// Per worker: its window, when it was last heard from, whether it is lost.
+    workers: Workers,
+    queue: VecDeque<(SubmissionId, Batch)>,
+    calls: HashMap<SubmissionId, Slots>,
+    next_call: SubmissionId,
     window: usize,
     /// `BLAZER_WORKER_TIMEOUT`: how long a worker holding work may stay silent before it is
     /// declared lost. `None`: wait forever (MPI itself reports dead processes).
     timeout: Option<Duration>,
-    /// Per worker: when it last replied or sent a heartbeat, or when it last went from idle
-    /// to busy.
-    last_heard: Vec<Instant>,
-    /// Per worker: declared lost; it gets no more work.
-    lost: Vec<bool>,
     /// Copies of batches in flight, to run again (driver/recovery.rs).
     recovery: Recovery,
     /// Per call: told its outputs as they are filed.
-    observers: HashMap<CallId, Observer>,
+    observers: HashMap<SubmissionId, Observer>,
 }
 
 impl WorkQueue {
@@ -86,16 +78,11 @@ impl WorkQueue {
             world,
             outbox: Outbox::default(),
             inbox: Vec::new(),
-            off_node: (1..=workers as i32)
-                .map(|w| node_of(w) != node_of(0))
-                .collect(),
-            in_flight: vec![VecDeque::new(); workers],
+            workers: Workers::new(workers),
             queue: VecDeque::new(),
             calls: HashMap::new(),
             next_call: 1,
             timeout: config().worker_timeout,
-            last_heard: vec![Instant::now(); workers],
-            lost: vec![false; workers],
             window: 2,
             recovery: Recovery::new(workers, config().retries, config().worker_timeout.is_some()),
             observers: HashMap::new(),
@@ -104,7 +91,7 @@ impl WorkQueue {
 
     /// Number of worker ranks.
     pub(crate) fn workers(&self) -> usize {
-        self.in_flight.len()
+        self.workers.len()
     }
 
     /// Opens a call with `outputs` result slots and queues its batches; returns the call ID.
@@ -112,7 +99,7 @@ impl WorkQueue {
         &mut self,
         outputs: usize,
         batches: Vec<(Placement, Batch)>,
-    ) -> Result<CallId, Error> {
+    ) -> Result<SubmissionId, Error> {
         let call = self.next_call;
         self.next_call += 1;
         self.calls.insert(
@@ -128,7 +115,7 @@ impl WorkQueue {
                     self.send(call, batch, rank)?;
                     self.recovery.pin_last(rank);
                 }
-                Placement::Prefer(rank) if !self.lost[rank as usize - 1] => {
+                Placement::Prefer(rank) if !self.worker(rank).lost => {
                     self.send(call, batch, rank)?
                 }
                 Placement::AnyWorker | Placement::Prefer(_) => self.queue.push_back((call, batch)),
@@ -139,17 +126,17 @@ impl WorkQueue {
     }
 
     /// Blocks until every slot of `call` is filled, then returns them in order.
-    pub(crate) fn wait(&mut self, call: CallId) -> Result<Vec<Slot>, Error> {
+    pub(crate) fn wait(&mut self, call: SubmissionId) -> Result<Vec<Slot>, Error> {
         loop {
             if let Some(slots) = self.poll(call)? {
                 return Ok(slots);
             }
-            self.progress()?;
+            self.advance()?;
         }
     }
 
     /// The slots of `call` if all are filled (the call is then closed), without blocking.
-    pub(crate) fn poll(&mut self, call: CallId) -> Result<Option<Vec<Slot>>, Error> {
+    pub(crate) fn poll(&mut self, call: SubmissionId) -> Result<Option<Vec<Slot>>, Error> {
         match self.calls.get(&call) {
             None => Err(Error::Usage(format!("unknown call {call}"))),
             Some(c) if c.missing == 0 => {
@@ -166,31 +153,31 @@ impl WorkQueue {
     /// Forgets `call`, whose results nobody will read (a stream dropped early): its batches
     /// still queued never run and its slots are freed. Replies of its batches already sent
     /// are still received, which frees their workers' windows, and then dropped.
-    pub(crate) fn cancel(&mut self, call: CallId) {
+    pub(crate) fn cancel(&mut self, call: SubmissionId) {
         self.calls.remove(&call);
         self.forget(call);
         self.queue.retain(|(c, _)| *c != call);
     }
 
     /// Tells `observer` each run of outputs of `call` filed from now on.
-    pub(crate) fn observe(&mut self, call: CallId, observer: Observer) {
+    pub(crate) fn observe(&mut self, call: SubmissionId, observer: Observer) {
         self.observers.insert(call, observer);
     }
 
-    fn forget(&mut self, call: CallId) {
+    fn forget(&mut self, call: SubmissionId) {
         self.observers.remove(&call);
         self.recovery.forget(call);
     }
 
     /// Slots of `call` filled so far (for progress reports).
-    pub(crate) fn filled(&self, call: CallId) -> usize {
+    pub(crate) fn filled(&self, call: SubmissionId) -> usize {
         self.calls
             .get(&call)
             .map_or(0, |c| c.slots.len() - c.missing)
     }
 
     /// Blocks until one reply arrives, files it, and hands out queued work.
-    pub(crate) fn progress(&mut self) -> Result<(), Error> {
+    pub(crate) fn advance(&mut self) -> Result<(), Error> {
         self.receive_one()?;
         self.dispatch()
     }
@@ -200,12 +187,12 @@ impl WorkQueue {
         while !self.queue.is_empty() {
             // The least loaded worker; on a tie, one on the driver's own node (shared memory).
             let Some((idx, load)) = self
-                .in_flight
+                .workers
                 .iter()
-                .map(VecDeque::len)
-                .enumerate()
-                .filter(|(i, _)| !self.lost[*i])
-                .min_by_key(|(i, load)| (*load, self.off_node[*i]))
+                .filter(|(_, w)| !w.lost)
+                .map(|(i, w)| (i, w.in_flight.len(), w.off_node))
+                .min_by_key(|(_, load, off_node)| (*load, *off_node))
+                .map(|(i, load, _)| (i, load))
             else {
                 return Err(Error::Usage("no worker rank to run tasks on".into()));
             };
@@ -213,14 +200,14 @@ impl WorkQueue {
                 break;
             }
             let (call, batch) = self.queue.pop_front().expect("non-empty");
-            self.send(call, batch, idx as i32 + 1)?;
+            self.send(call, batch, idx.rank())?;
         }
         Ok(())
     }
 
-    fn send(&mut self, call: CallId, batch: Batch, rank: i32) -> Result<(), Error> {
+    fn send(&mut self, call: SubmissionId, batch: Batch, rank: i32) -> Result<(), Error> {
         let (first, outputs) = (batch.first, batch.outputs());
-        if self.lost[rank as usize - 1] {
+        if self.worker(rank).lost {
             let failed =
                 self.failures(rank, outputs, "the rank was lost earlier in the run".into());
             self.fill(call, first, rank, failed);
@@ -234,10 +221,11 @@ impl WorkQueue {
             message,
             (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
         );
-        if self.in_flight[rank as usize - 1].is_empty() {
-            self.last_heard[rank as usize - 1] = Instant::now();
+        let worker = self.worker_mut(rank);
+        if worker.in_flight.is_empty() {
+            worker.last_heard = Instant::now();
         }
-        self.in_flight[rank as usize - 1].push_back((call, first, outputs));
+        worker.in_flight.push_back((call, first, outputs));
         Ok(())
     }
 
@@ -268,8 +256,8 @@ impl WorkQueue {
         let rank = status.source_rank();
         if status.tag() == TAG_HEARTBEAT {
             // A worker running a long batch: alive, nothing to file.
-            if let Some(heard) = self.last_heard.get_mut(rank as usize - 1) {
-                *heard = Instant::now();
+            if let Some(worker) = self.workers.get_mut(rank) {
+                worker.last_heard = Instant::now();
             }
             return Ok(());
         }
@@ -281,17 +269,20 @@ impl WorkQueue {
                 message: format!("a message with the unexpected tag {}", status.tag()),
             });
         };
-        if self.lost.get(rank as usize - 1) == Some(&true) {
+        let Some(worker) = self.workers.get_mut(rank) else {
+            drain(&from, n, TAG_BLOCK_TO_DRIVER);
+            return Err(Error::Decode {
+                rank,
+                message: "a reply from a rank that is not a worker".into(),
+            });
+        };
+        if worker.lost {
             // A late answer from a rank already given up on: its slots are filled.
             drain(&from, n, TAG_BLOCK_TO_DRIVER);
             return Ok(());
         }
-        self.last_heard[rank as usize - 1] = Instant::now();
-        let Some(oldest) = self
-            .in_flight
-            .get_mut(rank as usize - 1)
-            .and_then(VecDeque::pop_front)
-        else {
+        worker.last_heard = Instant::now();
+        let Some(oldest) = worker.in_flight.pop_front() else {
             drain(&from, n, TAG_BLOCK_TO_DRIVER);
             return Err(Error::Decode {
                 rank,
@@ -341,7 +332,7 @@ impl WorkQueue {
     /// cancelled call are dropped.
     fn fill(
         &mut self,
-        call: CallId,
+        call: SubmissionId,
         first: u64,
         rank: i32,
         outputs: Vec<Result<Payload, TaskFailure>>,
@@ -362,13 +353,10 @@ impl WorkQueue {
 
     /// Workers holding work that have been silent for longer than `limit`.
     fn silent_workers(&self, limit: Duration) -> Vec<i32> {
-        (0..self.in_flight.len())
-            .filter(|&w| {
-                !self.lost[w]
-                    && !self.in_flight[w].is_empty()
-                    && self.last_heard[w].elapsed() > limit
-            })
-            .map(|w| w as i32 + 1)
+        self.workers
+            .iter()
+            .filter(|(_, w)| !w.lost && !w.in_flight.is_empty() && w.last_heard.elapsed() > limit)
+            .map(|(i, _)| i.rank())
             .collect()
     }
 
@@ -380,13 +368,13 @@ impl WorkQueue {
             .map(|r| format!("{r} ({})", host_of(*r)))
             .collect();
         for &rank in ranks {
-            self.lost[rank as usize - 1] = true;
+            self.worker_mut(rank).lost = true;
         }
-        let survivors = self.lost.iter().any(|lost| !lost);
+        let survivors = self.workers.iter().any(|(_, w)| !w.lost);
         let mut moved = 0;
         for &rank in ranks {
-            let pending: Vec<(CallId, u64, u64)> =
-                self.in_flight[rank as usize - 1].drain(..).collect();
+            let pending: Vec<(SubmissionId, u64, u64)> =
+                self.worker_mut(rank).in_flight.drain(..).collect();
             let orphans = self.recovery.lost(rank, pending, survivors);
             moved += orphans.again.len();
             // Before the batches queued, in their order.
@@ -440,6 +428,16 @@ impl WorkQueue {
         }
     }
 
+    /// The record of worker rank `rank`.
+    fn worker(&self, rank: i32) -> &Worker {
+        &self.workers[WorkerIndex::of_rank(rank)]
+    }
+
+    /// The record of worker rank `rank`, to change.
+    fn worker_mut(&mut self, rank: i32) -> &mut Worker {
+        &mut self.workers[WorkerIndex::of_rank(rank)]
+    }
+
     fn failures(&self, rank: i32, n: u64, message: String) -> Vec<Result<Payload, TaskFailure>> {
         let f = TaskFailure {
             task: "?".into(),
@@ -461,7 +459,7 @@ impl WorkQueue {
             Encoded::raw(bytes),
             (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
         );
-        self.in_flight[rank as usize - 1].push_back((call, 0, 1));
+        self.worker_mut(rank).in_flight.push_back((call, 0, 1));
         self.recovery.sent_raw(rank);
         self.wait(call)
     }
@@ -473,9 +471,11 @@ impl WorkQueue {
 
     /// Tells every worker to leave its serve loop.
     pub(crate) fn shutdown(&mut self) {
-        let lost: Vec<String> = (0..self.lost.len())
-            .filter(|&w| self.lost[w])
-            .map(|w| (w + 1).to_string())
+        let lost: Vec<String> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.lost)
+            .map(|(i, _)| i.rank().to_string())
             .collect();
         if !lost.is_empty() {
             // A lost rank can neither be released nor finalised with: end the whole job.
@@ -490,7 +490,7 @@ impl WorkQueue {
         }
         // Collect answers nobody waits for any more (a stream dropped early): a worker blocked
         // sending a large one would never see the shutdown.
-        while self.in_flight.iter().any(|q| !q.is_empty()) {
+        while self.workers.iter().any(|(_, w)| !w.in_flight.is_empty()) {
             if self.receive_one().is_err() {
                 break;
             }

@@ -13,7 +13,7 @@
 //! (`on_every_rank`) is never moved, and is retried on the same rank.
 
 use crate::error::TaskFailure;
-use crate::wire::message::CallId;
+use crate::wire::message::SubmissionId;
 use crate::wire::payload::Payload;
 use crate::wire::plan::Batch;
 use std::collections::{HashMap, VecDeque};
@@ -24,7 +24,7 @@ pub(crate) type Output = Result<Payload, TaskFailure>;
 /// A copy of a batch in flight.
 #[derive(Debug)]
 struct Held {
-    call: CallId,
+    call: SubmissionId,
     batch: Batch,
     /// Must run on the rank it was sent to.
     pinned: bool,
@@ -46,16 +46,16 @@ pub(crate) struct Settled {
     /// `(first slot, outputs)` runs to file.
     pub(crate) fill: Vec<(u64, Vec<Output>)>,
     /// Batches to run again, with the call they belong to.
-    pub(crate) again: Vec<(Rerun, CallId, Batch)>,
+    pub(crate) again: Vec<(Rerun, SubmissionId, Batch)>,
 }
 
 /// The batches of a lost rank: those to run again elsewhere, and those that fail.
 #[derive(Debug, Default)]
 pub(crate) struct Orphans {
     /// Batches to run on another worker.
-    pub(crate) again: Vec<(CallId, Batch)>,
+    pub(crate) again: Vec<(SubmissionId, Batch)>,
     /// `(call, first, outputs, why not moved)` of batches that fail.
-    pub(crate) failed: Vec<(CallId, u64, u64, &'static str)>,
+    pub(crate) failed: Vec<(SubmissionId, u64, u64, &'static str)>,
 }
 
 /// The driver's recovery state; see the module docs.
@@ -66,9 +66,9 @@ pub(crate) struct Recovery {
     /// Per worker (rank - 1), parallel to the queue's batches in flight: the copies.
     held: Vec<VecDeque<Option<Held>>>,
     /// Ranks on which an item (or a fold batch) failed so far, by `(call, slot)`.
-    failed_on: HashMap<(CallId, u64), Vec<i32>>,
+    failed_on: HashMap<(SubmissionId, u64), Vec<i32>>,
     /// Times a batch was moved off a lost rank, by `(call, first slot)`.
-    moved: HashMap<(CallId, u64), u32>,
+    moved: HashMap<(SubmissionId, u64), u32>,
 }
 
 impl Recovery {
@@ -85,7 +85,7 @@ impl Recovery {
     }
 
     /// `batch` of `call` was sent to `rank` (before it is encoded away).
-    pub(crate) fn sent(&mut self, rank: i32, call: CallId, batch: &Batch) {
+    pub(crate) fn sent(&mut self, rank: i32, call: SubmissionId, batch: &Batch) {
         let copy = self.keep.then(|| Held {
             call,
             batch: batch.clone(),
@@ -110,7 +110,7 @@ impl Recovery {
     pub(crate) fn answered(
         &mut self,
         rank: i32,
-        call: CallId,
+        call: SubmissionId,
         first: u64,
         outputs: Vec<Output>,
     ) -> Settled {
@@ -161,7 +161,7 @@ impl Recovery {
 
     /// `Ok(())` when the failed output `out` of `(call, slot)` gets another
     /// attempt; else the output to file, its failure naming the earlier attempts.
-    fn after_failure(&mut self, call: CallId, slot: u64, out: Output) -> Result<(), Output> {
+    fn after_failure(&mut self, call: SubmissionId, slot: u64, out: Output) -> Result<(), Output> {
         let Err(mut failure) = out else {
             return Err(out);
         };
@@ -190,7 +190,7 @@ impl Recovery {
     pub(crate) fn lost(
         &mut self,
         rank: i32,
-        pending: Vec<(CallId, u64, u64)>,
+        pending: Vec<(SubmissionId, u64, u64)>,
         survivors: bool,
     ) -> Orphans {
         let held: Vec<Option<Held>> = self.held[rank as usize - 1].drain(..).collect();
@@ -220,7 +220,7 @@ impl Recovery {
     }
 
     /// Forgets what is known about `call` (it is complete or cancelled).
-    pub(crate) fn forget(&mut self, call: CallId) {
+    pub(crate) fn forget(&mut self, call: SubmissionId) {
         if !self.failed_on.is_empty() {
             self.failed_on.retain(|(c, _), _| *c != call);
         }

@@ -32,12 +32,12 @@ struct State {
 }
 
 #[derive(Debug, Default)]
-struct Shared {
+struct Pulse {
     state: Mutex<State>,
     wake: Condvar,
 }
 
-impl Shared {
+impl Pulse {
     fn lock(&self) -> MutexGuard<'_, State> {
         // The lock guards plain flags: a panic elsewhere leaves them meaningful.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -64,7 +64,7 @@ impl Lent<'_> {
 /// The helper thread of one worker; dropping it stops the thread (the scope joins it).
 #[derive(Debug)]
 pub(crate) struct Heartbeat {
-    shared: Arc<Shared>,
+    pulse: Arc<Pulse>,
 }
 
 impl Heartbeat {
@@ -75,8 +75,8 @@ impl Heartbeat {
         world: &'scope SimpleCommunicator,
         period: Duration,
     ) -> Heartbeat {
-        let shared = Arc::new(Shared::default());
-        let theirs = Arc::clone(&shared);
+        let pulse = Arc::new(Pulse::default());
+        let theirs = Arc::clone(&pulse);
         let world = Lent(world);
         let thread = std::thread::Builder::new().name("blazer-heartbeat".into());
         let started = thread.spawn_scoped(scope, move || {
@@ -114,27 +114,27 @@ impl Heartbeat {
                 crate::world::rank()
             );
         }
-        Heartbeat { shared }
+        Heartbeat { pulse }
     }
 
     /// Marks a batch as running until the guard is dropped; the guard's drop waits for a beat
     /// being sent, so the worker may call MPI once it is gone.
     pub(crate) fn busy(&self) -> Busy<'_> {
-        self.shared.lock().busy_since = Some(Instant::now());
-        Busy(&self.shared)
+        self.pulse.lock().busy_since = Some(Instant::now());
+        Busy(&self.pulse)
     }
 }
 
 impl Drop for Heartbeat {
     fn drop(&mut self) {
-        self.shared.lock().stop = true;
-        self.shared.wake.notify_all();
+        self.pulse.lock().stop = true;
+        self.pulse.wake.notify_all();
     }
 }
 
 /// A batch running; see [`Heartbeat::busy`].
 #[derive(Debug)]
-pub(crate) struct Busy<'a>(&'a Shared);
+pub(crate) struct Busy<'a>(&'a Pulse);
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The ID of one primitive call on the driver; a batch's reply is filed under it.
-pub(crate) type CallId = u64;
+pub(crate) type SubmissionId = u64;
 
 /// Tag of messages from the driver to a worker with nothing beside them; a message followed
 /// by `n` MPI messages carrying its parts (see [`crate::wire::transport`]) has tag
@@ -37,7 +37,7 @@ pub(crate) enum ToWorker {
     Run {
         /// The primitive call the batch belongs to; its reply is matched by it, never by
         /// arrival order.
-        call: CallId,
+        call: SubmissionId,
         /// The work.
         batch: Batch,
     },
@@ -49,7 +49,7 @@ pub(crate) enum ToWorker {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Reply {
     /// Copied from the batch's message.
-    pub(crate) call: CallId,
+    pub(crate) call: SubmissionId,
     /// Copied from the batch.
     pub(crate) first: u64,
     /// One entry per input (one for a fold).

@@ -345,7 +345,7 @@ impl Payload {
     }
 
     /// Encodes `value` with serde: long runs are copied into parts.
-    pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> crate::Result<Payload> {
+    pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> crate::error::Result<Payload> {
         let fail = |e: postcard::Error| Error::Encode(e.to_string());
         // Sized first (cheap): a value shorter than a part is written in one allocation of
         // the right size, as plain postcard.
@@ -360,7 +360,7 @@ impl Payload {
     }
 
     /// Encodes `value`, which the payload may keep: a plain-data vector is lent, not copied.
-    pub(crate) fn encode_owned<T: Serialize + 'static>(value: T) -> crate::Result<Payload> {
+    pub(crate) fn encode_owned<T: Serialize + 'static>(value: T) -> crate::error::Result<Payload> {
         match lend(value) {
             Ok(payload) => Ok(payload),
             Err(value) => Payload::encode(&value),
@@ -368,7 +368,7 @@ impl Payload {
     }
 
     /// Decodes a `T`, taking over received blocks as vectors where the type allows.
-    pub(crate) fn decode<T: DeserializeOwned + 'static>(self) -> crate::Result<T> {
+    pub(crate) fn decode<T: DeserializeOwned + 'static>(self) -> crate::error::Result<T> {
         match take(self) {
             Ok(value) => Ok(value),
             Err(payload) => {

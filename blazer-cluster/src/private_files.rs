@@ -52,7 +52,7 @@ mod tests {
     use std::os::unix::fs::{symlink, FileTypeExt, PermissionsExt};
 
     fn scratch(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("blz-local-{}-{name}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("blz-private-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).unwrap();
         dir

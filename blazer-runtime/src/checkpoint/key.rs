@@ -1,5 +1,4 @@
-//! The identity of a checkpointed call and of its items, and the driver-side switch that says
-//! which calls are checkpointed.
+//! The identity of a checkpointed call and of its items.
 //!
 //! A call's key is a 128-bit xxh3 hash of: the build ID of the program (so a rebuilt program
 //! reuses nothing), the primitive (`map`, `scatter`, `reduce`, `stream`), the call's sequence
@@ -8,67 +7,18 @@
 //! keyed by its index in the call and the xxh3-128 hash of its encoded input, so a changed
 //! input, even at the same index, reuses nothing.
 //!
-//! Only calls made by the driver's main thread, outside any task, are checkpointed: their
-//! order is the program's, the same in every run. Primitives that tasks call (on a worker, or
-//! on the driver when it runs a batch itself) are not, and take no sequence number, so that
-//! a call restored from the log does not shift the numbers of the calls after it.
+//! Which calls are checkpointed at all is the session's business (`session.rs`).
 
 use crate::checkpoint::log;
-use crate::wire::codec::encode;
 use crate::wire::payload::Payload;
-use crate::wire::plan::Plan;
-use std::cell::Cell;
 use xxhash_rust::xxh3::Xxh3;
-
-thread_local! {
-    /// On the driver's main thread while a log is open: the number of checkpointed calls so
-    /// far; `None` on every other thread.
-    static SEQUENCE: Cell<Option<u64>> = const { Cell::new(None) };
-    /// How many batches this thread is running itself (inside tasks: not checkpointed).
-    static PAUSED: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Makes the calling thread (the driver's main thread, after [`log::open`]) the one whose
-/// calls are checkpointed.
-pub(crate) fn enable_on_this_thread() {
-    SEQUENCE.set(Some(0));
-}
-
-/// Runs `f` (batches run by this process, tasks inside) with checkpointing paused.
-pub(crate) fn paused<R>(f: impl FnOnce() -> R) -> R {
-    struct Resume;
-    impl Drop for Resume {
-        fn drop(&mut self) {
-            PAUSED.set(PAUSED.get() - 1);
-        }
-    }
-    PAUSED.set(PAUSED.get() + 1);
-    let _resume = Resume;
-    f()
-}
 
 /// The checkpoint of one call: its key, with which its items are looked up and recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CallKey(pub(crate) u128);
-
-/// The key of a new call of `primitive` running `plan`, when this call is checkpointed: a log
-/// is open, this is the driver's main thread, and no task is running here.
-pub(crate) fn begin(primitive: &str, plan: &Plan) -> Option<CallKey> {
-    if PAUSED.get() > 0 {
-        return None;
-    }
-    let seq = SEQUENCE.get()?;
-    if !log::is_open() {
-        return None;
-    }
-    SEQUENCE.set(Some(seq + 1));
-    // A plan that cannot be encoded cannot run either; its call fails without a checkpoint.
-    let plan = encode(plan).ok()?;
-    Some(call_key(crate::identity::build_id(), primitive, seq, &plan))
-}
+pub(crate) struct CheckpointKey(pub(crate) u128);
 
 /// The key of a call: see the module docs.
-pub(crate) fn call_key(build: u64, primitive: &str, seq: u64, plan: &[u8]) -> CallKey {
+pub(crate) fn call_key(build: u64, primitive: &str, seq: u64, plan: &[u8]) -> CheckpointKey {
     let mut h = Xxh3::new();
     h.update(b"blazer checkpoint call v1\0");
     h.update(&build.to_le_bytes());
@@ -77,7 +27,7 @@ pub(crate) fn call_key(build: u64, primitive: &str, seq: u64, plan: &[u8]) -> Ca
     h.update(&seq.to_le_bytes());
     h.update(&(plan.len() as u64).to_le_bytes());
     h.update(plan);
-    CallKey(h.digest128())
+    CheckpointKey(h.digest128())
 }
 
 /// The hash of one encoded input (of its bytes, wherever its parts lie).
@@ -103,7 +53,7 @@ pub(crate) fn inputs_hash<'a>(inputs: impl IntoIterator<Item = &'a Payload>) -> 
     h.digest128()
 }
 
-impl CallKey {
+impl CheckpointKey {
     /// Whether an earlier run recorded outputs of this call.
     pub(crate) fn has_outputs(self) -> bool {
         log::holds(self.0)
@@ -152,15 +102,5 @@ mod tests {
         let big = vec![3u8; 1 << 17];
         let lent = Payload::encode_owned(big.clone()).unwrap();
         assert_eq!(input_hash(&lent), input_hash(&p(&lent.to_vec())));
-    }
-
-    #[test]
-    fn calls_are_checkpointed_only_on_the_enabled_thread_outside_tasks() {
-        let plan = Plan::Const(vec![1u8].into());
-        // No log open in unit tests: never.
-        enable_on_this_thread();
-        assert_eq!(begin("map", &plan), None);
-        assert_eq!(paused(|| PAUSED.get()), 1);
-        assert_eq!(PAUSED.get(), 0);
     }
 }

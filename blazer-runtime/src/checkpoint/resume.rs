@@ -1,13 +1,15 @@
 //! Checkpointed calls (`BLAZER_CHECKPOINT`): each primitive looks its items up in the log
 //! first, runs only those it does not find, and records the others' outputs as their batches
-//! finish (`checkpoint/`). Outputs read back are the bytes the tasks produced, so a resumed
+//! finish (`checkpoint/log.rs`, keyed as `checkpoint/key.rs` says). Outputs read back are the bytes the tasks produced, so a resumed
 //! call returns exactly what an uninterrupted one would.
 
-use crate::checkpoint::call::{input_hash, inputs_hash, CallKey};
+use crate::checkpoint::key::{call_key, input_hash, inputs_hash, CheckpointKey};
 use crate::driver::dispatch::{self, Submitted};
 use crate::driver::queue::{Observer, Placement, Slot};
 use crate::error::Result;
-use crate::wire::message::CallId;
+use crate::identity::build_id;
+use crate::wire::codec::encode;
+use crate::wire::message::SubmissionId;
 use crate::wire::payload::Payload;
 use crate::wire::plan::{Batch, Plan};
 use crate::world;
@@ -15,6 +17,15 @@ use std::sync::Arc;
 
 /// The rank a restored slot is said to come from: the driver, which read it.
 const RESTORED: i32 = 0;
+
+/// The key of a new call of `primitive` running `plan`, when this call is checkpointed: a log
+/// is open, this is the driver's main thread, and no task is running here.
+pub(crate) fn begin(primitive: &str, plan: &Plan) -> Option<CheckpointKey> {
+    let seq = crate::checkpoint::session::next_sequence()?;
+    // A plan that cannot be encoded cannot run either; its call fails without a checkpoint.
+    let plan = encode(plan).ok()?;
+    Some(call_key(build_id(), primitive, seq, &plan))
+}
 
 /// Items of a call split into those the log holds and those to run.
 struct Lookup {
@@ -26,7 +37,7 @@ struct Lookup {
     keys: Arc<[(u64, u128)]>,
 }
 
-fn lookup(key: CallKey, inputs: Vec<Payload>) -> Lookup {
+fn lookup(key: CheckpointKey, inputs: Vec<Payload>) -> Lookup {
     if !key.has_outputs() {
         // A call the log knows nothing of (a first run): no lookup per item.
         let keys = inputs
@@ -62,7 +73,7 @@ fn lookup(key: CallKey, inputs: Vec<Payload>) -> Lookup {
 }
 
 /// Records the successful outputs it is told, slot `k` of the call being the item `keys[k]`.
-fn recorder(key: CallKey, keys: Arc<[(u64, u128)]>) -> Observer {
+fn recorder(key: CheckpointKey, keys: Arc<[(u64, u128)]>) -> Observer {
     Box::new(move |first, outputs| {
         let done: Vec<(u64, u128, Vec<u8>)> = outputs
             .iter()
@@ -107,7 +118,7 @@ pub(crate) fn reduce_block(n: usize, workers: usize, checkpointed: bool) -> usiz
 /// A checkpointed `map` of `plan` over `inputs` in batches of `batch` items: each item the
 /// log holds is restored, the others run.
 pub(crate) fn map(
-    key: CallKey,
+    key: CheckpointKey,
     plan: &Plan,
     inputs: Vec<Payload>,
     batch: usize,
@@ -123,7 +134,7 @@ pub(crate) fn map(
 }
 
 /// A checkpointed `scatter`: the items the log lacks are split into one block per rank.
-pub(crate) fn scatter(key: CallKey, plan: &Plan, inputs: Vec<Payload>) -> Result<Vec<Slot>> {
+pub(crate) fn scatter(key: CheckpointKey, plan: &Plan, inputs: Vec<Payload>) -> Result<Vec<Slot>> {
     let found = lookup(key, inputs);
     if found.todo.is_empty() {
         return Ok(merge(found.slots, &[], Vec::new()));
@@ -167,7 +178,7 @@ pub(crate) fn scatter_blocks(
 
 /// The folds of one level of a checkpointed `reduce`: fold `j` of level `level` is item
 /// `level << 40 | j` of the call, its input hash that of all the items it folds.
-pub(crate) fn folds(key: CallKey, level: u64, folds: Vec<Batch>) -> Result<Vec<Slot>> {
+pub(crate) fn folds(key: CheckpointKey, level: u64, folds: Vec<Batch>) -> Result<Vec<Slot>> {
     let mut slots = Vec::with_capacity(folds.len());
     let mut todo = Vec::new();
     let mut keys = Vec::new();
@@ -200,14 +211,14 @@ pub(crate) fn folds(key: CallKey, level: u64, folds: Vec<Batch>) -> Result<Vec<S
 /// primitive, and how many items it has pulled.
 #[derive(Debug)]
 pub(crate) struct StreamCheckpoint {
-    key: CallKey,
+    key: CheckpointKey,
     label: &'static str,
     pulled: u64,
 }
 
 impl StreamCheckpoint {
     /// The checkpoint of a new stream with key `key`, run by primitive `label`.
-    pub(crate) fn new(key: CallKey, label: &'static str) -> StreamCheckpoint {
+    pub(crate) fn new(key: CheckpointKey, label: &'static str) -> StreamCheckpoint {
         StreamCheckpoint {
             key,
             label,
@@ -256,7 +267,7 @@ impl StreamCheckpoint {
     }
 }
 
-fn observe(call: CallId, observer: Observer) {
+fn observe(call: SubmissionId, observer: Observer) {
     dispatch::observe(call, observer);
 }
 

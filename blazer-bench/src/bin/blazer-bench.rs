@@ -1,7 +1,7 @@
 //! blazer's benchmark: every figure printed next to its baseline from the same run.
 //!
 //! ```sh
-//! cargo build --release --bin blazer-bench
+//! cargo build --release -p blazer-bench --bin blazer-bench
 //! . scripts/mpi-env.sh
 //! mpirun -n 4 --oversubscribe target/release/blazer-bench          # full run
 //! BLAZER_BENCH_QUICK=1 mpirun -n 2 target/release/blazer-bench     # a smoke run

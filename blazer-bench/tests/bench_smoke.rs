@@ -1,9 +1,65 @@
 //! The benchmark program runs end to end (in its quick mode) and prints every figure with
 //! its baseline. Timings are not asserted: they live in BENCHMARKS.md.
 
-mod common;
-use common::mpirun_env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What a finished run printed and how it exited.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts the run succeeded and returns its stdout lines.
+    fn ok_lines(&self) -> Vec<&str> {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "run failed\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self.stdout.lines().collect()
+    }
+}
+
+/// `mpirun -n N [--oversubscribe] EXE ARGS...` with extra environment variables for the
+/// ranks, killed after 120 s: the launcher and its settings as the root package's multi-rank
+/// tests use them (tests/common/mod.rs there): `BLAZER_MPIRUN` or `mpirun`, and Open MPI's
+/// flag and `OMPI_*` settings only when its `--version` says Open MPI.
+fn mpirun_env(n: usize, exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let launcher = std::env::var("BLAZER_MPIRUN").unwrap_or_else(|_| "mpirun".to_string());
+    let version = Command::new(&launcher)
+        .arg("--version")
+        .output()
+        .expect("run the launcher's --version");
+    let open_mpi = String::from_utf8_lossy(&version.stdout).contains("Open MPI");
+    let mut cmd = Command::new("timeout");
+    cmd.args(["--kill-after=10", "120", &launcher]);
+    if open_mpi {
+        // Run as root on a small machine: see the README's notes on Open MPI settings.
+        cmd.arg("--oversubscribe")
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+            .env("OMPI_MCA_pml", "ob1")
+            .env("OMPI_MCA_mpi_yield_when_idle", "1")
+            .env("OMPI_MCA_rmaps_base_oversubscribe", "1");
+    }
+    cmd.env("RUST_BACKTRACE", "0")
+        .arg("-n")
+        .arg(n.to_string())
+        .arg(exe)
+        .args(args)
+        .envs(env.iter().copied());
+    let out = cmd.output().expect("spawn timeout/mpirun");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
 
 #[test]
 fn benchmark_prints_every_figure_with_its_baseline() {

@@ -1,7 +1,7 @@
 //! The GPU path measured on one GPU, each figure next to its baseline from the same run.
 //!
 //! ```sh
-//! cargo build --release --features gpu --bin blazer-gpu-bench
+//! cargo build --release -p blazer-bench --features gpu --bin blazer-gpu-bench
 //! target/release/blazer-gpu-bench [ELEMENTS] [COPY_MIB]   # alone: an MPI singleton
 //! ```
 //!
