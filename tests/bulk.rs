@@ -38,7 +38,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 fn arguments_and_results_past_4_gib_arrive_whole() {
     let _turn = one_at_a_time();
     if available_memory() < 12 * GIB {
-        notice("less than 12 GiB of memory available");
+        notice("memory", "less than 12 GiB of memory available");
         return;
     }
     let sizes = [3 * GIB, 4 * GIB + 1].map(|s| s.to_string());
@@ -62,7 +62,7 @@ fn arguments_and_results_past_4_gib_arrive_whole() {
 fn a_value_past_2_gib_inside_a_tuple_arrives_whole() {
     let _turn = one_at_a_time();
     if available_memory() < 12 * GIB {
-        notice("less than 12 GiB of memory available");
+        notice("memory", "less than 12 GiB of memory available");
         return;
     }
     let size = (2 * GIB + 1).to_string();
@@ -81,7 +81,7 @@ fn a_value_past_2_gib_inside_a_tuple_arrives_whole() {
 fn a_value_a_worker_cannot_hold_is_an_error_and_the_job_goes_on() {
     let _turn = one_at_a_time();
     if available_memory() < 8 * GIB {
-        notice("less than 8 GiB of memory available");
+        notice("memory", "less than 8 GiB of memory available");
         return;
     }
     let size = (3 * GIB + GIB / 2).to_string();

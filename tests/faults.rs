@@ -2,8 +2,8 @@
 
 mod common;
 use common::{
-    example, launcher_keeps_driver_code, launcher_reports_signal, mpirun, mpirun_env, mpmd, notice,
-    probe, size_between, sizes_within_limit,
+    early_exit_codes, example, launcher_reports_signal, mpirun, mpirun_env, mpmd, notice, probe,
+    size_between, sizes_within_limit,
 };
 use std::path::PathBuf;
 
@@ -175,14 +175,20 @@ fn an_undecodable_message_is_an_error_and_the_worker_keeps_serving() {
     assert_eq!(lines[1], "AFTER [1, 4, 9]");
 }
 
+/// The driver leaves with `exit(4)`, without releasing the workers or finalising MPI: the
+/// launcher ends the job. Under Open MPI it exits with 4; under MPICH's Hydra with 4, or with
+/// 9 or 1 depending on the order its proxy handled the ending (`early_exit_codes`: CI once saw
+/// 9 on 2 ranks where this test expected 4).
 #[test]
 fn a_driver_that_exits_early_does_not_leave_workers_hanging() {
     let Some(n) = size_between(2, 3) else { return };
     let run = mpirun(n, &probe(), &["driver-exit"]);
     run.assert_failed();
-    if launcher_keeps_driver_code(n) {
-        assert_eq!(run.code, Some(4), "{run:#?}");
-    }
+    let codes = early_exit_codes(4);
+    assert!(
+        run.code.is_some_and(|code| codes.contains(&code)),
+        "the launcher's code is none of {codes:?}: {run:#?}"
+    );
 }
 
 #[test]
@@ -221,7 +227,10 @@ fn a_rank_that_stops_answering_is_declared_lost_and_the_job_ends() {
             "the hung batch ran again on rank 2, which was lost too: {run:#?}"
         );
     } else {
-        notice("the check that another worker's result is kept (it needs 3 ranks)");
+        notice(
+            "ranks",
+            "the check that another worker's result is kept (it needs 3 ranks)",
+        );
     }
     assert!(run.stderr.contains("blazer: lost rank(s) "), "{run:#?}");
     assert!(
@@ -243,6 +252,112 @@ fn a_long_task_is_not_mistaken_for_a_lost_rank() {
     let run = mpirun_env(2, &probe(), &["slow"], &[("BLAZER_WORKER_TIMEOUT", "2")]);
     assert_eq!(run.ok_lines(), ["SLOW OK [5000, 1]"], "{run:#?}");
     assert!(!run.stderr.contains("lost rank"), "{run:#?}");
+}
+
+/// The time-out counts only time the driver spends listening for answers: a driver that
+/// computes its own `scatter` block for 5 s, past a 2 s time-out, loses no rank, whether the
+/// worker's 64 MiB batch waits for the driver to drive its send (it then beats while it
+/// receives, under `MULTIPLE`) or it answered long before the driver came back (with no
+/// heartbeat at all, under `SERIALIZED`). Before, the driver counted its time away against
+/// the worker and declared it lost as soon as it came back, even for a tiny batch.
+#[test]
+fn a_driver_busy_with_its_own_scatter_block_loses_no_rank() {
+    for threads in ["multiple", "serialized"] {
+        let run = mpirun_env(
+            2,
+            &probe(),
+            &["busy-scatter", "64", "5000"],
+            &[
+                ("BLAZER_WORKER_TIMEOUT", "2"),
+                ("BLAZER_MPI_THREADS", threads),
+            ],
+        );
+        assert_eq!(
+            run.ok_lines(),
+            ["BUSY SCATTER [(0, 1), (1, 67108864)]"],
+            "{threads}: {run:#?}"
+        );
+        assert!(!run.stderr.contains("lost rank"), "{threads}: {run:#?}");
+    }
+}
+
+/// A worker beats from the moment a batch's first message reaches it, not only once the
+/// whole batch is in: a 512 MiB batch over a throttled network (TCP with 4 KiB socket
+/// buffers, about 100 MB/s here: several seconds) outlives a 2 s time-out while the driver
+/// listens. Open MPI only: the throttle is made of Open MPI's settings.
+#[test]
+fn a_worker_still_receiving_a_large_batch_is_not_lost() {
+    if !common::open_mpi() {
+        notice(
+            "launcher",
+            "the throttled network of this test is made of Open MPI's settings",
+        );
+        return;
+    }
+    let run = mpirun_env(
+        2,
+        &probe(),
+        &["big-batch", "512"],
+        &[
+            ("BLAZER_WORKER_TIMEOUT", "2"),
+            ("OMPI_MCA_btl", "tcp,self"),
+            ("OMPI_MCA_btl_tcp_sndbuf", "4096"),
+            ("OMPI_MCA_btl_tcp_rcvbuf", "4096"),
+        ],
+    );
+    assert_eq!(run.ok_lines(), ["BIG BATCH [(1, 536870912)]"], "{run:#?}");
+    assert!(!run.stderr.contains("lost rank"), "{run:#?}");
+}
+
+/// The heartbeat thread sends on a communicator of its own while the worker's thread, or a
+/// task's own MPI calls, may be in MPI too: only `MPI_THREAD_MULTIPLE` allows that. Under
+/// `MULTIPLE` a task that makes MPI calls for 5 s outlives a 2 s time-out (the heartbeat beats
+/// beside it); under `SERIALIZED` and `FUNNELED` the worker has no heartbeat thread at all, so
+/// no second thread calls MPI while the task does, and rank 0 says once that the time-out
+/// then also limits a batch.
+#[test]
+fn the_heartbeat_runs_only_under_mpi_thread_multiple() {
+    let warning = "workers send no heartbeat, so BLAZER_WORKER_TIMEOUT also limits how long \
+                   one batch may run";
+    let run = mpirun_env(
+        2,
+        &probe(),
+        &["own-mpi", "5000"],
+        &[
+            ("BLAZER_WORKER_TIMEOUT", "2"),
+            ("BLAZER_MPI_THREADS", "multiple"),
+        ],
+    );
+    assert_eq!(
+        run.ok_lines(),
+        ["OWN MPI ON RANK 1 CALLS true HEARTBEAT THREAD true"],
+        "{run:#?}"
+    );
+    assert!(
+        !run.stderr.contains("lost rank") && !run.stderr.contains(warning),
+        "{run:#?}"
+    );
+    for threads in ["serialized", "funneled"] {
+        let run = mpirun_env(
+            2,
+            &probe(),
+            &["own-mpi", "300"],
+            &[
+                ("BLAZER_WORKER_TIMEOUT", "30"),
+                ("BLAZER_MPI_THREADS", threads),
+            ],
+        );
+        assert_eq!(
+            run.ok_lines(),
+            ["OWN MPI ON RANK 1 CALLS true HEARTBEAT THREAD false"],
+            "{threads}: {run:#?}"
+        );
+        assert_eq!(
+            run.stderr.matches(warning).count(),
+            1,
+            "{threads}: {run:#?}"
+        );
+    }
 }
 
 #[test]

@@ -8,13 +8,12 @@
 
 mod common;
 use common::{alone, example, mpirun, Run};
-use std::io::Write;
 
 const ELEMENTS: usize = 5000;
 
 /// Printed past libtest's capture, so the skip shows in a plain `cargo test`.
 fn skip(why: &str) {
-    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+    common::notice("gpu", why);
 }
 
 fn dovectors() -> std::path::PathBuf {

@@ -10,11 +10,12 @@ const RUNTIME: &[(&str, u32)] = &[
     ("config", 0),
     ("task", 0),
     ("raw", 0),
-    ("identity", 0),
+    ("os", 0),
     ("output", 0),
     ("gpu::test_support", 0),
     ("gpu::lock", 1),
     ("world", 1),
+    ("identity", 1),
     ("checkpoint::log", 1),
     ("checkpoint::session", 2),
     ("gpu::nvrtc", 2),
@@ -217,12 +218,11 @@ fn every_source_file_is_in_a_layer() {
     }
 }
 
-#[test]
-fn each_unsafe_invariant_lives_in_one_file() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("blazer-runtime/src");
+/// The modules of `table` under `src` with `unsafe` code in them (outside comments).
+fn modules_with_unsafe(src: &Path, table: &[(&'static str, u32)]) -> Vec<&'static str> {
     let mut with_unsafe = Vec::new();
-    for (module, _) in RUNTIME {
-        let code = std::fs::read_to_string(file_of(&src, module)).unwrap();
+    for (module, _) in table {
+        let code = std::fs::read_to_string(file_of(src, module)).unwrap();
         let blocks = code
             .lines()
             .filter(|l| !l.trim_start().starts_with("//") && l.contains("unsafe "))
@@ -231,18 +231,52 @@ fn each_unsafe_invariant_lives_in_one_file() {
             with_unsafe.push(*module);
         }
     }
+    with_unsafe
+}
+
+/// Every `unsafe` block and `unsafe impl` of `module` has a `SAFETY:` comment in the 6 lines
+/// above it.
+fn each_unsafe_says_why(src: &Path, module: &str) {
+    let file = file_of(src, module);
+    let code = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = code.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let code_part = line.split("//").next().unwrap_or("");
+        if code_part.contains("unsafe {") || code_part.contains("unsafe impl") {
+            let above = lines[..i]
+                .iter()
+                .rev()
+                .take(6)
+                .any(|l| l.contains("SAFETY:"));
+            assert!(
+                above,
+                "{}:{}: unsafe without a SAFETY comment",
+                file.display(),
+                i + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn each_unsafe_invariant_lives_in_one_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("blazer-runtime/src");
+    let with_unsafe = modules_with_unsafe(&src, RUNTIME);
     // Each unsafe invariant lives in one file: detached parts point into the message their
     // `Encoded` owns (transport); a payload's lent part points into the vector the part owns
     // (payload); blocks are aligned allocations a `Vec` takes over (payload::block); plain
-    // numbers are plain bytes (raw, payload::vectors); the GPU module's FFI calls: loading NVRTC (gpu::nvrtc), flock on a device's lock file (gpu::lock), a kernel launch in a test (gpu::handle); the
-    // communicator lent to the heartbeat thread, whose MPI calls a mutex keeps apart from the
-    // worker's (heartbeat); one ioctl on the process's own output pipes (output). Any other
-    // file with `unsafe` needs a look, and a line here. (In blazer-cluster, `local.rs` and
-    // `process.rs` call libc: mkfifo on a path it owns, prctl and getppid in a forked child.)
+    // numbers are plain bytes (raw, payload::vectors); the OS calls std lacks: flock on the
+    // checkpoint log, the program's own mapped image for the build identity, and the unit
+    // tests' counting allocator (os); the GPU module's FFI calls: loading NVRTC (gpu::nvrtc),
+    // flock on a device's lock file (gpu::lock), a kernel launch in a test (gpu::handle); the
+    // communicator lent to the heartbeat thread (heartbeat); one ioctl on the process's own
+    // output pipes (output). Any other file with `unsafe` needs a look, and a line here.
     assert_eq!(
         with_unsafe,
         [
             "raw",
+            "os",
             "output",
             "gpu::lock",
             "gpu::nvrtc",
@@ -254,34 +288,15 @@ fn each_unsafe_invariant_lives_in_one_file() {
             "gpu::handle"
         ]
     );
-    // Each unsafe block says why it is sound.
-    for file in [
-        "wire/transport.rs",
-        "wire/payload.rs",
-        "wire/payload/block.rs",
-        "wire/payload/vectors.rs",
-        "raw.rs",
-        "gpu/nvrtc.rs",
-        "gpu/lock.rs",
-        "gpu/handle.rs",
-        "wire/heartbeat.rs",
-        "output.rs",
-    ] {
-        let code = std::fs::read_to_string(src.join(file)).unwrap();
-        let lines: Vec<&str> = code.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            if line.contains("unsafe {") && !line.trim_start().starts_with("//") {
-                let above = lines[..i]
-                    .iter()
-                    .rev()
-                    .take(6)
-                    .any(|l| l.contains("SAFETY:"));
-                assert!(
-                    above,
-                    "{file}:{}: unsafe block without a SAFETY comment",
-                    i + 1
-                );
-            }
-        }
+    for module in &with_unsafe {
+        each_unsafe_says_why(&src, module);
+    }
+    // blazer-cluster calls libc: mkfifo on a path it owns (private_files), getpid, and prctl
+    // and getppid in a forked child (process), volatile writes that wipe a secret (secret).
+    let src = root.join("blazer-cluster/src");
+    let with_unsafe = modules_with_unsafe(&src, CLUSTER);
+    assert_eq!(with_unsafe, ["private_files", "process", "secret"]);
+    for module in &with_unsafe {
+        each_unsafe_says_why(&src, module);
     }
 }

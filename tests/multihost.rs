@@ -48,7 +48,7 @@ fn cluster() -> Option<Cluster> {
         Ok(text) => text,
         Err(e) => {
             if std::env::var("BLAZER_MULTIHOST_TESTS").as_deref() == Ok("skip") {
-                eprintln!("multi-host test skipped: BLAZER_MULTIHOST_TESTS=skip");
+                common::notice("multihost", "BLAZER_MULTIHOST_TESTS=skip");
                 return None;
             }
             panic!(

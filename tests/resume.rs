@@ -72,8 +72,21 @@ impl Setup {
     /// A run sent SIGTERM (the driver alone: rank 0's PID) once the side channel has `lines`
     /// lines matching `counted`.
     fn run_terminated(&self, n: usize, args: &[&str], counted: &str, lines: usize) -> Run {
+        self.run_terminated_after(n, args, counted, lines, Duration::ZERO)
+    }
+
+    /// Like [`Setup::run_terminated`], the signal sent `pause` after the lines are there.
+    fn run_terminated_after(
+        &self,
+        n: usize,
+        args: &[&str],
+        counted: &str,
+        lines: usize,
+        pause: Duration,
+    ) -> Run {
         let mut child = spawn(n, &probe(), args, &self.env(), &self.out(), &self.err());
         self.wait_for(&mut child, counted, lines);
+        std::thread::sleep(pause);
         let pid = std::fs::read_to_string(self.dir.join("pid")).expect("the driver's PID");
         let status = std::process::Command::new("kill")
             .args(["-TERM", pid.trim()])
@@ -313,6 +326,48 @@ fn sigterm_syncs_the_log_releases_the_workers_and_exits_with_its_code() {
     }
 }
 
+/// SIGTERM once the driver's body has returned (its results are on disk) changes nothing:
+/// the job finishes with the body's outcome, 0, and nothing aborts. The body returns with a
+/// batch in flight that nobody waits for, so the shutdown waits about 6 s for its answer, and
+/// the signal, 1 s after the body's last note, lands in it. Before, the SIGTERM thread (or,
+/// with `BLAZER_WORKER_TIMEOUT`, the main thread's wait for that answer) ended the finished
+/// job with 75 through `MPI_Abort`. The other order, SIGTERM while the body runs, is
+/// [`sigterm_syncs_the_log_releases_the_workers_and_exits_with_its_code`].
+#[test]
+fn sigterm_after_the_body_returned_changes_nothing() {
+    let Some(ranks) = size_between(2, 2) else {
+        return;
+    };
+    for timeout in [None, Some("60")] {
+        let mut setup = Setup::new("sigterm-end", 0);
+        if let Some(t) = timeout {
+            setup.env.push(("BLAZER_WORKER_TIMEOUT".into(), t.into()));
+        }
+        let run = setup.run_terminated_after(
+            ranks,
+            &["end-then-sigterm"],
+            "body done",
+            1,
+            Duration::from_secs(1),
+        );
+        assert_eq!(run.code, Some(0), "timeout {timeout:?}: {run:#?}");
+        assert_eq!(
+            run.stdout.lines().collect::<Vec<_>>(),
+            ["FIRST 0"],
+            "{run:#?}"
+        );
+        assert!(
+            run.stderr
+                .contains("blazer: SIGTERM received after the driver's body returned"),
+            "timeout {timeout:?}: {run:#?}"
+        );
+        assert!(
+            !run.stderr.contains("ending the job") && !run.stderr.contains("MPI_ABORT"),
+            "timeout {timeout:?}: {run:#?}"
+        );
+    }
+}
+
 /// The job's driver is gone: no process has its PID, or only a zombie waits to be reaped
 /// (its launcher, its parent, is gone too).
 fn no_probe_left(setup: &Setup) -> bool {
@@ -487,6 +542,124 @@ fn another_build_of_the_program_reuses_nothing() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Two runs on one checkpoint log at once (two jobs naming one directory): the second is
+/// refused at start-up, naming the first, and touches nothing; the log is whole afterwards.
+#[test]
+fn a_second_run_on_a_log_in_use_is_refused_naming_the_first() {
+    let setup = Setup::new("busy", 2000);
+    let args = ["resume-map", "2000"];
+    let mut first = spawn(0, &probe(), &args, &setup.env(), &setup.out(), &setup.err());
+    setup.wait_for(&mut first, "m ", 20);
+    let (out, err) = (setup.dir.join("stdout-2"), setup.dir.join("stderr-2"));
+    let mut second = spawn(0, &probe(), &args, &setup.env(), &out, &err);
+    let code = wait_bounded(&mut second, LIMIT);
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    let holder = format!(
+        "{} is in use by another run (pid {} on host ",
+        setup.log().display(),
+        first.id()
+    );
+    assert!(
+        code == Some(1) && stderr.contains(&holder) && stderr.contains("BLAZER_CHECKPOINT"),
+        "{code:?}: {stderr}"
+    );
+    kill_tree(first.id());
+    let _ = first.wait();
+    // The first run's records are all there: the next run resumes from them.
+    let n = 2000u64;
+    let run = setup.run(0, &args);
+    assert_eq!(
+        run.ok_lines(),
+        [format!("MAP {n} {}", digest(squares_plus_one(n)))]
+    );
+    assert!(run.stderr.contains("results of an earlier run"), "{run:#?}");
+}
+
+/// Whether this process runs as root (who reads files of any mode).
+fn is_root() -> bool {
+    let out = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id -u");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+/// Two builds of `blazer-twin` whose executables their user can run but not read (mode 0711,
+/// common on shared systems; 0111 when the tests run as the owner) share a checkpoint
+/// directory: each is still identified, from its image in memory, so the second reuses
+/// nothing of the first, while the first run again reuses its own results. Root reads any
+/// file, so as root (CI) the programs run as `nobody` through `setpriv`.
+#[test]
+fn unreadable_executables_of_two_builds_reuse_nothing_of_each_other() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = is_root();
+    let dir = scratch("unreadable");
+    let ck = dir.join("ck");
+    std::fs::create_dir_all(&ck).unwrap();
+    // `nobody` reaches the programs, and writes the log.
+    for (path, mode) in [(&dir, 0o755), (&ck, 0o777)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let copy = |from: &Path, build: &str| {
+        let to = dir.join(build);
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exe = to.join("blazer-twin");
+        std::fs::copy(from, &exe).expect("copy the program");
+        let mode = if root { 0o711 } else { 0o111 };
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(mode)).unwrap();
+        assert!(root || std::fs::File::open(&exe).is_err(), "unreadable");
+        exe
+    };
+    let a = copy(Path::new(env!("CARGO_BIN_EXE_blazer-twin")), "a");
+    let b = copy(&common::example("blazer-twin"), "b");
+    let run = |exe: &Path| {
+        let mut cmd = std::process::Command::new("timeout");
+        cmd.args(["--kill-after=10", "120"]);
+        if root {
+            cmd.args([
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ]);
+        }
+        let out = cmd
+            .arg(exe)
+            .env("BLAZER_CHECKPOINT", &ck)
+            .env("HOME", &dir)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("run the program");
+        common::Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let first = run(&a);
+    assert_eq!(first.ok_lines(), ["FIELDS a=1 b=2"]);
+    let same = run(&a);
+    assert_eq!(same.ok_lines(), ["FIELDS a=1 b=2"]);
+    assert!(
+        same.stderr.contains("1 results of an earlier run"),
+        "{same:#?}"
+    );
+    let other = run(&b);
+    assert_eq!(other.ok_lines(), ["FIELDS a=1 b=2"]);
+    assert!(
+        other
+            .stderr
+            .contains("it was written by another build of the program"),
+        "{other:#?}"
+    );
+    assert!(
+        !other.stderr.contains("results of an earlier run"),
+        "{other:#?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn a_checkpointed_scatter_is_reused() {
     let setup = Setup::new("scatter", 0);
@@ -578,7 +751,10 @@ fn a_lost_ranks_batches_run_on_the_other_ranks() {
 /// purpose, `BLAZER_CLUSTER_TESTS=skip`): the environment for its commands.
 fn slurm() -> Option<Vec<(String, String)>> {
     if std::env::var("BLAZER_CLUSTER_TESTS").as_deref() == Ok("skip") {
-        common::notice("BLAZER_CLUSTER_TESTS=skip: no requeue test on the test Slurm");
+        common::notice(
+            "cluster",
+            "BLAZER_CLUSTER_TESTS=skip: no requeue test on the test Slurm",
+        );
         return None;
     }
     let dir = std::env::var("BLAZER_CLUSTER_DIR").unwrap_or("/tmp/blazer-cluster-env".into());

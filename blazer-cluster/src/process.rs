@@ -119,7 +119,8 @@ fn spawn_with_parent_death_signal(cmd: &mut Command) -> std::io::Result<std::pro
     // SAFETY: `getpid` has no preconditions.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs in the child between fork and exec and calls only
-    // async-signal-safe functions (prctl, getppid), allocating nothing.
+    // async-signal-safe functions (prctl, getppid), allocating nothing: its errors are plain
+    // OS codes (an `io::Error` with a message would allocate after fork).
     unsafe {
         cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
@@ -127,7 +128,7 @@ fn spawn_with_parent_death_signal(cmd: &mut Command) -> std::io::Result<std::pro
             }
             // The parent may have died before the signal was asked for.
             if libc::getppid() != parent {
-                return Err(std::io::Error::other("the parent process is gone"));
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
             Ok(())
         })

@@ -75,8 +75,8 @@ impl Config {
 
     /// The MPI thread level to ask for: `MPI_THREAD_MULTIPLE` unless `BLAZER_MPI_THREADS`
     /// says `serialized` (tasks must then not call MPI from threads of their own) or
-    /// `funneled` (the fastest messages; no worker heartbeat); anything else is an error
-    /// naming the choices.
+    /// `funneled` (the fastest messages); below `multiple` no worker sends a heartbeat
+    /// (wire/heartbeat.rs). Anything else is an error naming the choices.
     pub(crate) fn mpi_threads(&self) -> Result<mpi::environment::Threading, String> {
         use mpi::environment::Threading;
         match self.mpi_threads.as_deref().map(str::trim) {

@@ -8,10 +8,12 @@
 //!
 //! ```text
 //! error, config, task, raw,  foundations: errors and exit codes, BLAZER_* settings, the Task
-//! identity, output           trait and TaskId, plain-number vectors, the build identity;
-//!                            letting the launcher read this process's output before an abort
-//! world, checkpoint/log      facts about the process: rank, size, hosts, nodes; the driver's
-//!                            durable log of finished results (BLAZER_CHECKPOINT)
+//! os, output                 trait and TaskId, plain-number vectors, the OS calls std lacks
+//!                            (flock, the program's mapped image); letting the launcher read
+//!                            this process's output before an abort
+//! world, identity,           facts about the process: rank, size, hosts, nodes; the build
+//! checkpoint/log             identity; the driver's durable log of finished results
+//!                            (BLAZER_CHECKPOINT)
 //! checkpoint/session,        the log opened around the driver's body, and which calls are
 //! sigterm                    checkpointed; SIGTERM caught on every rank, the driver's fallback
 //! wire/                      codec → transport (parts beside messages, in MPI-sized chunks)
@@ -54,6 +56,7 @@ mod gpu;
 mod gpu_glue;
 mod identity;
 mod lifecycle;
+mod os;
 mod output;
 mod raw;
 mod registry;

@@ -11,7 +11,7 @@ use crate::wire::heartbeat;
 use crate::wire::message::TAG_HANDSHAKE;
 use crate::worker;
 use crate::world;
-use mpi::collective::{CommunicatorCollectives, Root};
+use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
 use mpi::environment::Threading;
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -60,8 +60,8 @@ const PROTOCOL_VERSION: u64 = 4;
 /// ```
 pub fn run<R: DriverOutcome>(body: impl FnOnce() -> R) -> ExitCode {
     // Tasks may use MPI from threads of their own, and a worker's heartbeat thread sends
-    // while the worker runs a batch (wire/heartbeat.rs): ask for every thread to be free,
-    // unless told that SERIALIZED will do (BLAZER_MPI_THREADS).
+    // while the worker holds work (wire/heartbeat.rs): ask for every thread to be free,
+    // unless told that less will do (BLAZER_MPI_THREADS; then no heartbeat).
     let level = match config().mpi_threads() {
         Ok(level) => level,
         Err(why) => {
@@ -158,27 +158,17 @@ pub fn run_on<R: DriverOutcome>(
     let mut tracing = u8::from(rank == 0 && trace_path.is_some());
     world.process_at_rank(0).broadcast_into(&mut tracing);
     crate::trace::set_enabled(tracing == 1);
-    // Rank 0 tells the workers how often to send heartbeats while they run a batch (µs; 0:
-    // never). Without MPI_THREAD_SERIALIZED (`run_on` after a plain `mpi::initialize`) no
-    // rank may call MPI from a second thread, and the time-out counts whole batches.
-    let threads_ok = mpi::environment::threading_support() >= mpi::Threading::Serialized;
-    let timeout = config().worker_timeout.filter(|_| rank == 0);
-    if timeout.is_some() && !threads_ok {
-        eprintln!("blazer: MPI was initialised below MPI_THREAD_SERIALIZED: workers send no heartbeat, so BLAZER_WORKER_TIMEOUT also limits how long one batch may run");
-    }
-    let mut beat_us = timeout
-        .filter(|_| threads_ok)
-        .map_or(0, |t| heartbeat::period(t).as_micros() as u64);
-    world.process_at_rank(0).broadcast_into(&mut beat_us);
+    let beats = heartbeats(&world);
     if rank != 0 {
-        let beat = (beat_us > 0 && threads_ok).then(|| Duration::from_micros(beat_us));
-        worker::serve(&world, beat);
+        worker::serve(&world, beats.as_ref().map(|(comm, period)| (comm, *period)));
         return ExitCode::SUCCESS;
     }
     if size > 1 {
-        dispatch::install(WorkQueue::new(world));
+        dispatch::install(WorkQueue::new(world, beats.map(|(comm, _)| comm)));
     }
-    let code = match crate::checkpoint::session::open() {
+    // The checkpoint's build identity covers the task set too (the handshake checked it).
+    let tasks = Registry::global().map_or(0, Registry::fingerprint);
+    let code = match crate::checkpoint::session::open(tasks) {
         Ok(()) => {
             let outcome = catch_unwind(AssertUnwindSafe(body));
             // What finished is on disk before anything else can end the job.
@@ -194,6 +184,11 @@ pub fn run_on<R: DriverOutcome>(
             ExitCode::FAILURE
         }
     };
+    // The outcome is decided and on disk: a SIGTERM from now on changes nothing, neither the
+    // exit code nor `MPI_Finalize`. One taken before is being acted on: wait for it.
+    if !crate::sigterm::finished() {
+        crate::sigterm::wait_for_the_end();
+    }
     // Always release the workers, whatever the body did, so no rank is left waiting.
     if let Some(mut queue) = dispatch::uninstall() {
         queue.shutdown();
@@ -209,6 +204,43 @@ pub fn run_on<R: DriverOutcome>(
         }
     }
     code
+}
+
+/// Rank 0's heartbeat settings, agreed by every rank (collective): the heartbeat
+/// communicator and the period at which workers beat while they hold work, or `None` (no
+/// `BLAZER_WORKER_TIMEOUT`, or no heartbeat possible).
+///
+/// A worker's heartbeat thread calls MPI while the worker's thread, or a task, may be in MPI
+/// too, which only `MPI_THREAD_MULTIPLE` allows (wire/heartbeat.rs): below it on any rank
+/// there is no heartbeat, the time-out also limits how long one batch may run, and rank 0 says
+/// so once. The beats travel on a duplicate of `world` of their own, never mixed with
+/// batches, replies or a task's messages.
+fn heartbeats(world: &SimpleCommunicator) -> Option<(SimpleCommunicator, Duration)> {
+    let rank = world.rank();
+    let timeout = config().worker_timeout.filter(|_| rank == 0);
+    let mut beat_us = timeout.map_or(0, |t| heartbeat::period(t).as_micros() as u64);
+    world.process_at_rank(0).broadcast_into(&mut beat_us);
+    if beat_us == 0 {
+        return None;
+    }
+    let level = mpi::environment::threading_support();
+    let mut all_multiple = 0u8;
+    world.all_reduce_into(
+        &u8::from(level == Threading::Multiple),
+        &mut all_multiple,
+        SystemOperation::min(),
+    );
+    if all_multiple == 0 {
+        if rank == 0 {
+            eprintln!(
+                "blazer: MPI_THREAD_MULTIPLE is not granted on every rank (rank 0 has \
+                 {level:?}; see BLAZER_MPI_THREADS): workers send no heartbeat, so \
+                 BLAZER_WORKER_TIMEOUT also limits how long one batch may run"
+            );
+        }
+        return None;
+    }
+    Some((world.duplicate(), Duration::from_micros(beat_us)))
 }
 
 /// Checks that every rank runs the same build (the same tasks with, say, a struct's fields in

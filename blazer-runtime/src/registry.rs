@@ -43,7 +43,7 @@ inventory::collect!(TaskEntry);
 /// Decodes the input of `T`, runs it and encodes its output (a plain-data vector as it
 /// lies: see [`crate::wire::payload`]).
 fn invoke<T: Task>(input: Payload) -> Result<Payload, String> {
-    let args: T::Input = T::join_input(&mut ArgsIn(input))
+    let args: T::Input = T::join_input(&mut ArgsIn::new(input))
         .map_err(|e| format!("cannot decode the arguments of `{}`: {e}", T::NAME))?;
     let out = T::run(args)?;
     Payload::encode_owned(out)

@@ -93,13 +93,20 @@ pub trait ArgSink {
 
 /// Where a task's arguments come from one by one as they are decoded (see
 /// [`Task::join_input`]).
+///
+/// The pieces only say where to cut the encoded tuple, so an argument must use its piece
+/// exactly: one that does not (a cut that does not fit the types) is read, with the arguments
+/// after it, from the bytes in sequence, as the whole tuple is. Either way the task gets the
+/// tuple that was sent, or an error; never another value.
 #[doc(hidden)]
 pub trait ArgSource {
-    /// How many separate pieces the encoded arguments are in.
+    /// How many separate pieces the encoded arguments are in: one per argument when they
+    /// travelled apart.
     fn pieces(&self) -> usize;
-    /// Decodes the next piece as one argument.
+    /// Decodes the next argument: its piece, all of it (see the trait's docs). Taken as many
+    /// times as [`ArgSource::pieces`] says, the last argument ends where the bytes do.
     fn arg<A: DeserializeOwned + 'static>(&mut self) -> Result<A, String>;
-    /// Decodes everything left as one value.
+    /// Decodes everything left as one value, which must use every byte.
     fn whole<T: DeserializeOwned + 'static>(&mut self) -> Result<T, String>;
 }
 

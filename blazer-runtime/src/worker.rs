@@ -12,11 +12,15 @@ use mpi::point_to_point::Source;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::time::Duration;
 
-/// Serves batches from rank 0 until it says `Shutdown`; with a `heartbeat` period, tells the
-/// driver that it is alive that often while a batch runs.
-pub(crate) fn serve(world: &SimpleCommunicator, heartbeat: Option<Duration>) {
+/// Serves batches from rank 0 until it says `Shutdown`. With `heartbeat` (the heartbeat
+/// communicator and period, only under `MPI_THREAD_MULTIPLE`), tells the driver that it is
+/// alive that often while it holds work (wire/heartbeat.rs).
+pub(crate) fn serve(
+    world: &SimpleCommunicator,
+    heartbeat: Option<(&SimpleCommunicator, Duration)>,
+) {
     std::thread::scope(|scope| {
-        let beat = heartbeat.map(|period| Heartbeat::start(scope, world, period));
+        let beat = heartbeat.map(|(beats, period)| Heartbeat::start(scope, beats, period));
         serve_batches(world, beat.as_ref());
     });
 }
@@ -26,7 +30,12 @@ fn serve_batches(world: &SimpleCommunicator, beat: Option<&Heartbeat>) {
     let mut buffer: Vec<u8> = Vec::new();
     loop {
         // Any tag: the tag says how many messages follow the batch.
-        let status = receive_reusing(driver.matched_probe(), &mut buffer);
+        let probed = driver.matched_probe();
+        // Work is held from its first message on: receiving its parts may take long (a
+        // large batch, or a driver computing instead of driving its sends), and the driver
+        // counts this worker as busy from when it sent the batch until the reply is in.
+        let busy = beat.map(Heartbeat::busy);
+        let status = receive_reusing(probed, &mut buffer);
         let decoded = match blocks_after(status.tag(), TAG_TO_WORKER) {
             Some(n) => receive_message::<ToWorker>(&buffer, n, &driver, TAG_BLOCK_TO_WORKER),
             None => Err(Error::Decode {
@@ -36,17 +45,20 @@ fn serve_batches(world: &SimpleCommunicator, beat: Option<&Heartbeat>) {
         };
         let reply = match decoded {
             Ok(ToWorker::Shutdown) => {
+                drop(busy);
+                // The driver has finished: a SIGTERM from now on changes nothing, unless one
+                // already began ending this process (sigterm.rs).
+                if !crate::sigterm::finished() {
+                    crate::sigterm::wait_for_the_end();
+                }
                 if crate::trace::enabled() {
                     crate::trace::send_to_driver(world);
                 }
                 return;
             }
             Ok(ToWorker::Run { call, batch }) => {
-                let busy = beat.map(Heartbeat::busy);
                 let first = batch.first;
                 let outputs = run_batch(batch);
-                // No heartbeat is being sent once `busy` is gone: the reply may go.
-                drop(busy);
                 ToDriver::Done(Reply {
                     call,
                     first,
@@ -58,6 +70,8 @@ fn serve_batches(world: &SimpleCommunicator, beat: Option<&Heartbeat>) {
         let encoded = Encoded::new(reply).unwrap_or_else(|e| {
             Encoded::new(ToDriver::Unanswerable(e.to_string())).expect("a string encodes")
         });
+        // Still held while the reply goes: a large one waits for the driver to receive it.
         encoded.send_blocking(&driver, TAG_TO_DRIVER, TAG_BLOCK_TO_DRIVER);
+        drop(busy);
     }
 }

@@ -3,7 +3,8 @@
 
 use blazer::{call, task};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Tasks of `counted` run by this process.
 static EXECUTED: AtomicU64 = AtomicU64::new(0);
@@ -50,6 +51,46 @@ fn big(seed: u64) -> blazer::RawVec<u64> {
 fn nap(ms: u64) -> u64 {
     std::thread::sleep(std::time::Duration::from_millis(ms));
     ms
+}
+
+/// `(rank, bytes)`: the rank that ran it and the length of `data`; on the driver (its own
+/// block of a `scatter`) it first sleeps `driver_ms`, the driver's time away from its workers.
+#[blazer::task]
+fn weigh(driver_ms: u64, data: blazer::RawVec<u8>) -> (i32, u64) {
+    if blazer::rank() == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(driver_ms));
+    }
+    (blazer::rank(), data.0.len() as u64)
+}
+
+/// Makes MPI calls of its own for `ms` milliseconds (barriers on `MPI_COMM_SELF`, as a task
+/// that communicates would), then says `(rank, calls made, whether this process has a
+/// heartbeat thread)`.
+#[blazer::task]
+fn own_mpi(ms: u64) -> (i32, u64, bool) {
+    use blazer::mpi::collective::CommunicatorCollectives;
+    let me = blazer::mpi::topology::SimpleCommunicator::self_comm();
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut calls = 0;
+    while std::time::Instant::now() < until {
+        me.barrier();
+        calls += 1;
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    (blazer::rank(), calls, heartbeat_thread())
+}
+
+/// Whether a thread of this process is blazer's heartbeat thread (`blazer-heartbeat`, which
+/// Linux shortens to 15 bytes in `comm`).
+fn heartbeat_thread() -> bool {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|name| name.trim_end().starts_with("blazer-heartbea"))
+        })
 }
 
 #[blazer::task]
@@ -227,6 +268,113 @@ fn fan(x: i64) -> i64 {
     parts.iter().sum()
 }
 
+/// The shared variable of the `shared-window` mode: `(rank, index)` → index.
+fn window() -> blazer::Shared<(i32, u64), u64> {
+    blazer::shared("shared-window")
+}
+
+/// Indices of the entries `window_fill` writes: far above the writer's.
+const WINDOW_FILL_BASE: u64 = 1 << 40;
+/// How many entries the window writer of this rank has inserted so far.
+static WINDOW_WRITTEN: AtomicU64 = AtomicU64::new(0);
+/// Tells the window writer to stop.
+static WINDOW_STOP: AtomicBool = AtomicBool::new(false);
+/// The window writer's thread, while it runs.
+static WINDOW_WRITER: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
+/// Inserts `n` entries on this rank: a large map, so that each later sync takes a while
+/// between a rank's export and its import (the window the writer's entries fall into).
+#[blazer::task]
+fn window_fill(n: u64) -> u64 {
+    let rank = blazer::rank();
+    for j in 0..n {
+        window()
+            .insert((rank, WINDOW_FILL_BASE + j), j)
+            .expect("insert");
+    }
+    n
+}
+
+/// Starts a thread on this rank that inserts `(rank, i) → i` for i = 0, 1, ... every 200
+/// microseconds until `window_stop`: some of its writes land inside a sync, between this
+/// rank's export and its import.
+#[blazer::task]
+fn window_start() {
+    WINDOW_STOP.store(false, Ordering::SeqCst);
+    WINDOW_WRITTEN.store(0, Ordering::SeqCst);
+    let writer = std::thread::spawn(|| {
+        let rank = blazer::rank();
+        let mut i = 0;
+        while !WINDOW_STOP.load(Ordering::SeqCst) {
+            window().insert((rank, i), i).expect("insert");
+            i += 1;
+            // Published after the insert: a reader that sees `i` sees the entry.
+            WINDOW_WRITTEN.store(i, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    });
+    *WINDOW_WRITER.lock().unwrap() = Some(writer);
+}
+
+/// `(rank, written, missing)`: of the entries this rank's writer had inserted when the task
+/// started, how many its own view lacks (each one a write the rank lost from its view).
+#[blazer::task]
+fn window_missing() -> (i32, u64, u64) {
+    let rank = blazer::rank();
+    let written = WINDOW_WRITTEN.load(Ordering::SeqCst);
+    let vars = window();
+    let missing = (0..written)
+        .filter(|&i| vars.get(&(rank, i)).expect("get").is_none())
+        .count() as u64;
+    (rank, written, missing)
+}
+
+/// Stops this rank's writer and returns how many entries it wrote.
+#[blazer::task]
+fn window_stop() -> u64 {
+    WINDOW_STOP.store(true, Ordering::SeqCst);
+    if let Some(writer) = WINDOW_WRITER.lock().unwrap().take() {
+        writer.join().expect("the writer");
+    }
+    WINDOW_WRITTEN.load(Ordering::SeqCst)
+}
+
+/// How many entries this rank's view of the window variable holds.
+#[blazer::task]
+fn window_entries() -> u64 {
+    window().entries().expect("entries").len() as u64
+}
+
+/// `v` as a postcard varint (7 bits a byte, low bits first).
+fn varint(mut v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+    out
+}
+
+/// The bytes of a batch message no blazer rank sends: `Run` of call 1 from slot 0, no fold,
+/// then `plan` and `inputs` as given (raw postcard bytes).
+fn forged_batch(plan: &[u8], inputs: &[u8]) -> Vec<u8> {
+    [&[0u8, 1, 0, 0][..], plan, inputs].concat()
+}
+
+/// One input whose value announces `parts` detached parts of `len` bytes each, at offset 0
+/// of an empty head (the wire form of a value; `blazer-runtime/src/wire/payload/wire_form.rs`).
+fn forged_parts(parts: u64, len: u64) -> Vec<u8> {
+    let mut bytes = vec![1]; // one input
+    bytes.extend(varint(parts << 32));
+    bytes.push(0); // an empty head
+    let part = [&[0u8, 1, 0, 0][..], &varint(len)].concat(); // at 0, align 1, bytes, detached
+    for _ in 0..parts {
+        bytes.extend(&part);
+    }
+    bytes
+}
+
 fn main() -> std::process::ExitCode {
     let mode = std::env::args().nth(1).unwrap_or_default();
     blazer::run(|| run(&mode))
@@ -392,6 +540,45 @@ fn run(mode: &str) -> blazer::Result<()> {
             let outcomes = blazer::parallel([call::<nap>(5000), call::<nap>(1)])?;
             blazer::root_println!("SLOW OK {outcomes:?}");
         }
+        "busy-scatter" => {
+            // `busy-scatter MIB MS`: a scatter of one item per rank, each worker's MIB MiB,
+            // whose block on the driver takes MS ms: the driver computes while the workers'
+            // batches wait for it to drive their sends.
+            let mib = arg(2, 64) as usize;
+            let ms = arg(3, 3000);
+            let items = (0..blazer::size()).map(|r| {
+                let len = if r == 0 { 1 } else { mib << 20 };
+                blazer::RawVec(vec![r as u8; len])
+            });
+            let out = blazer::scatter(items, blazer::partial::<weigh>(ms))?;
+            blazer::root_println!("BUSY SCATTER {out:?}");
+        }
+        "big-batch" => {
+            // `big-batch MIB`: one batch of MIB MiB to a worker, while the driver waits.
+            let data = blazer::RawVec(vec![7u8; (arg(2, 64) as usize) << 20]);
+            let out = blazer::parallel([call::<weigh>((0, data))])?;
+            blazer::root_println!("BIG BATCH {out:?}");
+        }
+        "own-mpi" => {
+            // `own-mpi MS`: a task that makes MPI calls of its own for MS ms on a worker.
+            let [(rank, calls, beating)] = blazer::parallel([call::<own_mpi>(arg(2, 500))])?[..]
+            else {
+                unreachable!("one call, one result")
+            };
+            blazer::root_println!(
+                "OWN MPI ON RANK {rank} CALLS {} HEARTBEAT THREAD {beating}",
+                calls > 0
+            );
+        }
+        "end-then-sigterm" => {
+            // The body returns with a batch still in flight that nobody waits for (a stream
+            // dropped early), so the driver's shutdown waits seconds for its answer: a SIGTERM
+            // sent once `body done` is noted lands after the body, during the shutdown.
+            write_pid();
+            let first = blazer::stream([0u64, 6000], task::<nap>()).batch(1).next();
+            blazer::root_println!("FIRST {:?}", first.expect("a first result")?);
+            note("body done");
+        }
         "progress" => {
             // About 1.6 s of work per call (on one worker), so that a bar has time to draw.
             let n = blazer::map_chunked(task::<nap>(), vec![8u64; 200], 1)?.len();
@@ -439,6 +626,22 @@ fn run(mode: &str) -> blazer::Result<()> {
             let err =
                 blazer::__private::send_garbage_for_test(1, vec![0xff, 0x13, 0x37]).unwrap_err();
             blazer::root_println!("GARBAGE {err}");
+            blazer::root_println!("AFTER {:?}", blazer::parallel((1..=3).map(call::<sqr>))?);
+        }
+        "forged" => {
+            // Batches no blazer rank sends, as a corrupt or hostile peer might, none with a
+            // message beside it: a plan nested a million levels deep (two bytes a level), a
+            // value announcing a part of 2^50 bytes, and one announcing 100,000 parts. Each is
+            // refused, without allocating or walking what it announces, and the worker serves
+            // on.
+            let deep = forged_batch(&[[1u8, 1].repeat(1_000_000), vec![1, 0]].concat(), &[0]);
+            let list = [3u8, 0]; // `Plan::List` of no branch
+            let huge = forged_batch(&list, &forged_parts(1, 1 << 50));
+            let many = forged_batch(&list, &forged_parts(100_000, 1));
+            for (name, bytes) in [("DEEP", deep), ("HUGE", huge), ("MANY", many)] {
+                let err = blazer::__private::send_garbage_for_test(1, bytes).unwrap_err();
+                blazer::root_println!("FORGED {name} {err}");
+            }
             blazer::root_println!("AFTER {:?}", blazer::parallel((1..=3).map(call::<sqr>))?);
         }
         "driver-exit" => {
@@ -520,6 +723,35 @@ fn run(mode: &str) -> blazer::Result<()> {
                 squares == (0..40u64).map(|x| x * x).collect::<Vec<_>>()
             );
         }
+        "shared-window" => {
+            // `shared-window [ROUNDS]`: syncs while every rank keeps writing; after each
+            // sync, every rank must still read all of its own writes (those made between its
+            // export and its import included), and at the end every rank reads everything.
+            let rounds = arg(2, 10);
+            let fill = 10_000;
+            blazer::on_every_rank(call::<window_fill>(fill))?;
+            window().sync()?;
+            blazer::on_every_rank(call::<window_start>(()))?;
+            let mut lost = Vec::new();
+            for round in 0..rounds {
+                window().sync()?;
+                for (rank, written, missing) in blazer::on_every_rank(call::<window_missing>(()))? {
+                    if missing > 0 {
+                        lost.push(format!(
+                            "round {round}: rank {rank} lost {missing} of {written}"
+                        ));
+                    }
+                }
+            }
+            let written: u64 = blazer::on_every_rank(call::<window_stop>(()))?.iter().sum();
+            window().sync()?;
+            let expected = written + fill * blazer::size() as u64;
+            let views = blazer::on_every_rank(call::<window_entries>(()))?;
+            blazer::root_println!("WINDOW WROTE {}", written > rounds);
+            blazer::root_println!("WINDOW LOST {lost:?}");
+            blazer::root_println!("WINDOW VIEWS {}", views.iter().all(|&v| v == expected));
+        }
+        "shapes" => shapes()?,
         other => return Err(blazer::Error::Usage(format!("unknown mode `{other}`"))),
     }
     Ok(())
@@ -573,4 +805,168 @@ fn vm_rss_kib() -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+// `shapes`: flows whose stage input a task of several arguments takes apart (see
+// tests/shapes.rs): unit branches, nested forks, partial applications, fully bound calls,
+// long vectors beside scalars, through real workers. Each line is a value and what it was.
+
+/// `p` as it came beside a `()`.
+#[blazer::task]
+fn unit_then_pair(u: (), p: (u32, Vec<u32>)) -> (u32, Vec<u32>) {
+    let () = u;
+    p
+}
+
+/// Its arguments but the `()`: a nested fork's output between a `()` and a scalar.
+#[blazer::task]
+fn unit_nested_last(u: (), p: (u8, Vec<u8>), z: u64) -> (u8, Vec<u8>, u64) {
+    let () = u;
+    (p.0, p.1, z)
+}
+
+/// `k` times the sum of `v`, and `v`'s length: a scalar beside a long vector.
+#[blazer::task]
+fn scaled_sum(k: f64, v: Vec<f64>) -> (f64, usize) {
+    (k * v.iter().sum::<f64>(), v.len())
+}
+
+/// Lengths and sums of two vectors with a `()` between them.
+#[blazer::task]
+fn around_unit(a: Vec<u8>, u: (), b: Vec<i64>) -> (usize, u64, usize, i64) {
+    let () = u;
+    let bytes = a.iter().map(|&x| u64::from(x)).sum();
+    (a.len(), bytes, b.len(), b.iter().sum())
+}
+
+/// The length of `v`, beside a last argument of type `()`.
+#[blazer::task]
+fn len_then_unit(v: Vec<u8>, u: ()) -> usize {
+    let () = u;
+    v.len()
+}
+
+/// What eight arguments of every kind hold, in a line.
+#[blazer::task]
+#[allow(clippy::too_many_arguments)]
+fn eight_kinds(
+    a: u8,
+    b: Vec<f64>,
+    c: (),
+    d: Vec<u8>,
+    e: Vec<i64>,
+    f: i32,
+    g: (),
+    h: (u32, Vec<u8>),
+) -> String {
+    let ((), ()) = (c, g);
+    let sum_d: u64 = d.iter().map(|&x| u64::from(x)).sum();
+    format!(
+        "{a} {}:{} {}:{sum_d} {}:{} {f} {}:{}",
+        b.len(),
+        b.iter().sum::<f64>(),
+        d.len(),
+        e.len(),
+        e.iter().sum::<i64>(),
+        h.0,
+        h.1.len()
+    )
+}
+
+/// `n` bytes counting up from 0 (wrapping): a task's long output.
+#[blazer::task]
+fn count_bytes(n: u64) -> Vec<u8> {
+    (0..n).map(|i| i as u8).collect()
+}
+
+/// `0, -1, -2, ...`: `n` of them.
+#[blazer::task]
+fn count_down(n: u64) -> Vec<i64> {
+    (0..n as i64).map(|i| -i).collect()
+}
+
+/// `n` halves.
+#[blazer::task]
+fn halves(n: u64) -> Vec<f64> {
+    vec![0.5; n as usize]
+}
+
+/// Nothing, from a task.
+#[blazer::task]
+fn unit_value() {}
+
+/// The flows of mode `shapes`, one line each.
+fn shapes() -> blazer::Result<()> {
+    use blazer::{constant, fork, partial};
+    let nested = fork((
+        constant::<(), _>(()),
+        fork((constant(5u32), constant(vec![2u32, 7, 7]))),
+    ))
+    .then(task::<unit_then_pair>());
+    blazer::root_println!("SHAPES NESTED {:?}", nested.run(())?);
+    let between = fork((
+        constant::<(), _>(()),
+        fork((constant(5u8), constant(vec![1u8, 2, 3]))),
+        constant(9u64),
+    ))
+    .then(task::<unit_nested_last>());
+    blazer::root_println!("SHAPES NESTED BETWEEN {:?}", between.run(())?);
+    // Long vectors beside scalars, as fully bound calls (past 64 KiB: parts of their own).
+    let calls =
+        (1..=4).map(|k| call::<scaled_sum>((f64::from(k), vec![0.25; 10_000 * k as usize])));
+    blazer::root_println!("SHAPES CALLS {:?}", blazer::parallel(calls)?);
+    // Branches computed on workers, a `()` between them.
+    let around = fork((
+        call::<count_bytes>(70_000),
+        call::<unit_value>(()),
+        call::<count_down>(9_000),
+    ))
+    .then(task::<around_unit>());
+    blazer::root_println!("SHAPES AROUND {:?}", around.run(())?);
+    let constants = fork((
+        constant::<(), _>(vec![1u8; 3]),
+        constant(()),
+        constant(vec![-1i64, -2]),
+    ))
+    .then(task::<around_unit>());
+    blazer::root_println!("SHAPES CONSTANTS {:?}", constants.run(())?);
+    // A `()` as the last argument: after bound ones, after a fork, in a call.
+    let partial_unit = partial::<len_then_unit>(vec![9u8; 70_000]).run(())?;
+    let forked_unit = fork((call::<count_bytes>(65_537), task::<unit_value>()))
+        .then(task::<len_then_unit>())
+        .run(())?;
+    let called_unit = blazer::parallel([call::<len_then_unit>((vec![1u8; 4], ()))])?;
+    blazer::root_println!("SHAPES UNIT LAST {partial_unit} {forked_unit} {called_unit:?}");
+    // Eight arguments: given one by one, mapped, bound but the last, and forked.
+    let eight = |k: u8| {
+        (
+            k,
+            vec![0.5; 9_000 * usize::from(k)],
+            (),
+            vec![k; 70_000],
+            (0..9_000i64).collect::<Vec<_>>(),
+            -i32::from(k),
+            (),
+            (u32::from(k) * 100, vec![7u8; usize::from(k)]),
+        )
+    };
+    blazer::root_println!("SHAPES EIGHT {}", task::<eight_kinds>().run(eight(1))?);
+    let mapped = blazer::map(task::<eight_kinds>(), (1..=3).map(eight))?;
+    blazer::root_println!("SHAPES EIGHT MAPPED {mapped:?}");
+    let (a, b, c, d, e, f, g, h) = eight(2);
+    let bound = partial::<eight_kinds>((a, b, c, d, e, f, g)).run(h)?;
+    blazer::root_println!("SHAPES EIGHT PARTIAL {bound}");
+    let forked = fork((
+        constant::<(), _>(3u8),
+        call::<halves>(9_000),
+        call::<unit_value>(()),
+        call::<count_bytes>(70_000),
+        call::<count_down>(9_000),
+        constant(-3i32),
+        constant(()),
+        fork((constant(300u32), constant(vec![7u8; 3]))),
+    ))
+    .then(task::<eight_kinds>());
+    blazer::root_println!("SHAPES EIGHT FORKED {}", forked.run(())?);
+    Ok(())
 }

@@ -127,9 +127,15 @@ fn encode_args<T: Task>(input: T::Input) -> Result<Payload> {
 /// `Flow<f64, f64>`; with three or more arguments, `head` is a tuple.
 pub fn partial<T: Task>(head: T::Head) -> Flow<T::Last, T::Output> {
     let mut pieces = ArgPieces::default();
+    // With two arguments or more, the bound ones end in the slot of the stage input, so that
+    // the task gets exactly one piece per argument, the input's too (even a `()`). A task of
+    // one argument or none has nothing bound: its input is all its arguments.
     let bound = T::split_head(head, &mut pieces)
         .map_err(Error::Encode)
-        .map(|()| pieces.into_payload());
+        .map(|()| match T::ARITY {
+            0 | 1 => Payload::default(),
+            _ => pieces.into_open_payload(),
+        });
     Flow::from_plan(bound.map(|bound| Plan::Task { id: T::ID, bound }))
 }
 
@@ -447,4 +453,409 @@ pub fn partial_given<T: Task, const N: usize>(
     head: <[(); N] as Given<T>>::Head,
 ) -> Flow<T::Last, T::Output> {
     partial::<T>(head)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Flows of real tasks, run in this process through the public API: a world of one runs
+    //! every stage inline, through the same plans, joins and argument pieces as a worker.
+
+    use super::*;
+    use crate::api::primitives::{map, parallel, reduce};
+    use crate::task::ArgSource;
+    use crate::wire::payload::ArgsIn;
+    use crate::wire::plan::Plan;
+    use blazer_macros::task as blazer_task;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use std::fmt::Debug;
+
+    #[blazer_task(crate = crate)]
+    fn unit_then_pair(u: (), p: (u32, Vec<u32>)) -> (u32, Vec<u32>) {
+        let () = u;
+        p
+    }
+
+    #[blazer_task(crate = crate)]
+    fn address_of(k: u32, v: Vec<f64>) -> (u32, usize) {
+        (k, v.as_ptr() as usize)
+    }
+
+    #[blazer_task(crate = crate)]
+    fn bytes_then_unit(v: Vec<u8>, u: ()) -> usize {
+        let () = u;
+        v.len()
+    }
+
+    #[test]
+    fn a_unit_branch_beside_a_nested_fork_arrives_as_sent() {
+        let flow = fork((
+            constant::<(), _>(()),
+            fork((constant(5u32), constant(vec![2u32, 7, 7]))),
+        ))
+        .then(task::<unit_then_pair>());
+        assert_eq!(flow.run(()).unwrap(), (5, vec![2, 7, 7]));
+    }
+
+    /// A `Vec<f64>` beside a scalar comes to the task as the caller's own vector: the call
+    /// holds exactly its two pieces, and the task takes them one by one.
+    #[test]
+    fn a_call_takes_its_vector_argument_over() {
+        let v = vec![0.5f64; 1 << 14];
+        let ptr = v.as_ptr() as usize;
+        let out = parallel([call::<address_of>((3, v))]).unwrap();
+        assert_eq!(
+            out,
+            [(3, ptr)],
+            "the caller's vector, not a copy through serde"
+        );
+    }
+
+    #[test]
+    fn a_unit_last_argument_beside_a_vector() {
+        let flow = fork((constant::<(), _>(vec![1u8; 70_000]), constant(())))
+            .then(task::<bytes_then_unit>());
+        assert_eq!(flow.run(()).unwrap(), 70_000);
+        assert_eq!(partial::<bytes_then_unit>(vec![2u8; 3]).run(()).unwrap(), 3);
+        let calls = [call::<bytes_then_unit>((vec![4u8; 5], ()))];
+        assert_eq!(parallel(calls).unwrap(), [5]);
+    }
+
+    // The property: any flow shape delivers to a task of 1 to 8 arguments exactly the tuple
+    // that was sent, by the path its shape calls for (piece by piece, or whole).
+
+    /// An argument type, with the flows from `()` that produce a value of it.
+    trait Arg: Serialize + DeserializeOwned + Clone + PartialEq + Debug + 'static {
+        /// A flow that outputs `self`, as `how` picks: a constant, a task's output, a
+        /// fully bound call, or (a tuple) a fork of its fields.
+        fn branch(self, how: u8) -> Flow<(), Self>;
+    }
+
+    /// For each type: a task that outputs its argument, and the [`Arg`] flows through it.
+    macro_rules! args_through {
+        ($($t:ty => $id:ident),*) => {$(
+            #[blazer_task(crate = crate)]
+            fn $id(x: $t) -> $t {
+                x
+            }
+
+            impl Arg for $t {
+                fn branch(self, how: u8) -> Flow<(), $t> {
+                    match how % 3 {
+                        0 => constant(self),
+                        1 => constant::<(), _>(self).then(task::<$id>()),
+                        _ => call::<$id>(self),
+                    }
+                }
+            }
+        )*};
+    }
+
+    args_through!(
+        u8 => same_u8, u32 => same_u32, i32 => same_i32, i64 => same_i64,
+        String => same_string, Vec<f64> => same_f64s, Vec<u8> => same_bytes,
+        Vec<i64> => same_i64s
+    );
+
+    #[blazer_task(crate = crate)]
+    fn nothing() {}
+
+    impl Arg for () {
+        fn branch(self, how: u8) -> Flow<(), ()> {
+            match how % 3 {
+                0 => constant(()),
+                1 => call::<nothing>(()),
+                _ => task::<nothing>(),
+            }
+        }
+    }
+
+    impl<A: Arg, B: Arg> Arg for (A, B) {
+        fn branch(self, how: u8) -> Flow<(), (A, B)> {
+            match how % 3 {
+                0 => constant(self),
+                // A nested fork: its output is one piece of the fork around it.
+                _ => fork((self.0.branch(how / 3), self.1.branch(how / 9))),
+            }
+        }
+    }
+
+    // Tasks of 1 to 8 arguments that output their arguments.
+    #[blazer_task(crate = crate)]
+    fn echo1(a: Vec<f64>) -> Vec<f64> {
+        a
+    }
+
+    #[blazer_task(crate = crate)]
+    fn echo2(a: (), b: (u32, Vec<u8>)) -> ((), (u32, Vec<u8>)) {
+        (a, b)
+    }
+
+    #[blazer_task(crate = crate)]
+    fn echo2v(a: u8, b: Vec<f64>) -> (u8, Vec<f64>) {
+        (a, b)
+    }
+
+    #[blazer_task(crate = crate)]
+    fn echo3(a: Vec<u8>, b: (), c: i64) -> (Vec<u8>, (), i64) {
+        (a, b, c)
+    }
+
+    #[blazer_task(crate = crate)]
+    fn echo4(a: (u32, Vec<u8>), b: Vec<i64>, c: (), d: String) -> Echo4 {
+        (a, b, c, d)
+    }
+    type Echo4 = ((u32, Vec<u8>), Vec<i64>, (), String);
+
+    #[blazer_task(crate = crate)]
+    fn echo5(a: String, b: Vec<f64>, c: Vec<u8>, d: (Vec<f64>, ()), e: i32) -> Echo5 {
+        (a, b, c, d, e)
+    }
+    type Echo5 = (String, Vec<f64>, Vec<u8>, (Vec<f64>, ()), i32);
+
+    #[blazer_task(crate = crate)]
+    fn echo6(a: (), b: (), c: Vec<i64>, d: u8, e: (u32, Vec<u8>), f: Vec<f64>) -> Echo6 {
+        (a, b, c, d, e, f)
+    }
+    type Echo6 = ((), (), Vec<i64>, u8, (u32, Vec<u8>), Vec<f64>);
+
+    #[blazer_task(crate = crate)]
+    #[allow(clippy::too_many_arguments)]
+    fn echo7(
+        a: i64,
+        b: Vec<u8>,
+        c: (),
+        d: Vec<f64>,
+        e: String,
+        f: Vec<i64>,
+        g: (Vec<f64>, ()),
+    ) -> Echo7 {
+        (a, b, c, d, e, f, g)
+    }
+    type Echo7 = (i64, Vec<u8>, (), Vec<f64>, String, Vec<i64>, (Vec<f64>, ()));
+
+    #[blazer_task(crate = crate)]
+    #[allow(clippy::too_many_arguments)]
+    fn echo8(
+        a: u8,
+        b: Vec<f64>,
+        c: (),
+        d: Vec<u8>,
+        e: Vec<i64>,
+        f: i32,
+        g: (),
+        h: (u32, Vec<u8>),
+    ) -> Echo8 {
+        (a, b, c, d, e, f, g, h)
+    }
+    type Echo8 = (u8, Vec<f64>, (), Vec<u8>, Vec<i64>, i32, (), (u32, Vec<u8>));
+
+    /// Lengths past a part's minimum for elements of `elem` bytes.
+    fn long(elem: usize) -> std::ops::Range<usize> {
+        let n = crate::wire::payload::PART_MIN.div_ceil(elem);
+        n..n + 40
+    }
+
+    /// Short vectors mostly, a long one (an out-of-line part) now and then.
+    fn f64s() -> impl Strategy<Value = Vec<f64>> {
+        prop_oneof![
+            4 => vec(any::<i32>().prop_map(f64::from), 0..6),
+            1 => (long(8), any::<i16>())
+                .prop_map(|(n, s)| (0..n).map(|i| f64::from(s) + i as f64).collect()),
+        ]
+    }
+
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            4 => vec(any::<u8>(), 0..6),
+            1 => (long(1), any::<u8>())
+                .prop_map(|(n, s)| (0..n).map(|i| s.wrapping_add(i as u8)).collect()),
+        ]
+    }
+
+    fn i64s() -> impl Strategy<Value = Vec<i64>> {
+        prop_oneof![
+            4 => vec(any::<i64>(), 0..6),
+            1 => (long(8), any::<i64>())
+                .prop_map(|(n, s)| (0..n as i64).map(|i| s.wrapping_mul(i)).collect()),
+        ]
+    }
+
+    /// What task `stage` (a task, called or partially applied) is given on `input`, as the
+    /// worker puts it together (`exec.rs`): its bound arguments, then the input.
+    fn given<In, Out>(stage: &Flow<In, Out>, input: Payload) -> Payload {
+        match stage.plan().expect("a plan") {
+            Plan::Task { bound, .. } if bound.is_empty() => input,
+            Plan::Task { bound, .. } => bound.clone().then(input),
+            other => panic!("not a task stage: {other:?}"),
+        }
+    }
+
+    /// Whether `T` takes its arguments from `payload` one by one (not as one value), and
+    /// what it gets.
+    fn split_by<T: Task>(payload: Payload) -> (bool, Result<T::Input, String>) {
+        struct Watch(ArgsIn, bool);
+        impl ArgSource for Watch {
+            fn pieces(&self) -> usize {
+                self.0.pieces()
+            }
+            fn arg<A: DeserializeOwned + 'static>(&mut self) -> std::result::Result<A, String> {
+                self.0.arg()
+            }
+            fn whole<V: DeserializeOwned + 'static>(&mut self) -> std::result::Result<V, String> {
+                self.1 = true;
+                self.0.whole()
+            }
+        }
+        let mut watch = Watch(ArgsIn::new(payload), false);
+        let got = T::join_input(&mut watch);
+        (!watch.1, got)
+    }
+
+    /// Asserts that `T` gets `input` from `payload` by the path of the shape: one by one when
+    /// it takes several arguments and `pieces` says the shape keeps them apart.
+    fn assert_given<T: Task>(payload: Payload, input: &T::Input, pieces: bool, shape: &str)
+    where
+        T::Input: PartialEq + Debug,
+    {
+        let (split, got) = split_by::<T>(payload);
+        assert_eq!(got.as_ref(), Ok(input), "{shape}");
+        assert_eq!(split, pieces && T::ARITY >= 2, "{shape}: the path taken");
+    }
+
+    /// `head!(a, b)`: the bound arguments of a partial application (`()`, `a` or a tuple).
+    macro_rules! head {
+        () => { () };
+        ($one:expr) => { $one };
+        ($($many:expr),+) => { ($($many),+) };
+    }
+
+    /// One property test per task: every shape, on generated arguments.
+    macro_rules! flow_shapes {
+        ($name:ident, $task:ident, [$($h:ident in $hs:expr),*], $l:ident in $ls:expr) => {
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(16))]
+                #[test]
+                fn $name($($h in $hs,)* $l in $ls, hows in vec(any::<u8>(), 10)) {
+                    let input: <$task as Task>::Input = head!($($h.clone(),)* $l.clone());
+                    let mut hows = hows.into_iter();
+                    let mut how = move || hows.next().unwrap();
+                    let echo = task::<$task>();
+
+                    // The arguments given to the task's flow, one by one.
+                    let sent = echo.encode_input(input.clone()).unwrap();
+                    assert_given::<$task>(given(&echo, sent), &input, true, "run");
+                    prop_assert_eq!(&echo.run(input.clone()).unwrap(), &input);
+
+                    // A fully bound call, and its `()` input.
+                    let ready = call::<$task>(input.clone());
+                    assert_given::<$task>(given(&ready, Payload::default()), &input, true, "call");
+                    prop_assert_eq!(parallel([ready]).unwrap(), vec![input.clone()]);
+
+                    // A partial application, run on the last argument.
+                    let part = partial::<$task>(head!($($h.clone()),*));
+                    let last = Payload::encode_owned($l.clone()).unwrap();
+                    assert_given::<$task>(given(&part, last), &input, true, "partial");
+                    prop_assert_eq!(&part.run($l.clone()).unwrap(), &input);
+
+                    // One flow per argument, forked (nested forks inside), fed to the task.
+                    let branches = flow_shapes!(@fork how, $($h,)* $l);
+                    let out = dispatch::drive(branches.plan().unwrap(), Payload::default()).unwrap();
+                    assert_given::<$task>(given(&echo, out), &input, true, "fork");
+                    prop_assert_eq!(&branches.then(task::<$task>()).run(()).unwrap(), &input);
+
+                    // The last argument from a flow, into a partial application.
+                    let into_part = $l.clone().branch(how()).then(part.clone());
+                    prop_assert_eq!(&into_part.run(()).unwrap(), &input);
+
+                    // The tuple as one value: the task reads it whole.
+                    let whole = Payload::encode(&input).unwrap();
+                    assert_given::<$task>(given(&echo, whole), &input, false, "whole");
+                    let constant_fed = constant::<(), _>(input.clone()).then(task::<$task>());
+                    prop_assert_eq!(&constant_fed.run(()).unwrap(), &input);
+
+                    // Many inputs, mapped.
+                    let mapped = map(task::<$task>(), [input.clone(), input.clone()]).unwrap();
+                    prop_assert_eq!(&mapped, &[input.clone(), input.clone()]);
+                }
+            }
+        };
+        (@fork $how:ident, $one:ident) => { $one.clone().branch($how()) };
+        (@fork $how:ident, $($arg:ident),+) => { fork(($($arg.clone().branch($how()),)+)) };
+    }
+
+    flow_shapes!(flow_shapes_one_argument, echo1, [], a in f64s());
+    flow_shapes!(flow_shapes_unit_and_nested, echo2, [a in Just(())], b in (any::<u32>(), bytes()));
+    flow_shapes!(flow_shapes_scalar_and_vector, echo2v, [a in any::<u8>()], b in f64s());
+    flow_shapes!(
+        flow_shapes_three_arguments,
+        echo3,
+        [a in bytes(), b in Just(())],
+        c in any::<i64>()
+    );
+    flow_shapes!(
+        flow_shapes_four_arguments,
+        echo4,
+        [a in (any::<u32>(), bytes()), b in i64s(), c in Just(())],
+        d in "[a-z]{0,5}"
+    );
+    flow_shapes!(
+        flow_shapes_five_arguments,
+        echo5,
+        [a in "[a-z]{0,5}", b in f64s(), c in bytes(), d in (f64s(), Just(()))],
+        e in any::<i32>()
+    );
+    flow_shapes!(
+        flow_shapes_six_arguments,
+        echo6,
+        [a in Just(()), b in Just(()), c in i64s(), d in any::<u8>(), e in (any::<u32>(), bytes())],
+        f in f64s()
+    );
+    flow_shapes!(
+        flow_shapes_seven_arguments,
+        echo7,
+        [a in any::<i64>(), b in bytes(), c in Just(()), d in f64s(), e in "[a-z]{0,5}",
+         f in i64s()],
+        g in (f64s(), Just(()))
+    );
+    flow_shapes!(
+        flow_shapes_eight_arguments,
+        echo8,
+        [a in any::<u8>(), b in f64s(), c in Just(()), d in bytes(), e in i64s(),
+         f in any::<i32>(), g in Just(())],
+        h in (any::<u32>(), bytes())
+    );
+
+    #[blazer_task(crate = crate)]
+    fn pair_sum(a: (u32, Vec<u8>), b: (u32, Vec<u8>)) -> (u32, Vec<u8>) {
+        (a.0.wrapping_add(b.0), [a.1, b.1].concat())
+    }
+
+    #[blazer_task(crate = crate)]
+    fn first_sum(a: (u32, Vec<u8>), b: (u32, Vec<u8>)) -> u32 {
+        a.0.wrapping_add(b.0)
+    }
+
+    #[blazer_task(crate = crate)]
+    fn second_concat(a: (u32, Vec<u8>), b: (u32, Vec<u8>)) -> Vec<u8> {
+        [a.1, b.1].concat()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// A fold of two arguments side by side: the accumulator a task's output, or a
+        /// fork's (one argument, whatever pieces it was made of).
+        #[test]
+        fn reduce_folds_task_and_fork_outputs(items in vec((any::<u32>(), bytes()), 1..5)) {
+            let expected = items
+                .iter()
+                .cloned()
+                .reduce(|a, b| (a.0.wrapping_add(b.0), [a.1, b.1].concat()))
+                .unwrap();
+            prop_assert_eq!(&reduce(task::<pair_sum>(), items.clone()).unwrap(), &expected);
+            let forked = fork((task::<first_sum>(), task::<second_concat>()));
+            prop_assert_eq!(&reduce(forked, items).unwrap(), &expected);
+        }
+    }
 }

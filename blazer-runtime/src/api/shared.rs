@@ -22,9 +22,9 @@ type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
 
 #[derive(Default)]
 struct Store {
-    /// Entries this rank wrote since its last sync.
+    /// Entries this rank wrote since its last export (the export of a sync takes them).
     mine: Entries,
-    /// Everyone's entries as of the last sync.
+    /// Everyone's entries as of the last sync, with this rank's own writes since on top.
     view: Entries,
 }
 
@@ -105,7 +105,9 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Shared<K,
 
     /// The synchronisation point: gathers every rank's new entries on the driver, merges them
     /// (for a key written on several ranks, the highest rank wins) and gives every rank the
-    /// merged map. Call it on the driver; no other rank needs to take part by hand.
+    /// merged map. A write a rank makes while the sync runs (from another thread) stays in its
+    /// own view on top of the merged map, and reaches the others at the next sync. Call it on
+    /// the driver; no other rank needs to take part by hand.
     pub fn sync(&self) -> Result<()> {
         if !world::is_root() {
             return Err(Error::Usage(
@@ -149,7 +151,8 @@ impl Task for SharedExport {
     }
 }
 
-/// Internal task: replaces this rank's view of a variable with the merged entries.
+/// Internal task: replaces this rank's view of a variable with the merged entries, then
+/// puts back the rank's own writes made since its export.
 struct SharedImport;
 
 impl Task for SharedImport {
@@ -161,10 +164,59 @@ impl Task for SharedImport {
     const NAME: &'static str = "blazer::shared::import";
     const SIGNATURE: &'static str = "fn(String, Vec<(Vec<u8>, Vec<u8>)>) -> ()";
     fn run((name, entries): Self::Input) -> std::result::Result<(), String> {
-        with_stores(|s| s.entry(name).or_default().view = entries.into_iter().collect());
+        with_stores(|s| {
+            let store = s.entry(name).or_default();
+            store.view = entries.into_iter().collect();
+            // `mine` now holds only writes made after this rank's export (the export took the
+            // rest): they are newer than anything merged, so they win here, as they will at
+            // the next sync unless a higher rank writes the same key before it.
+            store
+                .view
+                .extend(store.mine.iter().map(|(k, v)| (k.clone(), v.clone())));
+        });
         Ok(())
     }
 }
 
 inventory::submit! { TaskEntry::of::<SharedExport>(concat!(file!(), ":", line!())) }
 inventory::submit! { TaskEntry::of::<SharedImport>(concat!(file!(), ":", line!())) }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The export and import a sync runs on a rank, with a write between them: the write
+    /// stays in the rank's view on top of the merged entries, and goes out at the next export.
+    #[test]
+    fn own_writes_between_export_and_import_stay_in_view() {
+        let vars = shared::<String, i32>("tests::between-export-and-import");
+        vars.insert("early".into(), 1).unwrap();
+        vars.insert("both".into(), 1).unwrap();
+        let exported = SharedExport::run(vars.name.clone()).unwrap();
+        assert_eq!(exported.len(), 2);
+        vars.insert("late".into(), 2).unwrap();
+        vars.insert("both".into(), 2).unwrap();
+        // What the driver merged: this rank's export, another rank's write of `both` (which
+        // the later local write of `both` overrides here), and another rank's own key.
+        let mut merged: Entries = exported.into_iter().collect();
+        merged.insert(encode(&"both").unwrap(), encode(&3).unwrap());
+        merged.insert(encode(&"theirs").unwrap(), encode(&4).unwrap());
+        SharedImport::run((vars.name.clone(), merged.into_iter().collect())).unwrap();
+        assert_eq!(
+            vars.entries().unwrap(),
+            [
+                ("both".to_string(), 2),
+                ("late".to_string(), 2),
+                ("early".to_string(), 1),
+                ("theirs".to_string(), 4),
+            ]
+        );
+        // The late writes are still this rank's to export at the next sync.
+        let next: Entries = SharedExport::run(vars.name.clone())
+            .unwrap()
+            .into_iter()
+            .collect();
+        let keys: Vec<String> = next.keys().map(|k| decode(k).unwrap()).collect();
+        assert_eq!(keys, ["both", "late"]);
+    }
+}

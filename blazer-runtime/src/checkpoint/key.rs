@@ -1,7 +1,9 @@
 //! The identity of a checkpointed call and of its items.
 //!
-//! A call's key is a 128-bit xxh3 hash of: the build ID of the program (so a rebuilt program
-//! reuses nothing), the primitive (`map`, `scatter`, `reduce`, `stream`), the call's sequence
+//! A call's key is a 128-bit xxh3 hash of: the build identity of the program
+//! ([`crate::identity::checkpoint_build`]: the executable's and its task set's, never 0, and
+//! found even for an executable that cannot be read, so a rebuilt program reuses nothing),
+//! the primitive (`map`, `scatter`, `reduce`, `stream`), the call's sequence
 //! number among the checkpointed calls of the run, and the encoding of its plan (the task IDs,
 //! which hash each task's path and signature, and every bound argument). Each item is then
 //! keyed by its index in the call and the xxh3-128 hash of its encoded input, so a changed
@@ -11,17 +13,19 @@
 
 use crate::checkpoint::log;
 use crate::wire::payload::Payload;
+use std::num::NonZeroU64;
 use xxhash_rust::xxh3::Xxh3;
 
 /// The checkpoint of one call: its key, with which its items are looked up and recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CheckpointKey(pub(crate) u128);
 
-/// The key of a call: see the module docs.
-pub(crate) fn call_key(build: u64, primitive: &str, seq: u64, plan: &[u8]) -> CheckpointKey {
+/// The key of a call: see the module docs. `build` is never 0, the value that once stood for
+/// an unknown build, which every unreadable executable shared.
+pub(crate) fn call_key(build: NonZeroU64, primitive: &str, seq: u64, plan: &[u8]) -> CheckpointKey {
     let mut h = Xxh3::new();
     h.update(b"blazer checkpoint call v1\0");
-    h.update(&build.to_le_bytes());
+    h.update(&build.get().to_le_bytes());
     h.update(&(primitive.len() as u64).to_le_bytes());
     h.update(primitive.as_bytes());
     h.update(&seq.to_le_bytes());
@@ -77,15 +81,16 @@ mod tests {
 
     #[test]
     fn every_part_of_the_identity_changes_the_key() {
-        let k = call_key(1, "map", 0, b"plan");
-        assert_eq!(k, call_key(1, "map", 0, b"plan"));
-        assert_ne!(k, call_key(2, "map", 0, b"plan"), "build");
-        assert_ne!(k, call_key(1, "scatter", 0, b"plan"), "primitive");
-        assert_ne!(k, call_key(1, "map", 1, b"plan"), "sequence");
-        assert_ne!(k, call_key(1, "map", 0, b"plan2"), "plan");
+        let (one, two) = (NonZeroU64::MIN, NonZeroU64::new(2).unwrap());
+        let k = call_key(one, "map", 0, b"plan");
+        assert_eq!(k, call_key(one, "map", 0, b"plan"));
+        assert_ne!(k, call_key(two, "map", 0, b"plan"), "build");
+        assert_ne!(k, call_key(one, "scatter", 0, b"plan"), "primitive");
+        assert_ne!(k, call_key(one, "map", 1, b"plan"), "sequence");
+        assert_ne!(k, call_key(one, "map", 0, b"plan2"), "plan");
         assert_ne!(
-            call_key(1, "ma", 0, b"pplan"),
-            call_key(1, "map", 0, b"plan")
+            call_key(one, "ma", 0, b"pplan"),
+            call_key(one, "map", 0, b"plan")
         );
     }
 

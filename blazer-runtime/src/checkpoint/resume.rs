@@ -4,10 +4,10 @@
 //! call returns exactly what an uninterrupted one would.
 
 use crate::checkpoint::key::{call_key, input_hash, inputs_hash, CheckpointKey};
+use crate::checkpoint::log;
 use crate::driver::dispatch::{self, Submitted};
 use crate::driver::queue::{Observer, Placement, Slot};
 use crate::error::Result;
-use crate::identity::build_id;
 use crate::wire::codec::encode;
 use crate::wire::message::SubmissionId;
 use crate::wire::payload::Payload;
@@ -22,9 +22,11 @@ const RESTORED: i32 = 0;
 /// is open, this is the driver's main thread, and no task is running here.
 pub(crate) fn begin(primitive: &str, plan: &Plan) -> Option<CheckpointKey> {
     let seq = crate::checkpoint::session::next_sequence()?;
+    // The build identity the log was opened for (never 0: without one it is not opened).
+    let build = log::build()?;
     // A plan that cannot be encoded cannot run either; its call fails without a checkpoint.
     let plan = encode(plan).ok()?;
-    Some(call_key(build_id(), primitive, seq, &plan))
+    Some(call_key(build, primitive, seq, &plan))
 }
 
 /// Items of a call split into those the log holds and those to run.

@@ -8,8 +8,10 @@
 
 use crate::checkpoint::log;
 use crate::config::config;
-use crate::identity::build_id;
+use crate::identity::checkpoint_build;
 use std::cell::Cell;
+use std::num::NonZeroU64;
+use std::path::Path;
 
 thread_local! {
     /// On the driver's main thread while a log is open: the number of checkpointed calls so
@@ -19,18 +21,21 @@ thread_local! {
     static PAUSED: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Opens the checkpoint log that `BLAZER_CHECKPOINT` asks for (on the driver), and makes the
-/// calling thread's primitives checkpointed. An error when it cannot be opened: a job that
-/// counts on resuming must not run without it.
-pub(crate) fn open() -> Result<(), String> {
+/// Opens the checkpoint log that `BLAZER_CHECKPOINT` asks for (on the driver), for the build
+/// of this executable with task set `tasks` (the registry's fingerprint), and makes the calling
+/// thread's primitives checkpointed. An error when it cannot be opened, or when the build
+/// cannot be identified: a job that counts on resuming must not run without its log, nor
+/// with keys that another build shares.
+pub(crate) fn open(tasks: u64) -> Result<(), String> {
     let Some(dir) = config().checkpoint.as_deref() else {
         return Ok(());
     };
+    let build = identified(dir, checkpoint_build(tasks))?;
     let name = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "blazer".into());
-    let opened = log::open(dir, &name, build_id(), config().checkpoint_sync).map_err(|e| {
+    let opened = log::open(dir, &name, build, config().checkpoint_sync).map_err(|e| {
         format!(
             "BLAZER_CHECKPOINT={}: cannot open the checkpoint log: {e}",
             dir.display()
@@ -46,6 +51,20 @@ pub(crate) fn open() -> Result<(), String> {
     }
     enable_on_this_thread();
     Ok(())
+}
+
+/// The build identity to key the checkpoint in `dir` with, or the refusal to start: why there
+/// is none, and what to do.
+fn identified(dir: &Path, build: Result<NonZeroU64, String>) -> Result<NonZeroU64, String> {
+    build.map_err(|why| {
+        format!(
+            "BLAZER_CHECKPOINT={}: cannot checkpoint this run: {why}. Without the build's \
+             identity, results that another build of the program recorded could be taken for \
+             this one's. Make the executable readable by the user who runs it (chmod a+r), or \
+             unset BLAZER_CHECKPOINT to run without a checkpoint",
+            dir.display()
+        )
+    })
 }
 
 /// Ends the session when the driver's body returns: what finished is on disk before anything
@@ -97,7 +116,8 @@ mod tests {
     fn calls_are_checkpointed_only_on_the_enabled_thread_outside_tasks() {
         // Not yet enabled on this thread: nothing is checkpointed, even with a log open.
         let dir = std::env::temp_dir().join(format!("blazer-session-{}", std::process::id()));
-        log::open(&dir, "t", 7, std::time::Duration::ZERO).unwrap();
+        let build = NonZeroU64::new(7).unwrap();
+        log::open(&dir, "t", build, std::time::Duration::ZERO).unwrap();
         assert_eq!(next_sequence(), None, "not the enabled thread");
         enable_on_this_thread();
         assert_eq!(next_sequence(), Some(0));
@@ -110,5 +130,20 @@ mod tests {
         assert_eq!(next_sequence(), None, "no log open");
         SEQUENCE.set(None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_build_without_identity_is_refused_saying_why_and_what_to_do() {
+        let why = "this program has no identity: its executable file (permission denied)";
+        let refused = identified(Path::new("/ck"), Err(why.into())).unwrap_err();
+        assert!(
+            refused.starts_with("BLAZER_CHECKPOINT=/ck: cannot checkpoint this run: this program")
+                && refused.contains("(permission denied). Without the build's identity")
+                && refused.contains("chmod a+r")
+                && refused.contains("unset BLAZER_CHECKPOINT"),
+            "{refused}"
+        );
+        let build = NonZeroU64::new(5).unwrap();
+        assert_eq!(identified(Path::new("/ck"), Ok(build)), Ok(build));
     }
 }

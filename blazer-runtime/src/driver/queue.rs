@@ -9,7 +9,9 @@ use crate::config::config;
 use crate::driver::recovery::{Recovery, Rerun};
 use crate::driver::workers::{Worker, WorkerIndex, Workers};
 use crate::error::{exit_code, Error, TaskFailure};
+use crate::sigterm::Ending;
 use crate::wire::codec::encode;
+use crate::wire::heartbeat;
 use crate::wire::message::{
     blocks_after, receive_message, Reply, SubmissionId, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER,
     TAG_BLOCK_TO_WORKER, TAG_HEARTBEAT, TAG_TO_DRIVER, TAG_TO_WORKER,
@@ -49,9 +51,52 @@ struct Slots {
     missing: usize,
 }
 
+/// The driver's listening clock: the time it has spent looking for answers, the only time in
+/// which a worker's silence counts against it. While the driver does anything else (computes
+/// its own `scatter` block, runs code between primitives, receives one large reply) no
+/// answer or heartbeat reaches it, and a batch's sends that need the driver to drive them
+/// wait: counting that time would declare healthy ranks lost.
+///
+/// The clock moves at each look by the time since the previous one, but by at most `step`:
+/// a driver that did not run for a while (a machine too busy to schedule it, a stopped
+/// process) has not listened either, and what arrived meanwhile is read at its next look.
+#[derive(Debug, Default)]
+struct Listening {
+    /// Listened so far.
+    listened: Duration,
+    /// The last look of the current wait; `None` between waits.
+    last: Option<Instant>,
+}
+
+impl Listening {
+    /// The clock's reading.
+    fn now(&self) -> Duration {
+        self.listened
+    }
+
+    /// A look for answers: the clock moves by the time since the last one, at most `step`.
+    fn tick(&mut self, step: Duration) {
+        let now = Instant::now();
+        if let Some(last) = self.last.replace(now) {
+            self.listened += now.saturating_duration_since(last).min(step);
+        }
+    }
+
+    /// The wait is over, after a last look.
+    fn stop(&mut self, step: Duration) {
+        self.tick(step);
+        self.last = None;
+    }
+}
+
 /// The work queue that lives on rank 0 while workers serve.
 pub(crate) struct WorkQueue {
     world: SimpleCommunicator,
+    /// The communicator the workers' heartbeats come on (wire/heartbeat.rs), when they send
+    /// them (a time-out under `MPI_THREAD_MULTIPLE`).
+    beats: Option<SimpleCommunicator>,
+    /// Worker silence is measured on this clock, not on the wall clock.
+    listening: Listening,
     outbox: Outbox,
     /// The receive buffer, reused from reply to reply.
     inbox: Vec<u8>,
@@ -71,11 +116,14 @@ pub(crate) struct WorkQueue {
 }
 
 impl WorkQueue {
-    /// A work queue over `world`, whose ranks 1.. are workers.
-    pub(crate) fn new(world: SimpleCommunicator) -> WorkQueue {
+    /// A work queue over `world`, whose ranks 1.. are workers, which send heartbeats on
+    /// `beats` when it is given.
+    pub(crate) fn new(world: SimpleCommunicator, beats: Option<SimpleCommunicator>) -> WorkQueue {
         let workers = (world.size() - 1).max(0) as usize;
         WorkQueue {
             world,
+            beats,
+            listening: Listening::default(),
             outbox: Outbox::default(),
             inbox: Vec::new(),
             workers: Workers::new(workers),
@@ -221,9 +269,10 @@ impl WorkQueue {
             message,
             (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
         );
+        let now = self.listening.now();
         let worker = self.worker_mut(rank);
         if worker.in_flight.is_empty() {
-            worker.last_heard = Instant::now();
+            worker.heard = now;
         }
         worker.in_flight.push_back((call, first, outputs));
         Ok(())
@@ -235,32 +284,39 @@ impl WorkQueue {
             // Any tag: the tag says how many blocks follow the reply. (SIGTERM, while the
             // driver blocks here, is handled by its helper thread: sigterm.rs.)
             None => self.world.any_process().matched_probe(),
-            // Poll, so that a worker that stopped answering, and SIGTERM, can be noticed.
-            Some(limit) => loop {
-                let any = self.world.any_process();
-                if let Some(probed) = any.immediate_matched_probe() {
-                    break probed;
+            // Poll, so that a worker that stopped answering, and SIGTERM, can be noticed; the
+            // listening clock runs only here.
+            Some(limit) => {
+                // A look counts for at most a heartbeat period: four looks at least per
+                // time-out, as a worker beats four times.
+                let step = heartbeat::period(limit);
+                let probed = loop {
+                    self.listening.tick(step);
+                    self.receive_beats();
+                    if let Some(probed) = self.world.any_process().immediate_matched_probe() {
+                        break Some(probed);
+                    }
+                    if crate::sigterm::requested() {
+                        self.terminate();
+                    }
+                    if self.silent_workers(limit).next().is_some() {
+                        break None;
+                    }
+                    std::thread::yield_now();
+                };
+                self.listening.stop(step);
+                match probed {
+                    Some(probed) => probed,
+                    None => {
+                        let silent: Vec<i32> = self.silent_workers(limit).collect();
+                        self.declare_lost(&silent, limit);
+                        return Ok(());
+                    }
                 }
-                if crate::sigterm::requested() {
-                    self.terminate();
-                }
-                let silent = self.silent_workers(limit);
-                if !silent.is_empty() {
-                    self.declare_lost(&silent, limit);
-                    return Ok(());
-                }
-                std::thread::yield_now();
-            },
+            }
         };
         let status = receive_reusing(probed, &mut self.inbox);
         let rank = status.source_rank();
-        if status.tag() == TAG_HEARTBEAT {
-            // A worker running a long batch: alive, nothing to file.
-            if let Some(worker) = self.workers.get_mut(rank) {
-                worker.last_heard = Instant::now();
-            }
-            return Ok(());
-        }
         self.outbox.reap();
         let from = self.world.process_at_rank(rank);
         let Some(n) = blocks_after(status.tag(), TAG_TO_DRIVER) else {
@@ -281,7 +337,7 @@ impl WorkQueue {
             drain(&from, n, TAG_BLOCK_TO_DRIVER);
             return Ok(());
         }
-        worker.last_heard = Instant::now();
+        worker.heard = self.listening.now();
         let Some(oldest) = worker.in_flight.pop_front() else {
             drain(&from, n, TAG_BLOCK_TO_DRIVER);
             return Err(Error::Decode {
@@ -351,13 +407,34 @@ impl WorkQueue {
         }
     }
 
-    /// Workers holding work that have been silent for longer than `limit`.
-    fn silent_workers(&self, limit: Duration) -> Vec<i32> {
+    /// Workers holding work that have been silent for longer than `limit` of the driver's
+    /// listening.
+    fn silent_workers(&self, limit: Duration) -> impl Iterator<Item = i32> + '_ {
+        let now = self.listening.now();
         self.workers
             .iter()
-            .filter(|(_, w)| !w.lost && !w.in_flight.is_empty() && w.last_heard.elapsed() > limit)
+            .filter(move |(_, w)| {
+                !w.lost && !w.in_flight.is_empty() && now.saturating_sub(w.heard) > limit
+            })
             .map(|(i, _)| i.rank())
-            .collect()
+    }
+
+    /// Takes every heartbeat that has arrived, marking its sender as heard from.
+    fn receive_beats(&mut self) {
+        let Some(beats) = &self.beats else {
+            return;
+        };
+        let now = self.listening.now();
+        while let Some((message, status)) = beats
+            .any_process()
+            .immediate_matched_probe_with_tag(TAG_HEARTBEAT)
+        {
+            message.matched_receive_into(&mut [0u8; 0][..]);
+            // A beat may follow its worker's last reply (another communicator): harmless.
+            if let Some(worker) = self.workers.get_mut(status.source_rank()) {
+                worker.heard = now;
+            }
+        }
     }
 
     /// Gives up on `ranks`: their outstanding batches fail with a message naming the rank and
@@ -415,17 +492,35 @@ impl WorkQueue {
     }
 
     /// SIGTERM: syncs the checkpoint log and ends the job through `MPI_Abort`, which
-    /// releases every worker, with [`exit_code::TERMINATED`] (`sigterm.rs`).
-    fn terminate(&mut self) -> ! {
-        if crate::sigterm::begin_ending() {
-            crate::output::drain(Duration::from_secs(2));
-            crate::sigterm::aborting();
-            self.world.abort(i32::from(exit_code::TERMINATED));
+    /// releases every worker, with [`exit_code::TERMINATED`] (`sigterm.rs`). Returns only
+    /// when the run has finished (the driver's body returned; this is its shutdown): the
+    /// signal then changes nothing.
+    fn terminate(&mut self) {
+        match crate::sigterm::begin_ending() {
+            Ending::ByCaller => {
+                crate::output::drain(Duration::from_secs(2));
+                crate::sigterm::aborting();
+                self.leave_to_the_abort();
+                self.world.abort(i32::from(exit_code::TERMINATED));
+            }
+            Ending::ByAnother => crate::sigterm::wait_for_the_end(),
+            Ending::NotAtAll => {}
         }
-        // The SIGTERM thread is ending the process.
-        loop {
-            std::thread::park();
-        }
+    }
+
+    /// Gives up this queue's MPI objects (its communicators, its sends in progress) before
+    /// `MPI_Abort` from the driver's main thread, where the queue is a thread-local: MPICH's
+    /// `MPI_Abort` ends the process through `exit`, which runs this thread's thread-local
+    /// destructors, and freeing a communicator there, after the abort, fails an assertion
+    /// that turns the job's exit code into 1. The process is ending: nothing needs freeing.
+    fn leave_to_the_abort(&mut self) {
+        std::mem::forget(std::mem::take(&mut self.outbox));
+        std::mem::forget(self.beats.take());
+        // The world communicator itself is never freed.
+        std::mem::forget(std::mem::replace(
+            &mut self.world,
+            SimpleCommunicator::world(),
+        ));
     }
 
     /// The record of worker rank `rank`.
@@ -459,7 +554,12 @@ impl WorkQueue {
             Encoded::raw(bytes),
             (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
         );
-        self.worker_mut(rank).in_flight.push_back((call, 0, 1));
+        let now = self.listening.now();
+        let worker = self.worker_mut(rank);
+        if worker.in_flight.is_empty() {
+            worker.heard = now;
+        }
+        worker.in_flight.push_back((call, 0, 1));
         self.recovery.sent_raw(rank);
         self.wait(call)
     }
@@ -495,6 +595,9 @@ impl WorkQueue {
                 break;
             }
         }
+        // The beats sent while the last replies went (a worker stops once its reply is out):
+        // received rather than left behind.
+        self.receive_beats();
         let bytes = encode(&ToWorker::Shutdown).expect("shutdown encodes");
         for rank in 1..self.world.size() {
             self.outbox.send(
@@ -505,5 +608,36 @@ impl WorkQueue {
             );
         }
         self.outbox.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listening_clock_counts_looks_not_time_away() {
+        let step = Duration::from_millis(10);
+        let mut clock = Listening::default();
+        clock.tick(step);
+        assert_eq!(
+            clock.now(),
+            Duration::ZERO,
+            "a first look has nothing before it"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+        clock.tick(step);
+        assert_eq!(
+            clock.now(),
+            step,
+            "a long gap between two looks counts one step"
+        );
+        clock.stop(step);
+        let stopped = clock.now();
+        assert!(stopped <= 2 * step);
+        // Between two waits (the driver computing): nothing counts.
+        std::thread::sleep(Duration::from_millis(30));
+        clock.tick(step);
+        assert_eq!(clock.now(), stopped);
     }
 }

@@ -5,7 +5,7 @@ use crate::wire::message::SubmissionId;
 use crate::world::node_of;
 use std::collections::VecDeque;
 use std::ops::{Index, IndexMut};
-use std::time::Instant;
+use std::time::Duration;
 
 /// A worker's place in the driver's table: worker rank `r` (1..size) is at `r - 1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,8 +32,10 @@ pub(crate) type InFlight = VecDeque<(SubmissionId, u64, u64)>;
 pub(crate) struct Worker {
     /// The batches it holds (its window), oldest first.
     pub(crate) in_flight: InFlight,
-    /// When it last replied or sent a heartbeat, or when it last went from idle to busy.
-    pub(crate) last_heard: Instant,
+    /// When it last replied or sent a heartbeat, or last went from idle to busy, on the
+    /// driver's listening clock (driver/queue.rs): its silence counts only while the driver
+    /// listens.
+    pub(crate) heard: Duration,
     /// Declared lost: it gets no more work.
     pub(crate) lost: bool,
     /// It runs on another node than the driver (reached over the network, not shared memory).
@@ -47,12 +49,11 @@ pub(crate) struct Workers(Vec<Worker>);
 impl Workers {
     /// Records for worker ranks `1..=count`, all idle and just heard from.
     pub(crate) fn new(count: usize) -> Workers {
-        let now = Instant::now();
         Workers(
             (1..=count as i32)
                 .map(|rank| Worker {
                     in_flight: VecDeque::new(),
-                    last_heard: now,
+                    heard: Duration::ZERO,
                     lost: false,
                     off_node: node_of(rank) != node_of(0),
                 })

@@ -28,7 +28,17 @@ impl Drop for TempDir {
 }
 
 /// Says why a test checked nothing. Written to the descriptor, past libtest's capture,
-/// so that the skip shows in a plain `cargo test`.
+/// so that the skip shows in a plain `cargo test`; and added to the ledger of skipped checks
+/// that `scripts/test.sh` counts (`BLAZER_SKIP_LOG`; kind `gpu`).
 pub(super) fn skip(why: &str) {
     let _ = writeln!(io::stderr(), "skipped: {why}");
+    if let Some(path) = std::env::var_os("BLAZER_SKIP_LOG") {
+        let line = format!("gpu\tblazer-runtime unit test\t{why}\n");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .expect("BLAZER_SKIP_LOG");
+    }
 }

@@ -1,13 +1,20 @@
-//! A worker's heartbeat: while the worker runs a batch, a helper thread sends the driver an
+//! A worker's heartbeat: while the worker holds work, a helper thread sends the driver an
 //! empty message on [`TAG_HEARTBEAT`] every period, so that `BLAZER_WORKER_TIMEOUT` catches
 //! ranks that are silent (a stopped or hung process, a host cut off), not ranks that run long
-//! tasks. A stopped process stops its helper thread too.
+//! tasks or receive large batches. A stopped process stops its helper thread too.
 //!
-//! **The one place a communicator is used from a second thread.** MPI allows that when the
-//! process's thread level is at least `MPI_THREAD_SERIALIZED` and no two threads call MPI at
-//! once. The helper sends only while it holds the mutex and only while a batch runs; the
-//! worker's thread makes no MPI call while a batch runs, and takes the mutex to end the batch
-//! before it replies. So the two never call MPI at the same time.
+//! A worker holds work from the moment the first message of a batch reaches it, through
+//! receiving the batch's parts (which may wait for a driver busy elsewhere to drive its
+//! sends), running it and sending the reply: the driver counts a worker as busy from when it
+//! sent the batch until the reply is in.
+//!
+//! **Only under `MPI_THREAD_MULTIPLE`, on a communicator of its own.** The helper sends while
+//! the worker's thread is in MPI itself (receiving a batch, sending a reply) or runs a task
+//! that makes MPI calls of its own; MPI lets two threads call it at once only at
+//! `MPI_THREAD_MULTIPLE`, so the heartbeat runs only when every rank has that level
+//! (lifecycle.rs turns it off otherwise, and says so). It sends on a duplicate of blazer's
+//! communicator made at start-up for heartbeats alone, so that a beat never meets a batch, a
+//! reply or a task's message, and the driver receives them there.
 
 use crate::wire::message::TAG_HEARTBEAT;
 use mpi::point_to_point::Destination;
@@ -25,12 +32,13 @@ pub(crate) fn period(timeout: Duration) -> Duration {
 /// What the helper thread is told.
 #[derive(Debug, Default)]
 struct State {
-    /// When the batch being run started; `None` between batches.
+    /// Since when the worker holds the work it holds now; `None` while it holds none.
     busy_since: Option<Instant>,
     /// The serve loop has ended: leave.
     stop: bool,
 }
 
+/// The state shared by the worker's thread and the helper thread.
 #[derive(Debug, Default)]
 struct Pulse {
     state: Mutex<State>,
@@ -38,22 +46,25 @@ struct Pulse {
 }
 
 impl Pulse {
+    /// The state, locked.
     fn lock(&self) -> MutexGuard<'_, State> {
         // The lock guards plain flags: a panic elsewhere leaves them meaningful.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// The communicator, lent to the helper thread for the length of the serve loop.
+/// The heartbeat communicator, lent to the helper thread for the length of the serve loop.
 struct Lent<'a>(&'a SimpleCommunicator);
 
-// SAFETY: a communicator handle may be used from any thread of a process whose MPI thread
-// level is at least MPI_THREAD_SERIALIZED (the caller of `Heartbeat::start` checks it) as long
-// as no two threads call MPI at once, which the mutex ensures (module docs); the borrow is
-// scoped, so the thread ends before the communicator can be freed.
+// SAFETY: a communicator handle may be used from any thread of a process at
+// MPI_THREAD_MULTIPLE, at any time, beside any other thread's MPI calls; `Heartbeat::start`
+// is called only when every rank has that level (lifecycle.rs). The communicator is the
+// heartbeat's own, which no other thread of the worker uses; the borrow is scoped, so the
+// thread ends before the communicator can be freed.
 unsafe impl Send for Lent<'_> {}
 
 impl Lent<'_> {
+    /// Tells the driver that this worker is alive: an empty message.
     fn beat(&self) {
         self.0
             .process_at_rank(0)
@@ -68,47 +79,49 @@ pub(crate) struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Starts the helper thread in `scope`, beating every `period` while a batch runs. The
-    /// process's MPI thread level must be at least `MPI_THREAD_SERIALIZED`.
+    /// Starts the helper thread in `scope`, beating on `beats` (the heartbeat communicator)
+    /// every `period` while the worker holds work. Every rank must have
+    /// `MPI_THREAD_MULTIPLE`.
     pub(crate) fn start<'scope>(
         scope: &'scope Scope<'scope, '_>,
-        world: &'scope SimpleCommunicator,
+        beats: &'scope SimpleCommunicator,
         period: Duration,
     ) -> Heartbeat {
         let pulse = Arc::new(Pulse::default());
         let theirs = Arc::clone(&pulse);
-        let world = Lent(world);
+        let beats = Lent(beats);
         let thread = std::thread::Builder::new().name("blazer-heartbeat".into());
         let started = thread.spawn_scoped(scope, move || {
             let mut last_beat: Option<Instant> = None;
             let mut state = theirs.lock();
             while !state.stop {
-                let wait = match state.busy_since {
-                    // Between batches: look again in a period (no wake-up per batch).
-                    None => period,
-                    Some(since) => {
-                        let due = last_beat.map_or(since, |b| b.max(since)) + period;
-                        let now = Instant::now();
-                        if now >= due {
-                            // Sent holding the lock: the worker's thread is not in MPI.
-                            world.beat();
-                            last_beat = Some(now);
-                            period
-                        } else {
-                            due - now
-                        }
+                let now = Instant::now();
+                let due = state
+                    .busy_since
+                    .map(|since| last_beat.map_or(since, |b| b.max(since)) + period);
+                match due {
+                    Some(due) if now >= due => {
+                        // Sent without the lock: the worker's thread goes on meanwhile.
+                        drop(state);
+                        beats.beat();
+                        last_beat = Some(now);
+                        state = theirs.lock();
                     }
-                };
-                state = theirs
-                    .wake
-                    .wait_timeout(state, wait)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+                    // Idle: look again in a period (no wake-up per batch).
+                    _ => {
+                        let wait = due.map_or(period, |due| due - now);
+                        state = theirs
+                            .wake
+                            .wait_timeout(state, wait)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    }
+                }
             }
         });
         if let Err(e) = started {
             // Without the thread the worker still serves; a long batch may then be taken for
-            // a lost rank, as before heartbeats.
+            // a lost rank, as without heartbeats.
             eprintln!(
                 "blazer: no heartbeat thread on rank {}: {e}",
                 crate::world::rank()
@@ -117,8 +130,7 @@ impl Heartbeat {
         Heartbeat { pulse }
     }
 
-    /// Marks a batch as running until the guard is dropped; the guard's drop waits for a beat
-    /// being sent, so the worker may call MPI once it is gone.
+    /// Marks the worker as holding work until the guard is dropped.
     pub(crate) fn busy(&self) -> Busy<'_> {
         self.pulse.lock().busy_since = Some(Instant::now());
         Busy(&self.pulse)
@@ -132,7 +144,7 @@ impl Drop for Heartbeat {
     }
 }
 
-/// A batch running; see [`Heartbeat::busy`].
+/// Work held; see [`Heartbeat::busy`].
 #[derive(Debug)]
 pub(crate) struct Busy<'a>(&'a Pulse);
 

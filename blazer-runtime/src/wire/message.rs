@@ -95,6 +95,63 @@ impl Carrier for ToDriver {
     }
 }
 
+/// Checks, before anything is allocated, that the parts `payloads` announce fill exactly the
+/// `n` messages that the tag says follow (a part of `len` bytes takes [`chunks`]`(len)` of
+/// them). Every announced part takes at least one message, so the walk gives up after at
+/// most `n + 1` of them, and a message that passes makes a rank allocate at most `n` ×
+/// [`CHUNK`](crate::wire::transport::CHUNK) bytes.
+fn check_announced(payloads: &[&mut Payload], n: usize, rank: i32) -> Result<()> {
+    let mut due = 0usize;
+    for len in payloads.iter().flat_map(|p| p.announced()) {
+        // No overflow: `due` ≤ `n` before, and one part's chunks are at most 2^34.
+        due += chunks(len);
+        if due > n {
+            return Err(Error::Decode {
+                rank,
+                message: format!("a message whose parts need more than the {n} messages beside it"),
+            });
+        }
+    }
+    if due < n {
+        return Err(Error::Decode {
+            rank,
+            message: format!("a message whose parts need {due} of the {n} messages beside it"),
+        });
+    }
+    Ok(())
+}
+
+/// Where the MPI messages that follow a message come from: its sender over MPI, or a list
+/// of messages in the tests.
+trait PartSource {
+    /// The rank the message came from, for errors.
+    fn rank(&self) -> i32;
+    /// Receives the next part into `buffer`, counting in `received` each message taken.
+    fn receive_part(&mut self, buffer: &mut [u8], received: &mut usize) -> Result<()>;
+    /// Receives and drops the next `n` messages.
+    fn drain(&mut self, n: usize);
+}
+
+/// The messages with tag `tag` from `from`.
+struct FromMpi<'a, 'b> {
+    from: &'a Process<'b>,
+    tag: i32,
+}
+
+impl PartSource for FromMpi<'_, '_> {
+    fn rank(&self) -> i32 {
+        self.from.rank()
+    }
+
+    fn receive_part(&mut self, buffer: &mut [u8], received: &mut usize) -> Result<()> {
+        receive_part(self.from, self.tag, buffer, received)
+    }
+
+    fn drain(&mut self, n: usize) {
+        drain(self.from, n, self.tag)
+    }
+}
+
 /// Decodes a message received from `from`, then receives the `n` MPI messages that follow it
 /// (tag `tag`) into its payloads' parts. On any error every one of the `n` messages has
 /// been received, so none stays in the way of the next message.
@@ -104,11 +161,20 @@ pub(crate) fn receive_message<T: DeserializeOwned + Carrier>(
     from: &Process<'_>,
     tag: i32,
 ) -> Result<T> {
+    receive_from(bytes, n, &mut FromMpi { from, tag })
+}
+
+/// [`receive_message`], the `n` messages coming from `source`.
+fn receive_from<T: DeserializeOwned + Carrier>(
+    bytes: &[u8],
+    n: usize,
+    source: &mut impl PartSource,
+) -> Result<T> {
     crate::wire::payload::take_due();
-    let mut message = match decode::<T>(bytes, from.rank()) {
+    let mut message = match decode::<T>(bytes, source.rank()) {
         Ok(m) => m,
         Err(e) => {
-            drain(from, n, tag);
+            source.drain(n);
             return Err(e);
         }
     };
@@ -118,33 +184,26 @@ pub(crate) fn receive_message<T: DeserializeOwned + Carrier>(
     }
     let mut payloads = Vec::new();
     message.payloads_mut(&mut payloads);
-    let mut buffers: Vec<&mut [u8]> = Vec::new();
-    for payload in payloads {
-        match payload.due_parts() {
-            Ok(due) => buffers.extend(due),
-            Err(len) => {
-                drain(from, n, tag);
-                return Err(Error::Decode {
-                    rank: from.rank(),
-                    message: format!(
-                        "a value of {len} bytes, more memory than this process could allocate"
-                    ),
-                });
-            }
-        }
+    // Counted before anything is allocated: a forged count or length costs neither memory
+    // nor more than one walk.
+    if let Err(e) = check_announced(&payloads, n, source.rank()) {
+        source.drain(n);
+        return Err(e);
     }
-    let due: usize = buffers.iter().map(|b| chunks(b.len())).sum();
-    if due != n {
-        drain(from, n, tag);
-        return Err(Error::Decode {
-            rank: from.rank(),
-            message: format!("a message announcing {n} parts' chunks and holding {due}"),
-        });
-    }
+    let rank = source.rank();
     let mut received = 0;
-    for buffer in buffers.iter_mut() {
-        if let Err(e) = receive_part(from, tag, buffer, &mut received) {
-            drain(from, n - received, tag);
+    for payload in payloads {
+        let result = payload.receive_due(
+            |buffer| source.receive_part(buffer, &mut received),
+            |len| Error::Decode {
+                rank,
+                message: format!(
+                    "a value of {len} bytes, more memory than this process could allocate"
+                ),
+            },
+        );
+        if let Err(e) = result {
+            source.drain(n - received);
             return Err(e);
         }
     }
@@ -301,21 +360,170 @@ mod tests {
         }
     }
 
-    /// Decodes `header`, then fills its pending parts from `blocks` in order (what
-    /// `receive_message` does with MPI).
-    fn decode_with<T: DeserializeOwned + Carrier>(header: &[u8], blocks: &[Vec<u8>]) -> Option<T> {
-        let mut message: T = decode(header, 0).ok()?;
-        let mut payloads = Vec::new();
-        message.payloads_mut(&mut payloads);
-        let mut blocks = blocks.iter();
-        for p in payloads {
-            for buffer in p.due_parts().ok()? {
-                let block = blocks.next()?;
-                (block.len() == buffer.len()).then_some(())?;
-                buffer.copy_from_slice(block);
+    /// The messages that follow a message, from a list (what MPI would deliver); taking
+    /// more than it holds panics.
+    struct Listed {
+        queue: std::collections::VecDeque<Vec<u8>>,
+        taken: usize,
+    }
+
+    impl Listed {
+        fn new(messages: Vec<Vec<u8>>) -> Listed {
+            Listed {
+                queue: messages.into(),
+                taken: 0,
             }
         }
-        blocks.next().is_none().then_some(message)
+
+        fn next(&mut self) -> Vec<u8> {
+            self.taken += 1;
+            self.queue.pop_front().expect("no more messages were sent")
+        }
+    }
+
+    impl PartSource for Listed {
+        fn rank(&self) -> i32 {
+            3
+        }
+
+        fn receive_part(&mut self, buffer: &mut [u8], received: &mut usize) -> Result<()> {
+            for chunk in buffer.chunks_mut(crate::wire::transport::CHUNK) {
+                let message = self.next();
+                *received += 1;
+                if message.len() != chunk.len() {
+                    return Err(Error::Decode {
+                        rank: 3,
+                        message: "a chunk of the wrong length".into(),
+                    });
+                }
+                chunk.copy_from_slice(&message);
+            }
+            Ok(())
+        }
+
+        fn drain(&mut self, n: usize) {
+            for _ in 0..n {
+                self.next();
+            }
+        }
+    }
+
+    /// Decodes `header`, then fills its pending parts from `blocks` in order (what
+    /// `receive_message` does with MPI); `None` on an error, or if a block is left over.
+    fn decode_with<T: DeserializeOwned + Carrier>(header: &[u8], blocks: &[Vec<u8>]) -> Option<T> {
+        let mut source = Listed::new(blocks.to_vec());
+        let message = receive_from(header, blocks.len(), &mut source).ok()?;
+        source.queue.is_empty().then_some(message)
+    }
+
+    /// A `Run` message whose one input is a payload announcing detached parts of `lens`
+    /// bytes, each at offset 0 of an empty head: what a corrupt or hostile peer may send.
+    fn announcing(lens: &[u64]) -> Vec<u8> {
+        /// postcard's form of the wire's `PartRepr::Detached`.
+        #[derive(Serialize)]
+        enum Repr {
+            Detached { len: u64 },
+        }
+        let mut bytes = encode(&ToWorker::Run {
+            call: 1,
+            batch: Batch {
+                first: 0,
+                fold: false,
+                plan: Plan::List(vec![]),
+                inputs: vec![],
+            },
+        })
+        .unwrap();
+        assert_eq!(bytes.pop(), Some(0), "the input count ends the message");
+        bytes.push(1);
+        let shape = (lens.len() as u64) << 32;
+        bytes.extend(encode(&(shape, serde_bytes::Bytes::new(&[]))).unwrap());
+        for &len in lens {
+            bytes.extend(encode(&(0u64, 1u8, 0u8, Repr::Detached { len })).unwrap());
+        }
+        bytes
+    }
+
+    /// The forged message, with the parts it announces sent as announced, is received whole
+    /// (the forgery is the format, not a falsehood).
+    #[test]
+    fn announced_parts_are_received_when_they_come_as_announced() {
+        let message: ToWorker =
+            decode_with(&announcing(&[5, 7]), &[vec![1; 5], vec![2; 7]]).unwrap();
+        let ToWorker::Run { batch, .. } = message else {
+            panic!("{message:?}")
+        };
+        assert_eq!(
+            batch.inputs[0].to_vec(),
+            [[1u8; 5].as_slice(), &[2; 7]].concat()
+        );
+    }
+
+    /// A message whose parts do not fit the messages its tag announces is refused before
+    /// any part is allocated, and the messages that follow it are all taken.
+    #[test]
+    fn announced_parts_are_checked_before_any_is_allocated() {
+        let chunk = crate::wire::transport::CHUNK as u64;
+        for (lens, n, what) in [
+            (vec![1u64; 20_000], 1, "more parts than messages"),
+            (
+                vec![1u64; 20_000],
+                MAX_MESSAGES,
+                "more parts than any tag carries",
+            ),
+            (vec![1 << 50], 1, "a part of 1 PiB in one message"),
+            (
+                vec![u64::MAX >> 1],
+                MAX_MESSAGES,
+                "a part past what the tag carries",
+            ),
+            (vec![3 * chunk], 2, "a part of three chunks in two messages"),
+            (vec![100, 100], 0, "parts with no message"),
+            (vec![100, 100], 3, "more messages than parts"),
+        ] {
+            let mut source = Listed::new(vec![vec![0]; n]);
+            crate::wire::payload::observe::take_allocations();
+            let result = receive_from::<ToWorker>(&announcing(&lens), n, &mut source);
+            assert!(
+                matches!(result, Err(Error::Decode { rank: 3, .. })),
+                "{what}"
+            );
+            assert_eq!(
+                crate::wire::payload::observe::take_allocations(),
+                0,
+                "{what}: allocated"
+            );
+            assert_eq!((source.taken, source.queue.len()), (n, 0), "{what}");
+        }
+    }
+
+    /// Each part is allocated when its turn to be received comes: a message whose first
+    /// part arrives wrong costs the allocation of that part alone.
+    #[test]
+    fn parts_are_allocated_as_they_are_received() {
+        let mut source = Listed::new(vec![vec![0; 10], vec![0; 100]]);
+        crate::wire::payload::observe::take_allocations();
+        let result = receive_from::<ToWorker>(&announcing(&[100, 100]), 2, &mut source);
+        assert!(result.is_err());
+        assert_eq!(crate::wire::payload::observe::take_allocations(), 1);
+        assert_eq!((source.taken, source.queue.len()), (2, 0));
+    }
+
+    /// Receiving a message's parts walks them a bounded number of times: the steps grow
+    /// with the number of parts, not with its square.
+    #[test]
+    fn due_parts_are_walked_in_linear_steps() {
+        for n in [512, MAX_MESSAGES] {
+            let mut source = Listed::new(vec![vec![9]; n]);
+            crate::wire::payload::observe::take_steps();
+            let message: ToWorker = receive_from(&announcing(&vec![1; n]), n, &mut source).unwrap();
+            let steps = crate::wire::payload::observe::take_steps();
+            assert!(steps <= 4 * n, "{steps} steps for {n} parts");
+            let ToWorker::Run { batch, .. } = message else {
+                panic!("{message:?}")
+            };
+            assert_eq!(batch.inputs[0].to_vec(), vec![9; n]);
+        }
     }
 
     #[test]

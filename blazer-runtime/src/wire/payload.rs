@@ -61,6 +61,8 @@ pub(crate) use args::{ArgPieces, ArgsIn};
 pub(crate) use block::Block;
 use flavor::{Reader, Writer};
 use vectors::{copy_plain, lend, recycle, take};
+#[cfg(test)]
+pub(crate) use wire_form::observe;
 pub(crate) use wire_form::take_due;
 
 /// The bytes of a part.
@@ -175,10 +177,12 @@ impl Part {
 
 /// One encoded value: its postcard bytes, long runs out of line (see the module docs).
 ///
-/// A payload made by concatenation (bound arguments, then the stage input; a task's
-/// arguments one by one) remembers where its pieces meet: a **mark** `(head offset, parts
+/// A payload made of pieces (a task's arguments one by one, a tuple fork's outputs, bound
+/// arguments then the stage input) remembers where they meet: a **mark** `(head offset, parts
 /// before)` per boundary, so that a task can decode each argument on its own, in its own
-/// form ([`crate::task::ArgSource`]).
+/// form ([`crate::task::ArgSource`]). Every boundary has its mark, an empty piece's (a `()`)
+/// too, and a piece counts as one value: the marks inside a payload that becomes a piece go.
+/// Marks only say where to cut: the bytes are the same with or without them.
 #[derive(Clone, Default)]
 pub(crate) struct Payload {
     head: Vec<u8>,
@@ -280,31 +284,56 @@ impl Payload {
         })
     }
 
-    /// `self` followed by `next`, as one value (postcard concatenation); a mark where they
-    /// meet when `self` holds anything.
-    pub(crate) fn append(&mut self, next: Payload) {
-        let mark = !self.is_empty();
-        self.join(next, mark);
+    /// The values in order as one value, their postcard concatenation: no marks (a list's
+    /// length and its elements, which no task takes apart).
+    pub(crate) fn concat(values: impl IntoIterator<Item = Payload>) -> Payload {
+        let mut out = Payload::default();
+        for value in values {
+            out.extend_flat(value);
+        }
+        out
     }
 
-    /// `self` followed by `next`, with a mark where they meet when `mark`.
-    fn join(&mut self, next: Payload, mark: bool) {
-        let (shift, before) = (self.head.len(), self.parts.len());
-        if mark {
-            self.marks.push((shift, before));
+    /// The values in order as one piece each (the branch outputs of a tuple fork, a task's
+    /// arguments): their postcard concatenation with a mark between every two, so that an
+    /// empty piece (a `()`) keeps its place. A piece is one value whatever it was made of:
+    /// its own marks go, or a nested fork would add pieces of its own.
+    pub(crate) fn from_pieces(pieces: impl IntoIterator<Item = Payload>) -> Payload {
+        let mut pieces = pieces.into_iter();
+        let mut out = Payload::concat(pieces.next());
+        for piece in pieces {
+            out.marks.push((out.head.len(), out.parts.len()));
+            out.extend_flat(piece);
         }
+        out
+    }
+
+    /// `next`'s bytes and parts after `self`'s, in `self`'s last piece (`next`'s marks go).
+    fn extend_flat(&mut self, next: Payload) {
+        if self.head.is_empty() && self.parts.is_empty() {
+            // Nothing to shift: `next`'s head as it is, not a copy.
+            self.head = next.head;
+            self.parts = next.parts;
+            return;
+        }
+        let shift = self.head.len();
         self.head.extend_from_slice(&next.head);
         self.parts.extend(next.parts.into_iter().map(|mut p| {
             p.at += shift;
             p
         }));
-        self.marks
-            .extend(next.marks.into_iter().map(|(h, k)| (h + shift, k + before)));
     }
 
     /// How many pieces the payload was made of (one more than its marks).
     fn pieces(&self) -> usize {
         self.marks.len() + 1
+    }
+
+    /// Whether the last piece holds nothing (the slot a partial application leaves for its
+    /// stage input, or an argument of type `()`).
+    fn last_piece_is_empty(&self) -> bool {
+        let (h, k) = self.marks.last().copied().unwrap_or((0, 0));
+        h == self.head.len() && k == self.parts.len()
     }
 
     /// The first piece, leaving the others in `self` (all of it when there is one).
@@ -329,18 +358,39 @@ impl Payload {
         front
     }
 
-    /// True for the encoding of nothing (no argument bound, the input of `()`).
+    /// True for a payload that holds nothing: no bytes and no pieces (no argument bound).
     pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_empty() && self.parts.is_empty() && self.marks.is_empty()
+    }
+
+    /// Whether the payload encodes no bytes (a `()`), whatever pieces it has.
+    fn holds_no_bytes(&self) -> bool {
         self.head.is_empty() && self.parts.is_empty()
     }
 
-    /// `self` followed by `next`.
+    /// The arguments `self` (a task's bound ones, or a fold's accumulator), then `next` (the
+    /// stage input, or the next item) as the last one, so that a task takes its arguments
+    /// piece by piece ([`crate::task::ArgSource`]):
+    ///
+    /// * nothing in `self`: `next` as it is, its pieces the task's arguments;
+    /// * `self`'s last piece empty (the slot [`ArgPieces::into_open_payload`] leaves for a
+    ///   partial application's stage input): `next` fills it, as one piece;
+    /// * `next` without bytes after a full last piece: nothing is added, since the `()` input
+    ///   of a fully bound call is no argument (the call keeps exactly its arguments' pieces);
+    /// * else `next` as one more piece.
+    ///
+    /// The bytes are always `self`'s then `next`'s; the pieces only say where to cut them.
     pub(crate) fn then(mut self, next: Payload) -> Payload {
         if self.is_empty() {
             // Nothing bound before a stage input: the input as it is, not a copy.
             return next;
         }
-        self.append(next);
+        if self.last_piece_is_empty() {
+            self.extend_flat(next);
+        } else if !next.holds_no_bytes() {
+            self.marks.push((self.head.len(), self.parts.len()));
+            self.extend_flat(next);
+        }
         self
     }
 
@@ -389,31 +439,48 @@ impl Payload {
         }
     }
 
-    /// Allocates the parts a received message announced, in order, and returns them as the
-    /// buffers to receive their bytes into; `Err` with the length of the first part that
-    /// cannot be allocated.
-    pub(crate) fn due_parts(&mut self) -> Result<Vec<&mut [u8]>, usize> {
-        if self.parts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut due = Vec::new();
-        for (i, p) in self.parts.iter_mut().enumerate() {
-            if let Run::Due(len) = p.run {
-                let block = Block::for_writing(len, p.align).ok_or(len)?;
-                p.run = Run::Owned(Rc::new(block));
-                due.push(i);
+    /// Decodes a `T` that uses every byte and part of the payload, taking over received
+    /// blocks as vectors where the type allows. `Err` gives the payload back, and what was
+    /// wrong: postcard alone would ignore bytes left after the value.
+    pub(crate) fn decode_exact<T: DeserializeOwned + 'static>(
+        self,
+    ) -> Result<T, (Payload, String)> {
+        // `take` reads a vector only when it fills the payload exactly.
+        let payload = match take(self) {
+            Ok(value) => return Ok(value),
+            Err(payload) => payload,
+        };
+        match payload.decode_from::<T>(0) {
+            Ok((value, end, len)) if end == len => Ok(value),
+            Ok((_, end, len)) => {
+                Err((payload, format!("{} bytes left after the value", len - end)))
             }
+            Err(e) => Err((payload, e.to_string())),
         }
-        Ok(self
-            .parts
-            .iter_mut()
-            .enumerate()
-            .filter(|(i, _)| due.contains(i))
-            .filter_map(|(_, p)| match &mut p.run {
-                Run::Owned(block) => Rc::get_mut(block).map(Block::as_mut_slice),
-                _ => None,
-            })
-            .collect())
+    }
+
+    /// Decodes a `T` with serde from the payload's postcard bytes (those of
+    /// [`Payload::to_vec`]), from offset `from` on: the value, the offset where it ends, and
+    /// the length of the bytes.
+    fn decode_from<T: DeserializeOwned>(&self, from: usize) -> postcard::Result<(T, usize, usize)> {
+        if self.parts.is_empty() {
+            // All inline (small values): read the head as it is.
+            let bytes = self
+                .head
+                .get(from..)
+                .ok_or(postcard::Error::DeserializeUnexpectedEnd)?;
+            let (value, rest) = postcard::take_from_bytes(bytes)?;
+            let len = self.head.len();
+            return Ok((value, len - rest.len(), len));
+        }
+        let normal = self.normalized();
+        let len = normal.segments().map(<[u8]>::len).sum::<usize>();
+        let mut reader = Reader::new(&normal);
+        reader.skip(from)?;
+        let mut de = postcard::Deserializer::from_flavor(reader);
+        let value = T::deserialize(&mut de)?;
+        let left = de.finalize()?;
+        Ok((value, len - left, len))
     }
 }
 
@@ -560,12 +627,12 @@ mod tests {
         assert_eq!(received.pieces(), 4);
         received.marks.clear();
         assert!(
-            ArgsIn(received)
+            ArgsIn::new(received)
                 .whole::<((), Vec<f64>, u32, Vec<i64>)>()
                 .unwrap()
                 == tuple
         );
-        let mut args = ArgsIn(p);
+        let mut args = ArgsIn::new(p);
         assert_eq!(args.pieces(), 4);
         let () = args.arg().unwrap();
         let v: Vec<f64> = args.arg().unwrap();

@@ -9,13 +9,44 @@
 
 use crate::task::TaskId;
 use crate::wire::payload::Payload;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A batch closes once its inputs reach this many bytes, whatever its item count: with
 /// [`crate::wire::payload::SPILL`] and [`crate::wire::transport::CHUNK`], it bounds every
 /// MPI message blazer sends to at most 1 GiB (a message's head holds at most about
 /// `BATCH_BYTES` plus one item's inline bytes; each part travels in chunks of at most 1 GiB).
 pub(crate) const BATCH_BYTES: usize = 8 << 20;
+
+/// The deepest nesting of plans (stages and branches inside stages and branches) a message
+/// may hold: far past what flows build by hand, and a small part of a worker's stack, which
+/// decoding takes about a kilobyte of per level (unoptimised).
+pub(crate) const MAX_DEPTH: usize = 256;
+
+thread_local! {
+    /// How many plans the decode running on this thread is inside.
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Decodes the stages or branches of a plan, one level deeper. postcard follows nesting by
+/// recursion, so without a limit a forged message of a few megabytes (two bytes a level)
+/// would overflow the worker's stack: an abort of the rank, not an error.
+fn nested<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Plan>, D::Error> {
+    /// Leaves the level on every way out (an error included).
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.set(DEPTH.get() - 1);
+        }
+    }
+    if DEPTH.get() >= MAX_DEPTH {
+        return Err(serde::de::Error::custom(format!(
+            "a plan nested deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    DEPTH.set(DEPTH.get() + 1);
+    let _level = Level;
+    Vec::<Plan>::deserialize(d)
+}
 
 /// A computation from one encoded value to another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,11 +59,11 @@ pub(crate) enum Plan {
         bound: Payload,
     },
     /// Run stages in order, each output feeding the next stage.
-    Pipeline(Vec<Plan>),
+    Pipeline(#[serde(deserialize_with = "nested")] Vec<Plan>),
     /// Feed the same input to every branch; the output is the tuple of their outputs.
-    Tuple(Vec<Plan>),
+    Tuple(#[serde(deserialize_with = "nested")] Vec<Plan>),
     /// Feed the same input to every branch; the output is the `Vec` of their outputs.
-    List(Vec<Plan>),
+    List(#[serde(deserialize_with = "nested")] Vec<Plan>),
     /// Ignore the input and output this encoded value.
     Const(Payload),
 }
@@ -142,22 +173,55 @@ impl Batch {
     }
 }
 
-/// Joins branch outputs into the encoding of a tuple (`Tuple`) or of a `Vec` (`List`).
+/// Joins branch outputs into the encoding of a tuple (`Tuple`), one piece per branch, so
+/// that a task taking the tuple as its arguments takes each branch's output as it is; or of
+/// a `Vec` (`List`), one value.
 pub(crate) fn join_outputs(as_list: bool, outputs: Vec<Payload>) -> Payload {
-    let mut out = Payload::default();
-    if as_list {
-        // postcard writes a sequence length as a varint usize.
-        out = Payload::from(postcard::to_allocvec(&outputs.len()).expect("a usize encodes"));
+    if !as_list {
+        return Payload::from_pieces(outputs);
     }
-    for o in outputs {
-        out.append(o);
-    }
-    out
+    // postcard writes a sequence length as a varint usize.
+    let len = Payload::from(postcard::to_allocvec(&outputs.len()).expect("a usize encodes"));
+    Payload::concat(std::iter::once(len).chain(outputs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan nested far deeper than any flow builds (a forged or corrupt message: two
+    /// bytes a level) is refused, not followed until the worker's stack overflows.
+    #[test]
+    fn deeply_nested_plans_are_refused() {
+        // `Plan::Pipeline` (variant 1) of one stage, a million times, then an empty one.
+        let mut bytes = [1u8, 1].repeat(1_000_000);
+        bytes.extend([1, 0]);
+        assert!(crate::wire::codec::decode::<Plan>(&bytes, 0).is_err());
+    }
+
+    /// Every nesting up to the limit decodes, on a test thread's stack.
+    #[test]
+    fn plans_nested_up_to_the_limit_decode() {
+        let nest = |depth: usize| {
+            let mut plan = Plan::List(vec![]);
+            for _ in 0..depth {
+                plan = Plan::Tuple(vec![Plan::Const(Payload::default()), plan]);
+            }
+            plan
+        };
+        // The innermost list is one level more than the tuples around it.
+        let deepest = nest(MAX_DEPTH - 1);
+        let bytes = crate::wire::codec::encode(&deepest).unwrap();
+        assert_eq!(
+            crate::wire::codec::decode::<Plan>(&bytes, 0).unwrap(),
+            deepest
+        );
+        let bytes = crate::wire::codec::encode(&nest(MAX_DEPTH)).unwrap();
+        assert!(crate::wire::codec::decode::<Plan>(&bytes, 0).is_err());
+        // The depth is per decode: after a refusal, the next message starts from the top.
+        let bytes = crate::wire::codec::encode(&deepest).unwrap();
+        assert!(crate::wire::codec::decode::<Plan>(&bytes, 0).is_ok());
+    }
 
     #[test]
     fn joined_outputs_decode_as_tuple_and_vec() {

@@ -30,13 +30,23 @@ pub(crate) const MAX_MESSAGES: usize = 4096;
 /// Detached parts, as `(pointer, length)` into the message being encoded.
 type Detached = Vec<(*const u8, usize)>;
 
+/// The parts detached so far from the message being encoded, and how many MPI messages they
+/// take: kept as parts are added, so that each part costs the same to decide.
+#[derive(Default)]
+struct Detaching {
+    parts: Detached,
+    messages: usize,
+}
+
 thread_local! {
     /// While [`Encoded::new`] encodes its message: the parts detached so far.
-    static DETACHED: RefCell<Option<Detached>> = const { RefCell::new(None) };
+    static DETACHED: RefCell<Option<Detaching>> = const { RefCell::new(None) };
 }
 
 /// How many MPI messages carry a part of `len` bytes.
 pub(crate) fn chunks(len: usize) -> usize {
+    #[cfg(test)]
+    tests::CHUNKS_CALLS.set(tests::CHUNKS_CALLS.get() + 1);
     len.div_ceil(CHUNK)
 }
 
@@ -45,10 +55,11 @@ pub(crate) fn chunks(len: usize) -> usize {
 /// past [`MAX_MESSAGES`].
 pub(crate) fn detach(bytes: &[u8]) -> bool {
     DETACHED.with_borrow_mut(|d| match d {
-        Some(parts) => {
-            let sent: usize = parts.iter().map(|&(_, len)| chunks(len)).sum();
-            if !bytes.is_empty() && sent + chunks(bytes.len()) <= MAX_MESSAGES {
-                parts.push((bytes.as_ptr(), bytes.len()));
+        Some(detaching) => {
+            let messages = detaching.messages + chunks(bytes.len());
+            if !bytes.is_empty() && messages <= MAX_MESSAGES {
+                detaching.parts.push((bytes.as_ptr(), bytes.len()));
+                detaching.messages = messages;
                 true
             } else {
                 false
@@ -85,11 +96,14 @@ impl Encoded {
         let message = Box::new(message);
         // Two passes, sizing then writing (one allocation of the right size): each starts with
         // no part detached, so that both make the same choices.
-        DETACHED.with_borrow_mut(|d| *d = Some(Vec::new()));
+        DETACHED.with_borrow_mut(|d| *d = Some(Detaching::default()));
         let size = postcard::experimental::serialized_size(&*message);
-        DETACHED.with_borrow_mut(|d| *d = Some(Vec::new()));
+        DETACHED.with_borrow_mut(|d| *d = Some(Detaching::default()));
         let header = size.and_then(|n| postcard::to_extend(&*message, Vec::with_capacity(n)));
-        let blocks = DETACHED.with_borrow_mut(Option::take).unwrap_or_default();
+        let blocks = DETACHED
+            .with_borrow_mut(Option::take)
+            .unwrap_or_default()
+            .parts;
         let header = header.map_err(|e| Error::Encode(e.to_string()))?;
         if header.len() > CHUNK {
             return Err(Error::Encode(format!(
@@ -270,5 +284,48 @@ pub(crate) fn drain(from: &Process<'_>, n: usize, tag: i32) {
     let mut buffer = Vec::new();
     for _ in 0..n {
         receive_reusing(from.matched_probe_with_tag(tag), &mut buffer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        /// Calls of [`chunks`] on this thread: the work of counting a message's MPI messages.
+        pub(super) static CHUNKS_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Detaches parts of `lens` bytes from one message being encoded; which were detached.
+    fn detaching(lens: &[usize]) -> Vec<bool> {
+        let bytes = vec![7u8; lens.iter().copied().max().unwrap_or(0)];
+        DETACHED.with_borrow_mut(|d| *d = Some(Default::default()));
+        let detached = lens.iter().map(|&len| detach(&bytes[..len])).collect();
+        DETACHED.with_borrow_mut(Option::take);
+        detached
+    }
+
+    /// Parts are detached until they would take more than [`MAX_MESSAGES`] MPI messages,
+    /// counting each part's chunks; the rest stay inline, as does an empty part.
+    #[test]
+    fn parts_are_detached_up_to_the_message_limit() {
+        let mut lens = vec![1; MAX_MESSAGES - 1];
+        lens.extend([0, 2, 1]);
+        let detached = detaching(&lens);
+        assert!(detached[..MAX_MESSAGES - 1].iter().all(|&d| d));
+        assert_eq!(detached[MAX_MESSAGES - 1..], [false, true, false]);
+        assert!(!detach(&[1]), "outside a message, nothing is detached");
+    }
+
+    /// Deciding whether a part is detached costs the same for the ten-thousandth part as for
+    /// the first: the messages taken so far are kept, not summed again.
+    #[test]
+    fn detaching_counts_each_part_once() {
+        CHUNKS_CALLS.set(0);
+        let n = 20_000;
+        let detached = detaching(&vec![1; n]);
+        assert_eq!(detached.iter().filter(|&&d| d).count(), MAX_MESSAGES);
+        let calls = CHUNKS_CALLS.get();
+        assert!(calls <= 2 * n, "{calls} chunk counts for {n} parts");
     }
 }

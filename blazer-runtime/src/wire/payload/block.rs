@@ -20,6 +20,8 @@ impl Block {
     /// that size, or fresh zeroed memory. `None` when `len` is 0, the layout is invalid, or
     /// memory runs out (a clear error for the caller, never an abort).
     pub(crate) fn for_writing(len: usize, align: usize) -> Option<Block> {
+        #[cfg(test)]
+        super::wire_form::observe::allocation();
         if let Ok(Some(block)) = SPARES.try_with(|s| s.borrow_mut().take(len, align)) {
             return Some(block);
         }

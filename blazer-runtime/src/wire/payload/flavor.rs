@@ -79,6 +79,20 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Moves past the first `n` bytes (reading on from an offset).
+    pub(super) fn skip(&mut self, mut n: usize) -> postcard::Result<()> {
+        while n > 0 {
+            let rest = self.current().len();
+            if rest == 0 {
+                return Err(postcard::Error::DeserializeUnexpectedEnd);
+            }
+            let step = rest.min(n);
+            self.pos += step;
+            n -= step;
+        }
+        Ok(())
+    }
+
     /// The rest of the current segment, moving past exhausted ones.
     fn current(&mut self) -> &'a [u8] {
         while let Some(s) = self.segments.get(self.seg) {
@@ -93,7 +107,8 @@ impl<'a> Reader<'a> {
 }
 
 impl<'de> postcard::de_flavors::Flavor<'de> for Reader<'de> {
-    type Remainder = ();
+    /// How many bytes are left unread: a value must use them all to be exact.
+    type Remainder = usize;
     type Source = ();
 
     fn pop(&mut self) -> postcard::Result<u8> {
@@ -138,7 +153,9 @@ impl<'de> postcard::de_flavors::Flavor<'de> for Reader<'de> {
         Ok(&self.scratch)
     }
 
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
+    fn finalize(mut self) -> postcard::Result<usize> {
+        let here = self.current().len();
+        let later = self.segments.iter().skip(self.seg + 1).map(|s| s.len());
+        Ok(here + later.sum::<usize>())
     }
 }

@@ -333,14 +333,40 @@ pub(super) fn recycle(owner: &mut Rc<dyn Any>) {
     }
 }
 
-/// A vector of `E` holding a copy of `bytes` (a whole number of `E`s).
+/// A vector of `E` holding a copy of `bytes`, which must be a whole number of `E`s (else a
+/// panic: a caller's bug, checked here so that the copy's safety does not rest on callers
+/// having validated what a message said).
 pub(super) fn copy_plain<E: Plain>(bytes: &[u8]) -> Vec<E> {
-    let n = bytes.len() / std::mem::size_of::<E>();
+    let size = std::mem::size_of::<E>();
+    assert!(
+        bytes.len().is_multiple_of(size),
+        "{} bytes are not a whole number of {size}-byte elements",
+        bytes.len()
+    );
+    let n = bytes.len() / size;
     let mut out = vec![E::default(); n];
-    // SAFETY: `out` holds exactly `n * size_of::<E>() == bytes.len()` bytes, properly aligned,
-    // and any bit pattern is a valid `E: Plain`.
+    // SAFETY: `out` holds exactly `n * size_of::<E>() == bytes.len()` bytes (asserted above),
+    // properly aligned, and any bit pattern is a valid `E: Plain`.
     unsafe {
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.as_mut_ptr().cast::<u8>(), bytes.len())
     };
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_elements_are_copied() {
+        assert_eq!(copy_plain::<u16>(&[1, 0, 2, 0]), [1, 2]);
+        assert_eq!(copy_plain::<u64>(&[]), Vec::<u64>::new());
+    }
+
+    /// A ragged run is refused before the copy, which would otherwise write past the vector.
+    #[test]
+    #[should_panic(expected = "not a whole number")]
+    fn a_ragged_run_is_refused() {
+        copy_plain::<u64>(&[1; 9]);
+    }
 }

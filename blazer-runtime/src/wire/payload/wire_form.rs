@@ -101,9 +101,15 @@ impl<'de> Deserialize<'de> for Payload {
                     last = part.at;
                     parts.push(part);
                 }
-                // A mark sits between parts: the parts before it lie at or before its offset.
+                // A mark sits between parts: the parts before it lie at or before its offset,
+                // those after it at or after. The parts are in order of offset (`part_in`
+                // refuses one before the last), so the last part before the mark and the first
+                // after it say it for all: one step per mark, not one per mark and part.
                 let consistent = marks.iter().all(|&(h, k)| {
-                    parts[..k].iter().all(|p| p.at <= h) && parts[k..].iter().all(|p| p.at >= h)
+                    #[cfg(test)]
+                    observe::step();
+                    k.checked_sub(1).is_none_or(|before| parts[before].at <= h)
+                        && parts.get(k).is_none_or(|after| after.at >= h)
                 });
                 if !consistent {
                     return Err(A::Error::custom("a mark inside a part"));
@@ -126,6 +132,75 @@ thread_local! {
 /// (the common case of small values) lets a receiver skip looking for them.
 pub(crate) fn take_due() -> usize {
     DUE.replace(0)
+}
+
+impl Payload {
+    /// The lengths of the parts a received message announced and that are still to come, in
+    /// order; allocates nothing, so that a receiver can check them against what its message's
+    /// tag says follows before it commits any memory.
+    pub(crate) fn announced(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| {
+            #[cfg(test)]
+            observe::step();
+            match p.run {
+                Run::Due(len) => Some(len),
+                _ => None,
+            }
+        })
+    }
+
+    /// Receives the announced parts in order, in one walk over the parts: each is allocated
+    /// only when its turn comes, then `fill` receives its bytes into it, so that a message
+    /// whose parts do not come as announced costs at most the allocation of the first wrong
+    /// one. Stops at the first error: `fill`'s, or `unallocatable` of the length of a part
+    /// that cannot be allocated.
+    pub(crate) fn receive_due<E>(
+        &mut self,
+        mut fill: impl FnMut(&mut [u8]) -> Result<(), E>,
+        unallocatable: impl Fn(usize) -> E,
+    ) -> Result<(), E> {
+        for p in self.parts.iter_mut() {
+            #[cfg(test)]
+            observe::step();
+            let Run::Due(len) = p.run else { continue };
+            let mut block = Block::for_writing(len, p.align).ok_or_else(|| unallocatable(len))?;
+            fill(block.as_mut_slice())?;
+            p.run = Run::Owned(Rc::new(block));
+        }
+        Ok(())
+    }
+}
+
+/// What the decoder does, counted for the tests on this thread: the blocks it asks for, and
+/// the steps of its walks over parts and marks (to check that they are linear).
+#[cfg(test)]
+pub(crate) mod observe {
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+        static STEPS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Counts a block asked for.
+    pub(crate) fn allocation() {
+        ALLOCATIONS.set(ALLOCATIONS.get() + 1);
+    }
+
+    /// Counts a step of a walk.
+    pub(crate) fn step() {
+        STEPS.set(STEPS.get() + 1);
+    }
+
+    /// Blocks asked for on this thread since the last call.
+    pub(crate) fn take_allocations() -> usize {
+        ALLOCATIONS.replace(0)
+    }
+
+    /// Steps on this thread since the last call.
+    pub(crate) fn take_steps() -> usize {
+        STEPS.replace(0)
+    }
 }
 
 /// A part as a message carries it.
@@ -172,4 +247,69 @@ fn part_in(
         kind,
         run,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::codec::{decode, encode};
+
+    /// A payload's wire form: a head of `head` bytes, `marks`, and a detached part of one
+    /// byte at each offset of `parts`.
+    fn wire(head: usize, marks: &[(u64, u64)], parts: &[u64]) -> Vec<u8> {
+        let shape = ((parts.len() as u64) << 32) | marks.len() as u64;
+        let mut bytes = encode(&(shape, Bytes::new(&vec![0; head]))).unwrap();
+        for mark in marks {
+            bytes.extend(encode(mark).unwrap());
+        }
+        for &at in parts {
+            let repr: PartRepr<ByteBuf> = PartRepr::Detached { len: 1 };
+            bytes.extend(encode(&(at, 1u8, 0u8, repr)).unwrap());
+        }
+        bytes
+    }
+
+    /// The check that marks sit between parts takes steps in proportion to the marks and
+    /// parts, not to their product.
+    #[test]
+    fn marks_are_checked_in_linear_steps() {
+        for n in [200u64, 2_000] {
+            // Part `i` at offset `i`, mark `i` before it.
+            let offsets: Vec<u64> = (0..n).collect();
+            let marks: Vec<(u64, u64)> = (0..n).map(|i| (i, i)).collect();
+            let bytes = wire(n as usize, &marks, &offsets);
+            observe::take_steps();
+            let payload: Payload = decode(&bytes, 0).unwrap();
+            let steps = observe::take_steps();
+            assert_eq!(
+                (payload.marks.len(), payload.parts.len()),
+                (n as usize, n as usize)
+            );
+            assert!(
+                steps <= 4 * n as usize,
+                "{steps} steps for {n} marks and parts"
+            );
+        }
+    }
+
+    /// A mark with a part of its first piece after it, or a part of its second piece before
+    /// it, is refused.
+    #[test]
+    fn a_mark_inside_a_part_is_refused() {
+        assert!(decode::<Payload>(&wire(10, &[(5, 1)], &[2, 7]), 0).is_ok());
+        assert!(decode::<Payload>(&wire(10, &[(5, 0)], &[5, 7]), 0).is_ok());
+        assert!(decode::<Payload>(&wire(10, &[(5, 2)], &[2, 5]), 0).is_ok());
+        for (marks, parts) in [
+            (&[(5, 1)][..], &[6, 7][..]),
+            (&[(5, 1)], &[2, 3]),
+            (&[(5, 0)], &[4, 7]),
+            (&[(5, 2)], &[2, 6]),
+            (&[(3, 1), (5, 1)], &[2, 4]),
+        ] {
+            assert!(
+                decode::<Payload>(&wire(10, marks, parts), 0).is_err(),
+                "{marks:?} {parts:?}"
+            );
+        }
+    }
 }
