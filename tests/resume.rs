@@ -549,7 +549,10 @@ fn a_second_run_on_a_log_in_use_is_refused_naming_the_first() {
     let setup = Setup::new("busy", 2000);
     let args = ["resume-map", "2000"];
     let mut first = spawn(0, &probe(), &args, &setup.env(), &setup.out(), &setup.err());
-    setup.wait_for(&mut first, "m ", 20);
+    // Past the first few batches (a checkpointed map's batches here are of about 60 items),
+    // so that the log holds records when the first run is killed: under MPICH the second
+    // run is refused within milliseconds, before a first batch of 20 items would be done.
+    setup.wait_for(&mut first, "m ", 300);
     let (out, err) = (setup.dir.join("stdout-2"), setup.dir.join("stderr-2"));
     let mut second = spawn(0, &probe(), &args, &setup.env(), &out, &err);
     let code = wait_bounded(&mut second, LIMIT);
