@@ -519,15 +519,22 @@ fn another_build_of_the_program_reuses_nothing() {
     let env = [("BLAZER_CHECKPOINT", ck.as_str())];
     let a = PathBuf::from(env!("CARGO_BIN_EXE_blazer-twin"));
     let b = common::example("blazer-twin");
-    let first = mpirun_env(2, &a, &[], &env);
+    each_build_reuses_only_its_own(|exe| mpirun_env(2, exe, &[], &env), &a, &b);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Runs build `a` twice, then build `b`, on one checkpoint log: the second run of `a` reuses
+/// the first's result, `b` reuses nothing and says the log was another build's.
+fn each_build_reuses_only_its_own(run: impl Fn(&Path) -> Run, a: &Path, b: &Path) {
+    let first = run(a);
     assert_eq!(first.ok_lines(), ["FIELDS a=1 b=2"]);
-    let same = mpirun_env(2, &a, &[], &env);
+    let same = run(a);
     assert_eq!(same.ok_lines(), ["FIELDS a=1 b=2"]);
     assert!(
         same.stderr.contains("1 results of an earlier run"),
         "{same:#?}"
     );
-    let other = mpirun_env(2, &b, &[], &env);
+    let other = run(b);
     assert_eq!(other.ok_lines(), ["FIELDS a=1 b=2"]);
     assert!(
         other
@@ -539,7 +546,6 @@ fn another_build_of_the_program_reuses_nothing() {
         !other.stderr.contains("results of an earlier run"),
         "{other:#?}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Two runs on one checkpoint log at once (two jobs naming one directory): the second is
@@ -640,26 +646,7 @@ fn unreadable_executables_of_two_builds_reuse_nothing_of_each_other() {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     };
-    let first = run(&a);
-    assert_eq!(first.ok_lines(), ["FIELDS a=1 b=2"]);
-    let same = run(&a);
-    assert_eq!(same.ok_lines(), ["FIELDS a=1 b=2"]);
-    assert!(
-        same.stderr.contains("1 results of an earlier run"),
-        "{same:#?}"
-    );
-    let other = run(&b);
-    assert_eq!(other.ok_lines(), ["FIELDS a=1 b=2"]);
-    assert!(
-        other
-            .stderr
-            .contains("it was written by another build of the program"),
-        "{other:#?}"
-    );
-    assert!(
-        !other.stderr.contains("results of an earlier run"),
-        "{other:#?}"
-    );
+    each_build_reuses_only_its_own(run, &a, &b);
     std::fs::remove_dir_all(&dir).ok();
 }
 
