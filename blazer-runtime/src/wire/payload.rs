@@ -324,6 +324,28 @@ impl Payload {
         }));
     }
 
+    /// Whether the marks cut the payload in order: offsets and part counts never decreasing,
+    /// within the head and the parts, each mark between the parts before and after it (never
+    /// inside a part). The parts are in order of offset, so the last part before a mark and
+    /// the first after it say it for all: one step per mark. The wire decoder refuses a
+    /// payload whose marks do not fit; [`ArgsIn`] reads one made in process as one value.
+    pub(crate) fn marks_fit(&self) -> bool {
+        let mut last = (0, 0);
+        self.marks.iter().all(|&(h, k)| {
+            #[cfg(test)]
+            observe::step();
+            let fits = h >= last.0
+                && k >= last.1
+                && h <= self.head.len()
+                && k <= self.parts.len()
+                && k.checked_sub(1)
+                    .is_none_or(|before| self.parts[before].at <= h)
+                && self.parts.get(k).is_none_or(|after| after.at >= h);
+            last = (h, k);
+            fits
+        })
+    }
+
     /// How many pieces the payload was made of (one more than its marks).
     fn pieces(&self) -> usize {
         self.marks.len() + 1

@@ -56,7 +56,7 @@ impl ArgsIn {
     /// The arguments in `payload`. Marks that do not cut it into pieces in order (no payload
     /// blazer makes has them) are dropped: the arguments are then read as one value.
     pub(crate) fn new(mut payload: Payload) -> ArgsIn {
-        if !marks_in_order(&payload) {
+        if !payload.marks_fit() {
             payload.marks.clear();
         }
         ArgsIn {
@@ -80,22 +80,6 @@ impl ArgsIn {
         self.read = Some(end);
         Ok(value)
     }
-}
-
-/// Whether `payload`'s marks cut it in order: offsets and part counts never decreasing,
-/// within the head and the parts, each mark between the parts before and after it.
-fn marks_in_order(payload: &Payload) -> bool {
-    let mut last = (0, 0);
-    payload.marks.iter().all(|&(h, k)| {
-        let fits = h >= last.0
-            && k >= last.1
-            && h <= payload.head.len()
-            && k <= payload.parts.len()
-            && payload.parts[..k].last().is_none_or(|p| p.at <= h)
-            && payload.parts.get(k).is_none_or(|p| p.at >= h);
-        last = (h, k);
-        fits
-    })
 }
 
 impl crate::task::ArgSource for ArgsIn {

@@ -80,16 +80,11 @@ impl<'de> Deserialize<'de> for Payload {
                 let (n, m) = (shape >> 32, shape & u64::from(u32::MAX));
                 // Capacities capped: a forged count fails when the elements run out.
                 let mut marks = ThinVec::with_capacity((m as usize).min(16));
-                let mut last = (0usize, 0usize);
                 for _ in 0..m {
                     let (h, k): (u64, u64) = seq.next_element()?.ok_or_else(missing)?;
-                    let mark = (h as usize, k as usize);
-                    if mark.0 < last.0 || mark.1 < last.1 || mark.0 > head.len() || k > n {
-                        // (Also refuses a count of parts past what the shape says.)
-                        return Err(A::Error::custom("a malformed mark"));
-                    }
-                    last = mark;
-                    marks.push(mark);
+                    // Saturated: a mark past any head or part count is refused below.
+                    let at = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+                    marks.push((at(h), at(k)));
                 }
                 let mut parts = ThinVec::with_capacity((n as usize).min(16));
                 let mut last = 0usize;
@@ -101,20 +96,13 @@ impl<'de> Deserialize<'de> for Payload {
                     last = part.at;
                     parts.push(part);
                 }
-                // A mark sits between parts: the parts before it lie at or before its offset,
-                // those after it at or after. The parts are in order of offset (`part_in`
-                // refuses one before the last), so the last part before the mark and the first
-                // after it say it for all: one step per mark, not one per mark and part.
-                let consistent = marks.iter().all(|&(h, k)| {
-                    #[cfg(test)]
-                    observe::step();
-                    k.checked_sub(1).is_none_or(|before| parts[before].at <= h)
-                        && parts.get(k).is_none_or(|after| after.at >= h)
-                });
-                if !consistent {
-                    return Err(A::Error::custom("a mark inside a part"));
+                // The parts are in order of offset (`part_in` refuses one before the last),
+                // which `marks_fit` counts on.
+                let payload = Payload { head, parts, marks };
+                if !payload.marks_fit() {
+                    return Err(A::Error::custom("a malformed mark, or one inside a part"));
                 }
-                Ok(Payload { head, parts, marks })
+                Ok(payload)
             }
         }
         // The counts come first, so the tuple's length is not known up front; postcard writes
