@@ -61,6 +61,7 @@ mod output;
 mod raw;
 mod registry;
 mod sigterm;
+pub mod sim;
 mod task;
 mod trace;
 mod wire;

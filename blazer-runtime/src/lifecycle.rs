@@ -8,6 +8,7 @@ use crate::identity::{build_id, explain_builds};
 use crate::registry::{explain_difference, Registry};
 use crate::wire::codec::{decode, encode};
 use crate::wire::heartbeat;
+use crate::wire::link::MpiLink;
 use crate::wire::message::TAG_HANDSHAKE;
 use crate::worker;
 use crate::world;
@@ -45,7 +46,7 @@ impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
 }
 
 /// The version of blazer's start-up and wire protocol; ranks must agree on it.
-const PROTOCOL_VERSION: u64 = 4;
+const PROTOCOL_VERSION: u64 = 5;
 
 /// Starts MPI, runs `body` on rank 0 while ranks 1..N-1 serve tasks, then shuts every rank
 /// down. This is what `#[blazer::main]` expands to.
@@ -164,7 +165,8 @@ pub fn run_on<R: DriverOutcome>(
         return ExitCode::SUCCESS;
     }
     if size > 1 {
-        dispatch::install(WorkQueue::new(world, beats.map(|(comm, _)| comm)));
+        let link = MpiLink::new(world, beats.map(|(comm, _)| comm));
+        dispatch::install(WorkQueue::new(Box::new(link)));
     }
     // The checkpoint's build identity covers the task set too (the handshake checked it).
     let tasks = Registry::global().map_or(0, Registry::fingerprint);
@@ -190,16 +192,22 @@ pub fn run_on<R: DriverOutcome>(
         crate::sigterm::wait_for_the_end();
     }
     // Always release the workers, whatever the body did, so no rank is left waiting.
-    if let Some(mut queue) = dispatch::uninstall() {
-        queue.shutdown();
-        if let Some(path) = trace_path {
-            if let Err(e) = crate::trace::gather_and_write(queue.world(), path) {
-                eprintln!("blazer: trace not written: {e}");
+    // Each worker sends its trace as it leaves its serve loop (worker.rs).
+    let gathered = match dispatch::uninstall() {
+        Some(mut queue) => {
+            queue.shutdown();
+            match trace_path {
+                Some(_) => queue.gather_traces(),
+                None => Ok(Vec::new()),
             }
         }
-    } else if let Some(path) = trace_path {
-        // A world of one: this process ran every task.
-        if let Err(e) = crate::trace::gather_and_write(&universe.world(), path) {
+        None => Ok(Vec::new()),
+    };
+    if let Some(path) = trace_path {
+        if let Err(e) = gathered
+            .map_err(|e| e.to_string())
+            .and_then(|gathered| crate::trace::write(gathered, path))
+        {
             eprintln!("blazer: trace not written: {e}");
         }
     }

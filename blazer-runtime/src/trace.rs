@@ -3,10 +3,7 @@
 //! <https://ui.perfetto.dev> or `chrome://tracing`). One row per rank shows load balance.
 
 use crate::wire::codec::{decode, encode};
-use crate::wire::message::TAG_TRACE;
 use crate::world;
-use mpi::point_to_point::{Destination, Source};
-use mpi::topology::{Communicator, SimpleCommunicator};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,25 +61,17 @@ fn take() -> Vec<Event> {
     EVENTS.with_borrow_mut(std::mem::take)
 }
 
-/// On a worker at shutdown: sends this rank's events and host to the driver.
-pub(crate) fn send_to_driver(world: &SimpleCommunicator) {
-    let bytes = encode(&(world::host(), take())).unwrap_or_default();
-    world
-        .process_at_rank(0)
-        .send_with_tag(&bytes[..], TAG_TRACE);
+/// This rank's events and host, encoded for the driver (sent by `wire/link.rs`).
+pub(crate) fn encoded_events() -> Vec<u8> {
+    encode(&(world::host(), take())).unwrap_or_default()
 }
 
-/// On the driver at shutdown: gathers every worker's events and writes the trace to `path`.
-pub(crate) fn gather_and_write(
-    world: &SimpleCommunicator,
-    path: &std::path::Path,
-) -> Result<(), String> {
+/// Writes the driver's events and those `gathered` from the workers (`(rank, encoded
+/// events)`) to `path`.
+pub(crate) fn write(gathered: Vec<(i32, Vec<u8>)>, path: &std::path::Path) -> Result<(), String> {
     let mut events = take();
     let mut hosts = vec![(0, world::host())];
-    for rank in 1..world.size() {
-        let (bytes, _) = world
-            .process_at_rank(rank)
-            .receive_vec_with_tag::<u8>(TAG_TRACE);
+    for (rank, bytes) in gathered {
         let (host, theirs): (String, Vec<Event>) =
             decode(&bytes, rank).map_err(|e| e.to_string())?;
         hosts.push((rank, host));

@@ -22,6 +22,11 @@ fn read<T: Clone>(table: &RwLock<T>) -> T {
     table.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
+/// Looks into a table without copying it (a lookup costs the same at 10^5 ranks as at 4).
+fn look<T, R>(table: &RwLock<T>, f: impl FnOnce(&T) -> R) -> R {
+    f(&table.read().unwrap_or_else(|p| p.into_inner()))
+}
+
 fn write<T>(table: &RwLock<T>, value: T) {
     *table.write().unwrap_or_else(|p| p.into_inner()) = value;
 }
@@ -52,16 +57,13 @@ pub(crate) fn init_hosts(hosts: Vec<String>) {
 
 /// The host name of `rank` (this process's host for unknown ranks).
 pub fn host_of(rank: i32) -> String {
-    read(&HOSTS)
-        .get(rank as usize)
-        .cloned()
-        .unwrap_or_else(host)
+    look(&HOSTS, |hosts| hosts.get(rank as usize).cloned()).unwrap_or_else(host)
 }
 
 /// The node of `rank`, named by the lowest world rank on it: two ranks share memory (one
 /// host) exactly when `node_of` gives the same number. 0 for unknown ranks.
 pub fn node_of(rank: i32) -> i32 {
-    read(&NODES).get(rank as usize).copied().unwrap_or(0)
+    look(&NODES, |nodes| nodes.get(rank as usize).copied()).unwrap_or(0)
 }
 
 /// The ranks of each node, nodes in order of their lowest rank.

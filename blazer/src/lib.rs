@@ -102,6 +102,8 @@ pub use blazer_runtime::{
 
 /// Cross-cluster jobs: Slurm, PBS or `mpirun` over one ssh connection, composed with flows.
 pub use blazer_cluster as cluster;
+/// The driver at scale, simulated: its real code against N simulated workers.
+pub use blazer_runtime::sim;
 
 #[doc(hidden)]
 pub use blazer_runtime::{__private, ForkPlan};

@@ -106,14 +106,19 @@ fn map_batched<I: Serialize + 'static, O: DeserializeOwned + 'static>(
         let batch = batch.unwrap_or_else(|| resume::map_batch(inputs.len(), workers()));
         return decode_all(resume::map(key, f.plan()?, inputs, batch)?);
     }
-    // A few batches per worker: big enough to amortise messages, small enough to balance,
-    // and at most MAP_BATCH_MAX items, so that the items in flight (two batches per worker)
-    // take little of the driver's memory however many there are.
-    let batch = batch.unwrap_or_else(|| known.div_ceil(workers() * 4).clamp(1, MAP_BATCH_MAX));
+    // A few batches per worker at first: big enough to amortise messages, small enough to
+    // balance, and at most MAP_BATCH_MAX items, so that the items in flight (two batches per
+    // worker) take little of the driver's memory however many there are. Then paced by the
+    // workers' run times (driver/pace.rs), unless the caller fixed the size.
     let total = (exact == Some(known)).then_some(known as u64);
     let mut out = Vec::with_capacity(known);
     // Not checkpointed (asked above): a plain stream.
-    for result in Stream::new(data, f, "map", total, None).batch(batch) {
+    let stream = Stream::new(data, f, "map", total, None);
+    let stream = match batch {
+        Some(batch) => stream.batch(batch),
+        None => stream.first_batches(known.div_ceil(workers() * 4).clamp(1, MAP_BATCH_MAX)),
+    };
+    for result in stream {
         out.push(result?);
     }
     Ok(out)

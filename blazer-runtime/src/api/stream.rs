@@ -4,6 +4,7 @@
 use crate::api::flow::Flow;
 use crate::checkpoint::resume::StreamCheckpoint;
 use crate::driver::dispatch::{self, Submitted};
+use crate::driver::pace::Pace;
 use crate::driver::progress::Progress;
 use crate::driver::queue::{Placement, Slot};
 use crate::error::{Error, Result};
@@ -13,6 +14,9 @@ use crate::wire::plan::{Batch, BATCH_BYTES};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+
+/// The most items a paced batch takes (its bytes are bounded too: [`BATCH_BYTES`]).
+pub(crate) const MAX_PACED_BATCH: usize = 1 << 16;
 
 /// An item a stream can consume: a plain value, or the `Result` of an upstream stream (its
 /// error is passed through), so streams chain: `stream(stream(source, f), g)`.
@@ -80,7 +84,10 @@ impl<S, I, O> Stream<S, I, O> {
             checkpoint,
             source,
             flow: f,
-            batch: 8,
+            batch: None,
+            guess: 8,
+            remaining: total.map(|t| t as usize),
+            pace: Pace::default(),
             window: 0,
             ordered: true,
             in_flight: VecDeque::new(),
@@ -100,7 +107,14 @@ impl<S, I, O> Stream<S, I, O> {
 pub struct Stream<S, I, O> {
     source: S,
     flow: Flow<I, O>,
-    batch: usize,
+    /// Items per batch, as the caller set them; `None`: paced (`driver/pace.rs`).
+    batch: Option<usize>,
+    /// Items per batch until the workers' first report.
+    guess: usize,
+    /// Items not yet submitted, when the total is known.
+    remaining: Option<usize>,
+    /// What the workers reported of running this stream's batches.
+    pace: Pace,
     /// Batches in flight at most; 0 means two per worker.
     window: usize,
     ordered: bool,
@@ -135,11 +149,31 @@ where
     I: Serialize + 'static,
     O: DeserializeOwned + 'static,
 {
-    /// Items per message (default 8). Larger batches amortise messages for small tasks;
-    /// 1 balances long, uneven tasks best.
+    /// Items per message. By default the stream chooses: 8 at first, then as many as make
+    /// a batch's work long enough for the driver to keep up with every worker (from the
+    /// run times the workers report and the number of workers; `driver/pace.rs`). Larger
+    /// batches amortise messages for small tasks; 1 balances long, uneven tasks best.
     pub fn batch(mut self, items: usize) -> Self {
-        self.batch = items.max(1);
+        self.batch = Some(items.max(1));
         self
+    }
+
+    /// Paced batches (the default) that start at `guess` items.
+    pub(crate) fn first_batches(mut self, guess: usize) -> Self {
+        self.guess = guess.max(1);
+        self
+    }
+
+    /// Items for the next batch.
+    fn batch_size(&self) -> usize {
+        self.batch.unwrap_or_else(|| {
+            self.pace.batch(
+                dispatch::workers(),
+                self.guess,
+                self.remaining,
+                MAX_PACED_BATCH,
+            )
+        })
     }
 
     /// Batches in flight at most (default: two per worker). Bounds the driver's memory.
@@ -172,9 +206,10 @@ where
     /// Pulls one batch from the source and submits it; false when the source is empty. A
     /// batch closes at [`Stream::batch`] items or [`BATCH_BYTES`] of encoded inputs.
     fn submit_batch(&mut self) -> bool {
-        let mut inputs = Vec::with_capacity(self.batch.min(1024));
+        let size = self.batch_size();
+        let mut inputs = Vec::with_capacity(size.min(1024));
         let mut bytes = 0;
-        while inputs.len() < self.batch && bytes < BATCH_BYTES {
+        while inputs.len() < size && bytes < BATCH_BYTES {
             let Some(item) = self.source.next() else {
                 self.exhausted = true;
                 break;
@@ -195,6 +230,9 @@ where
             }
         }
         let any = !inputs.is_empty();
+        if let Some(r) = &mut self.remaining {
+            *r = r.saturating_sub(inputs.len());
+        }
         self.flush_inputs(&mut inputs);
         any || !self.exhausted
     }
@@ -226,43 +264,48 @@ where
         self.in_flight.push_back(pending);
     }
 
-    /// Moves one finished batch's outputs to `ready`, blocking if needed.
+    /// Moves one finished batch's outputs to `ready`, blocking if needed. In order, only
+    /// the oldest batch is looked at: the cost of a reply does not grow with the window.
+    /// Unordered, every batch in flight is (at most the window).
     fn complete_one(&mut self) -> Result<()> {
         loop {
             let pick = if self.ordered {
-                self.in_flight
-                    .front()
-                    .map(|p| (0, p))
-                    .filter(|(_, p)| is_done(p))
-                    .map(|(i, _)| i)
+                match self.in_flight.front_mut() {
+                    Some(p) => {
+                        Self::settle(&mut self.pace, p);
+                        is_done(p).then_some(0)
+                    }
+                    None => return Ok(()),
+                }
             } else {
-                self.in_flight.iter().position(is_done)
+                let mut found = None;
+                for (i, p) in self.in_flight.iter_mut().enumerate() {
+                    Self::settle(&mut self.pace, p);
+                    if found.is_none() && is_done(p) {
+                        found = Some(i);
+                    }
+                }
+                found
             };
             if let Some(i) = pick {
                 let pending = self.in_flight.remove(i).expect("present");
                 self.take(pending);
                 return Ok(());
             }
-            // Nothing finished yet: collect finished remote calls, or wait for a reply.
-            let mut changed = false;
-            for p in self.in_flight.iter_mut() {
-                if let Pending::Remote(call) = p {
-                    let call = *call;
-                    match dispatch::poll(call) {
-                        Ok(Some(slots)) => {
-                            *p = Pending::Done(slots);
-                            changed = true;
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            *p = Pending::Failed(e);
-                            changed = true;
-                        }
-                    }
+            dispatch::advance()?;
+        }
+    }
+
+    /// A remote batch whose slots are all filled becomes `Done`; its run time is noted.
+    fn settle(pace: &mut Pace, p: &mut Pending) {
+        if let Pending::Remote(call) = p {
+            match dispatch::poll_ran(*call) {
+                Ok(Some((slots, ran))) => {
+                    pace.observe(ran);
+                    *p = Pending::Done(slots);
                 }
-            }
-            if !changed {
-                dispatch::advance()?;
+                Ok(None) => {}
+                Err(e) => *p = Pending::Failed(e),
             }
         }
     }

@@ -202,9 +202,9 @@ pub(crate) fn submit(
     }
 }
 
-/// The result slots of `call` if all are filled, without blocking.
-pub(crate) fn poll(call: SubmissionId) -> Result<Option<Vec<Slot>>> {
-    on_queue(|q| q.poll(call))
+/// As [`poll`], with what the workers reported of running the call: `(items, µs)`.
+pub(crate) fn poll_ran(call: SubmissionId) -> Result<Option<(Vec<Slot>, (u64, u64))>> {
+    on_queue(|q| q.poll_ran(call))
 }
 
 /// Forgets `call`: its queued batches never run, its late replies are dropped.

@@ -4,27 +4,29 @@
 //! nested or interleaved primitives never take each other's results, and results come back in
 //! input order whatever order they arrive in. Each worker holds at most `window` batches: a
 //! worker that finishes early gets the next batch, so fast ranks take more work.
+//!
+//! The queue reaches its workers only through a [`Link`] (MPI, or a simulated world), and
+//! its cost per batch does not grow with the number of workers: the least loaded worker is
+//! found by bucket (`driver/load.rs`), silent workers by a time-ordered queue of notes
+//! (`driver/silence.rs`), and counters stand in for scans over every worker.
 
 use crate::config::config;
+use crate::driver::load::Loads;
 use crate::driver::recovery::{Recovery, Rerun};
+use crate::driver::silence::Silence;
 use crate::driver::workers::{Worker, WorkerIndex, Workers};
 use crate::error::{exit_code, Error, TaskFailure};
 use crate::sigterm::Ending;
 use crate::wire::codec::encode;
 use crate::wire::heartbeat;
-use crate::wire::message::{
-    blocks_after, receive_message, Reply, SubmissionId, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER,
-    TAG_BLOCK_TO_WORKER, TAG_HEARTBEAT, TAG_TO_DRIVER, TAG_TO_WORKER,
-};
-use crate::wire::outbox::Outbox;
+use crate::wire::link::{Incoming, Link};
+use crate::wire::message::{Reply, SubmissionId, ToDriver, ToWorker};
 use crate::wire::payload::Payload;
 use crate::wire::plan::Batch;
-use crate::wire::transport::{drain, receive_reusing, Encoded};
+use crate::wire::transport::Encoded;
 use crate::world::host_of;
-use mpi::point_to_point::Source;
-use mpi::topology::{Communicator, SimpleCommunicator};
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One result slot: the rank that produced it and the encoded value or the failure.
 pub(crate) type Slot = (i32, Result<Payload, TaskFailure>);
@@ -49,6 +51,8 @@ pub(crate) enum Placement {
 struct Slots {
     slots: Vec<Option<Slot>>,
     missing: usize,
+    /// What the workers reported of running its batches: `(items, µs)`.
+    ran: (u64, u64),
 }
 
 /// The driver's listening clock: the time it has spent looking for answers, the only time in
@@ -60,12 +64,13 @@ struct Slots {
 /// The clock moves at each look by the time since the previous one, but by at most `step`:
 /// a driver that did not run for a while (a machine too busy to schedule it, a stopped
 /// process) has not listened either, and what arrived meanwhile is read at its next look.
+/// Its readings come from the link's clock (`now`), real or simulated.
 #[derive(Debug, Default)]
 struct Listening {
     /// Listened so far.
     listened: Duration,
-    /// The last look of the current wait; `None` between waits.
-    last: Option<Instant>,
+    /// The last look of the current wait, on the link's clock; `None` between waits.
+    last: Option<Duration>,
 }
 
 impl Listening {
@@ -74,34 +79,37 @@ impl Listening {
         self.listened
     }
 
-    /// A look for answers: the clock moves by the time since the last one, at most `step`.
-    fn tick(&mut self, step: Duration) {
-        let now = Instant::now();
+    /// A look for answers at `now`: the clock moves by the time since the last one, at most
+    /// `step`.
+    fn tick(&mut self, now: Duration, step: Duration) {
         if let Some(last) = self.last.replace(now) {
-            self.listened += now.saturating_duration_since(last).min(step);
+            self.listened += now.saturating_sub(last).min(step);
         }
     }
 
-    /// The wait is over, after a last look.
-    fn stop(&mut self, step: Duration) {
-        self.tick(step);
+    /// The wait is over, after a last look at `now`.
+    fn stop(&mut self, now: Duration, step: Duration) {
+        self.tick(now, step);
         self.last = None;
     }
 }
 
 /// The work queue that lives on rank 0 while workers serve.
 pub(crate) struct WorkQueue {
-    world: SimpleCommunicator,
-    /// The communicator the workers' heartbeats come on (wire/heartbeat.rs), when they send
-    /// them (a time-out under `MPI_THREAD_MULTIPLE`).
-    beats: Option<SimpleCommunicator>,
+    /// How the queue reaches its workers.
+    link: Box<dyn Link>,
     /// Worker silence is measured on this clock, not on the wall clock.
     listening: Listening,
-    outbox: Outbox,
-    /// The receive buffer, reused from reply to reply.
-    inbox: Vec<u8>,
     /// Per worker: its window, when it was last heard from, whether it is lost.
     workers: Workers,
+    /// The workers that are not lost, by load.
+    loads: Loads,
+    /// With a time-out: the workers holding work, by when they were last heard from.
+    silence: Silence,
+    /// Workers not lost.
+    live: usize,
+    /// Batches in flight on all workers together.
+    in_flight: usize,
     queue: VecDeque<(SubmissionId, Batch)>,
     calls: HashMap<SubmissionId, Slots>,
     next_call: SubmissionId,
@@ -113,33 +121,67 @@ pub(crate) struct WorkQueue {
     recovery: Recovery,
     /// Per call: told its outputs as they are filed.
     observers: HashMap<SubmissionId, Observer>,
+    /// Batches sent, for the driver's cost model.
+    sent: u64,
 }
 
 impl WorkQueue {
-    /// A work queue over `world`, whose ranks 1.. are workers, which send heartbeats on
-    /// `beats` when it is given.
-    pub(crate) fn new(world: SimpleCommunicator, beats: Option<SimpleCommunicator>) -> WorkQueue {
-        let workers = (world.size() - 1).max(0) as usize;
+    /// A work queue over `link`, with the settings of `BLAZER_WORKER_TIMEOUT` and
+    /// `BLAZER_RETRIES`.
+    pub(crate) fn new(link: Box<dyn Link>) -> WorkQueue {
+        let c = config();
+        WorkQueue::with(link, c.worker_timeout, c.retries)
+    }
+
+    /// A work queue over `link` with this time-out and these retries.
+    pub(crate) fn with(link: Box<dyn Link>, timeout: Option<Duration>, retries: u32) -> WorkQueue {
+        let count = link.workers();
+        let workers = Workers::new(count);
+        let window = 2;
+        let off_node: Vec<bool> = workers.iter().map(|(_, w)| w.off_node).collect();
         WorkQueue {
-            world,
-            beats,
+            link,
             listening: Listening::default(),
-            outbox: Outbox::default(),
-            inbox: Vec::new(),
-            workers: Workers::new(workers),
+            loads: Loads::new(&off_node, window),
+            workers,
+            silence: Silence::default(),
+            live: count,
+            in_flight: 0,
             queue: VecDeque::new(),
             calls: HashMap::new(),
             next_call: 1,
-            timeout: config().worker_timeout,
-            window: 2,
-            recovery: Recovery::new(workers, config().retries, config().worker_timeout.is_some()),
+            timeout,
+            window,
+            recovery: Recovery::new(count, retries, timeout.is_some()),
             observers: HashMap::new(),
+            sent: 0,
         }
     }
 
     /// Number of worker ranks.
     pub(crate) fn workers(&self) -> usize {
         self.workers.len()
+    }
+
+    /// The link's clock (the simulated one, in a simulation).
+    pub(crate) fn link_now(&self) -> Duration {
+        self.link.now()
+    }
+
+    /// Worker ranks not lost.
+    pub(crate) fn live_workers(&self) -> usize {
+        self.live
+    }
+
+    /// Batches sent so far.
+    pub(crate) fn batches_sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Bytes the queue keeps per worker, whatever it runs (the driver's memory model): its
+    /// record, its place among the loads, its recovery queue.
+    pub(crate) fn bytes_per_worker() -> usize {
+        std::mem::size_of::<Worker>() + Loads::bytes_per_worker() + Recovery::bytes_per_worker()
     }
 
     /// Opens a call with `outputs` result slots and queues its batches; returns the call ID.
@@ -155,6 +197,7 @@ impl WorkQueue {
             Slots {
                 slots: (0..outputs).map(|_| None).collect(),
                 missing: outputs,
+                ran: (0, 0),
             },
         );
         for (placement, batch) in batches {
@@ -185,14 +228,24 @@ impl WorkQueue {
 
     /// The slots of `call` if all are filled (the call is then closed), without blocking.
     pub(crate) fn poll(&mut self, call: SubmissionId) -> Result<Option<Vec<Slot>>, Error> {
+        Ok(self.poll_ran(call)?.map(|(slots, _)| slots))
+    }
+
+    /// As [`WorkQueue::poll`], with what the workers reported of running the call's
+    /// batches: `(items, µs)` (`driver/pace.rs`).
+    pub(crate) fn poll_ran(
+        &mut self,
+        call: SubmissionId,
+    ) -> Result<Option<(Vec<Slot>, (u64, u64))>, Error> {
         match self.calls.get(&call) {
             None => Err(Error::Usage(format!("unknown call {call}"))),
             Some(c) if c.missing == 0 => {
                 let c = self.calls.remove(&call).expect("present");
                 self.forget(call);
-                Ok(Some(
+                Ok(Some((
                     c.slots.into_iter().map(|s| s.expect("filled")).collect(),
-                ))
+                    c.ran,
+                )))
             }
             Some(_) => Ok(None),
         }
@@ -233,15 +286,7 @@ impl WorkQueue {
     /// Sends queued batches to the least loaded workers that have room in their window.
     fn dispatch(&mut self) -> Result<(), Error> {
         while !self.queue.is_empty() {
-            // The least loaded worker; on a tie, one on the driver's own node (shared memory).
-            let Some((idx, load)) = self
-                .workers
-                .iter()
-                .filter(|(_, w)| !w.lost)
-                .map(|(i, w)| (i, w.in_flight.len(), w.off_node))
-                .min_by_key(|(_, load, off_node)| (*load, *off_node))
-                .map(|(i, load, _)| (i, load))
-            else {
+            let Some((idx, load)) = self.loads.least() else {
                 return Err(Error::Usage("no worker rank to run tasks on".into()));
             };
             if load >= self.window {
@@ -258,75 +303,93 @@ impl WorkQueue {
         if self.worker(rank).lost {
             let failed =
                 self.failures(rank, outputs, "the rank was lost earlier in the run".into());
-            self.fill(call, first, rank, failed);
+            self.fill(call, first, rank, failed, None);
             return Ok(());
         }
         self.recovery.sent(rank, call, &batch);
         let message = Encoded::new(ToWorker::Run { call, batch })?;
-        self.outbox.send(
-            &self.world,
-            rank,
-            message,
-            (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
-        );
+        self.link.send(rank, message);
+        self.sent += 1;
+        self.now_holds(rank, (call, first, outputs));
+        Ok(())
+    }
+
+    /// Worker `rank` was sent a batch: `(call, first, outputs)`.
+    fn now_holds(&mut self, rank: i32, batch: (SubmissionId, u64, u64)) {
         let now = self.listening.now();
-        let worker = self.worker_mut(rank);
-        if worker.in_flight.is_empty() {
+        let idx = WorkerIndex::of_rank(rank);
+        let worker = &mut self.workers[idx];
+        let was_idle = worker.in_flight.is_empty();
+        if was_idle {
+            // Its silence counts from now, not from its last reply.
             worker.heard = now;
         }
-        worker.in_flight.push_back((call, first, outputs));
-        Ok(())
+        worker.in_flight.push_back(batch);
+        let load = worker.in_flight.len();
+        self.loads.set(idx, load);
+        self.in_flight += 1;
+        if was_idle && self.timeout.is_some() {
+            self.silence.heard(idx, now, &self.workers);
+        }
+    }
+
+    /// Worker `idx` was heard from: a reply or a heartbeat.
+    fn heard_from(&mut self, idx: WorkerIndex) {
+        let now = self.listening.now();
+        let worker = &mut self.workers[idx];
+        worker.heard = now;
+        if self.timeout.is_some() && !worker.in_flight.is_empty() && !worker.lost {
+            self.silence.heard(idx, now, &self.workers);
+        }
     }
 
     /// Receives one reply from any worker and files its outputs under their call.
     fn receive_one(&mut self) -> Result<(), Error> {
-        let probed = match self.timeout {
-            // Any tag: the tag says how many blocks follow the reply. (SIGTERM, while the
-            // driver blocks here, is handled by its helper thread: sigterm.rs.)
-            None => self.world.any_process().matched_probe(),
+        let incoming = match self.timeout {
+            None => self.link.receive()?,
             // Poll, so that a worker that stopped answering, and SIGTERM, can be noticed; the
             // listening clock runs only here.
             Some(limit) => {
                 // A look counts for at most a heartbeat period: four looks at least per
                 // time-out, as a worker beats four times.
                 let step = heartbeat::period(limit);
-                let probed = loop {
-                    self.listening.tick(step);
+                let incoming = loop {
+                    self.listening.tick(self.link.now(), step);
                     self.receive_beats();
-                    if let Some(probed) = self.world.any_process().immediate_matched_probe() {
-                        break Some(probed);
+                    if let Some(incoming) = self.link.poll(step)? {
+                        break Some(incoming);
                     }
                     if crate::sigterm::requested() {
                         self.terminate();
                     }
-                    if self.silent_workers(limit).next().is_some() {
+                    let now = self.listening.now();
+                    if self.silence.any(now, limit, &self.workers) {
                         break None;
                     }
-                    std::thread::yield_now();
                 };
-                self.listening.stop(step);
-                match probed {
-                    Some(probed) => probed,
+                self.listening.stop(self.link.now(), step);
+                match incoming {
+                    Some(incoming) => incoming,
                     None => {
-                        let silent: Vec<i32> = self.silent_workers(limit).collect();
+                        let now = self.listening.now();
+                        let silent: Vec<i32> = self
+                            .silence
+                            .silent(now, limit, &self.workers)
+                            .into_iter()
+                            .map(WorkerIndex::rank)
+                            .collect();
                         self.declare_lost(&silent, limit);
                         return Ok(());
                     }
                 }
             }
         };
-        let status = receive_reusing(probed, &mut self.inbox);
-        let rank = status.source_rank();
-        self.outbox.reap();
-        let from = self.world.process_at_rank(rank);
-        let Some(n) = blocks_after(status.tag(), TAG_TO_DRIVER) else {
-            return Err(Error::Decode {
-                rank,
-                message: format!("a message with the unexpected tag {}", status.tag()),
-            });
-        };
+        self.file(incoming)
+    }
+
+    /// Files a worker's reply under the batch it answers (its oldest in flight).
+    fn file(&mut self, Incoming { rank, message }: Incoming) -> Result<(), Error> {
         let Some(worker) = self.workers.get_mut(rank) else {
-            drain(&from, n, TAG_BLOCK_TO_DRIVER);
             return Err(Error::Decode {
                 rank,
                 message: "a reply from a rank that is not a worker".into(),
@@ -334,25 +397,29 @@ impl WorkQueue {
         };
         if worker.lost {
             // A late answer from a rank already given up on: its slots are filled.
-            drain(&from, n, TAG_BLOCK_TO_DRIVER);
             return Ok(());
         }
-        worker.heard = self.listening.now();
         let Some(oldest) = worker.in_flight.pop_front() else {
-            drain(&from, n, TAG_BLOCK_TO_DRIVER);
             return Err(Error::Decode {
                 rank,
                 message: "a reply with no request outstanding".into(),
             });
         };
+        let idx = WorkerIndex::of_rank(rank);
+        let load = worker.in_flight.len();
+        self.loads.set(idx, load);
+        self.in_flight -= 1;
+        self.heard_from(idx);
         let (call, first, expected) = oldest;
-        let outputs = match receive_message::<ToDriver>(&self.inbox, n, &from, TAG_BLOCK_TO_DRIVER)
-        {
+        let (outputs, ran) = match message {
             Ok(ToDriver::Done(Reply {
                 call: c,
                 first: f,
                 outputs,
-            })) if c == call && f == first && outputs.len() == expected as usize => outputs,
+                busy_us,
+            })) if c == call && f == first && outputs.len() == expected as usize => {
+                (outputs, Some((expected, busy_us)))
+            }
             Ok(ToDriver::Done(_)) => {
                 return Err(Error::Decode {
                     rank,
@@ -360,16 +427,23 @@ impl WorkQueue {
                 })
             }
             // The batch cannot be answered: fail its slots so that nothing waits for them.
-            Ok(ToDriver::Unanswerable(why)) => self.failures(
-                rank,
-                expected,
-                format!("the worker could not answer its batch: {why}"),
+            Ok(ToDriver::Unanswerable(why)) => (
+                self.failures(
+                    rank,
+                    expected,
+                    format!("the worker could not answer its batch: {why}"),
+                ),
+                None,
             ),
-            Err(e) => self.failures(rank, expected, format!("undecodable reply: {e}")),
+            Err(e) => (
+                self.failures(rank, expected, format!("undecodable reply: {e}")),
+                None,
+            ),
         };
         let settled = self.recovery.answered(rank, call, first, outputs);
+        let mut ran = ran;
         for (first, outputs) in settled.fill {
-            self.fill(call, first, rank, outputs);
+            self.fill(call, first, rank, outputs, ran.take());
         }
         // Run again in their order, before what is queued; not for a cancelled call.
         for (rerun, call, batch) in settled.again.into_iter().rev() {
@@ -384,18 +458,23 @@ impl WorkQueue {
         Ok(())
     }
 
-    /// Files `outputs` (from `rank`) into the slots of `call` from `first` on; outputs of a
-    /// cancelled call are dropped.
+    /// Files `outputs` (from `rank`) into the slots of `call` from `first` on, with what
+    /// running them took if known (`(items, µs)`); outputs of a cancelled call are dropped.
     fn fill(
         &mut self,
         call: SubmissionId,
         first: u64,
         rank: i32,
         outputs: Vec<Result<Payload, TaskFailure>>,
+        ran: Option<(u64, u64)>,
     ) {
         if let Some(c) = self.calls.get_mut(&call) {
             if let Some(observe) = self.observers.get_mut(&call) {
                 observe(first, &outputs);
+            }
+            if let Some((items, us)) = ran {
+                c.ran.0 += items;
+                c.ran.1 += us;
             }
             for (i, out) in outputs.into_iter().enumerate() {
                 let slot = &mut c.slots[first as usize + i];
@@ -407,32 +486,14 @@ impl WorkQueue {
         }
     }
 
-    /// Workers holding work that have been silent for longer than `limit` of the driver's
-    /// listening.
-    fn silent_workers(&self, limit: Duration) -> impl Iterator<Item = i32> + '_ {
-        let now = self.listening.now();
-        self.workers
-            .iter()
-            .filter(move |(_, w)| {
-                !w.lost && !w.in_flight.is_empty() && now.saturating_sub(w.heard) > limit
-            })
-            .map(|(i, _)| i.rank())
-    }
-
     /// Takes every heartbeat that has arrived, marking its sender as heard from.
     fn receive_beats(&mut self) {
-        let Some(beats) = &self.beats else {
-            return;
-        };
-        let now = self.listening.now();
-        while let Some((message, status)) = beats
-            .any_process()
-            .immediate_matched_probe_with_tag(TAG_HEARTBEAT)
-        {
-            message.matched_receive_into(&mut [0u8; 0][..]);
+        let mut heard = Vec::new();
+        self.link.beats(&mut |rank| heard.push(rank));
+        for rank in heard {
             // A beat may follow its worker's last reply (another communicator): harmless.
-            if let Some(worker) = self.workers.get_mut(status.source_rank()) {
-                worker.heard = now;
+            if rank >= 1 && (rank as usize) <= self.workers.len() {
+                self.heard_from(WorkerIndex::of_rank(rank));
             }
         }
     }
@@ -445,13 +506,19 @@ impl WorkQueue {
             .map(|r| format!("{r} ({})", host_of(*r)))
             .collect();
         for &rank in ranks {
-            self.worker_mut(rank).lost = true;
+            let idx = WorkerIndex::of_rank(rank);
+            if !self.workers[idx].lost {
+                self.workers[idx].lost = true;
+                self.loads.remove(idx);
+                self.live -= 1;
+            }
         }
-        let survivors = self.workers.iter().any(|(_, w)| !w.lost);
+        let survivors = self.live > 0;
         let mut moved = 0;
         for &rank in ranks {
             let pending: Vec<(SubmissionId, u64, u64)> =
                 self.worker_mut(rank).in_flight.drain(..).collect();
+            self.in_flight -= pending.len();
             let orphans = self.recovery.lost(rank, pending, survivors);
             moved += orphans.again.len();
             // Before the batches queued, in their order.
@@ -465,7 +532,7 @@ impl WorkQueue {
                     limit.as_secs_f64()
                 );
                 let failed = self.failures(rank, n, why);
-                self.fill(call, first, rank, failed);
+                self.fill(call, first, rank, failed, None);
             }
         }
         let rerun = if moved > 0 {
@@ -486,7 +553,7 @@ impl WorkQueue {
                     names.join(", ")
                 );
                 let failed = self.failures(ranks[0], batch.outputs(), why);
-                self.fill(call, batch.first, ranks[0], failed);
+                self.fill(call, batch.first, ranks[0], failed, None);
             }
         }
     }
@@ -500,27 +567,11 @@ impl WorkQueue {
             Ending::ByCaller => {
                 crate::output::drain(Duration::from_secs(2));
                 crate::sigterm::aborting();
-                self.leave_to_the_abort();
-                self.world.abort(i32::from(exit_code::TERMINATED));
+                self.link.abort(i32::from(exit_code::TERMINATED));
             }
             Ending::ByAnother => crate::sigterm::wait_for_the_end(),
             Ending::NotAtAll => {}
         }
-    }
-
-    /// Gives up this queue's MPI objects (its communicators, its sends in progress) before
-    /// `MPI_Abort` from the driver's main thread, where the queue is a thread-local: MPICH's
-    /// `MPI_Abort` ends the process through `exit`, which runs this thread's thread-local
-    /// destructors, and freeing a communicator there, after the abort, fails an assertion
-    /// that turns the job's exit code into 1. The process is ending: nothing needs freeing.
-    fn leave_to_the_abort(&mut self) {
-        std::mem::forget(std::mem::take(&mut self.outbox));
-        std::mem::forget(self.beats.take());
-        // The world communicator itself is never freed.
-        std::mem::forget(std::mem::replace(
-            &mut self.world,
-            SimpleCommunicator::world(),
-        ));
     }
 
     /// The record of worker rank `rank`.
@@ -548,36 +599,26 @@ impl WorkQueue {
     /// cannot decode.
     pub(crate) fn send_raw_batch(&mut self, rank: i32, bytes: Vec<u8>) -> Result<Vec<Slot>, Error> {
         let call = self.submit(1, Vec::new())?;
-        self.outbox.send(
-            &self.world,
-            rank,
-            Encoded::raw(bytes),
-            (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
-        );
-        let now = self.listening.now();
-        let worker = self.worker_mut(rank);
-        if worker.in_flight.is_empty() {
-            worker.heard = now;
-        }
-        worker.in_flight.push_back((call, 0, 1));
+        self.link.send(rank, Encoded::raw(bytes));
+        self.now_holds(rank, (call, 0, 1));
         self.recovery.sent_raw(rank);
         self.wait(call)
     }
 
-    /// The world communicator.
-    pub(crate) fn world(&self) -> &SimpleCommunicator {
-        &self.world
+    /// Receives each worker's trace events (`BLAZER_TRACE`), after [`WorkQueue::shutdown`].
+    pub(crate) fn gather_traces(&mut self) -> Result<Vec<(i32, Vec<u8>)>, Error> {
+        self.link.gather_traces()
     }
 
     /// Tells every worker to leave its serve loop.
     pub(crate) fn shutdown(&mut self) {
-        let lost: Vec<String> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| w.lost)
-            .map(|(i, _)| i.rank().to_string())
-            .collect();
-        if !lost.is_empty() {
+        if self.live < self.workers.len() {
+            let lost: Vec<String> = self
+                .workers
+                .iter()
+                .filter(|(_, w)| w.lost)
+                .map(|(i, _)| i.rank().to_string())
+                .collect();
             // A lost rank can neither be released nor finalised with: end the whole job.
             eprintln!(
                 "blazer: ending the job (MPI_Abort): rank(s) {} were lost",
@@ -586,11 +627,11 @@ impl WorkQueue {
             // The abort kills this rank too: let the launcher read what was printed first
             // (MPICH's Hydra drops what is still in the pipes).
             crate::output::drain(Duration::from_secs(2));
-            self.world.abort(i32::from(exit_code::LOST));
+            self.link.abort(i32::from(exit_code::LOST));
         }
         // Collect answers nobody waits for any more (a stream dropped early): a worker blocked
         // sending a large one would never see the shutdown.
-        while self.workers.iter().any(|(_, w)| !w.in_flight.is_empty()) {
+        while self.in_flight > 0 {
             if self.receive_one().is_err() {
                 break;
             }
@@ -599,15 +640,10 @@ impl WorkQueue {
         // received rather than left behind.
         self.receive_beats();
         let bytes = encode(&ToWorker::Shutdown).expect("shutdown encodes");
-        for rank in 1..self.world.size() {
-            self.outbox.send(
-                &self.world,
-                rank,
-                Encoded::raw(bytes.clone()),
-                (TAG_TO_WORKER, TAG_BLOCK_TO_WORKER),
-            );
+        for rank in 1..=self.workers.len() as i32 {
+            self.link.send(rank, Encoded::raw(bytes.clone()));
         }
-        self.outbox.flush();
+        self.link.flush();
     }
 }
 
@@ -617,27 +653,27 @@ mod tests {
 
     #[test]
     fn the_listening_clock_counts_looks_not_time_away() {
-        let step = Duration::from_millis(10);
+        let ms = Duration::from_millis;
+        let step = ms(10);
         let mut clock = Listening::default();
-        clock.tick(step);
+        clock.tick(ms(100), step);
         assert_eq!(
             clock.now(),
             Duration::ZERO,
             "a first look has nothing before it"
         );
-        std::thread::sleep(Duration::from_millis(30));
-        clock.tick(step);
+        clock.tick(ms(130), step);
         assert_eq!(
             clock.now(),
             step,
             "a long gap between two looks counts one step"
         );
-        clock.stop(step);
-        let stopped = clock.now();
-        assert!(stopped <= 2 * step);
+        clock.stop(ms(134), step);
+        assert_eq!(clock.now(), ms(14));
         // Between two waits (the driver computing): nothing counts.
-        std::thread::sleep(Duration::from_millis(30));
-        clock.tick(step);
-        assert_eq!(clock.now(), stopped);
+        clock.tick(ms(170), step);
+        assert_eq!(clock.now(), ms(14));
+        clock.tick(ms(173), step);
+        assert_eq!(clock.now(), ms(17));
     }
 }

@@ -84,6 +84,11 @@ impl Recovery {
         }
     }
 
+    /// Bytes kept per worker when nothing is in flight (the driver's memory model).
+    pub(crate) fn bytes_per_worker() -> usize {
+        std::mem::size_of::<VecDeque<Option<Held>>>()
+    }
+
     /// `batch` of `call` was sent to `rank` (before it is encoded away).
     pub(crate) fn sent(&mut self, rank: i32, call: SubmissionId, batch: &Batch) {
         let copy = self.keep.then(|| Held {

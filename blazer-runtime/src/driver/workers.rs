@@ -22,6 +22,16 @@ impl WorkerIndex {
     pub(crate) fn rank(self) -> i32 {
         self.0 as i32 + 1
     }
+
+    /// The index of the `i`-th worker (rank `i + 1`).
+    pub(crate) fn at(i: usize) -> WorkerIndex {
+        WorkerIndex(i)
+    }
+
+    /// Its place in a table of workers.
+    pub(crate) fn get(self) -> usize {
+        self.0
+    }
 }
 
 /// What a worker is busy with, oldest first: `(call, first, outputs)`.

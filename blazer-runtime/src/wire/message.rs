@@ -54,6 +54,9 @@ pub(crate) struct Reply {
     pub(crate) first: u64,
     /// One entry per input (one for a fold).
     pub(crate) outputs: Vec<std::result::Result<Payload, TaskFailure>>,
+    /// How long the worker ran the batch, in µs: the driver sizes later batches by it
+    /// (`driver/pace.rs`).
+    pub(crate) busy_us: u64,
 }
 
 /// Worker → driver.
@@ -262,6 +265,7 @@ mod tests {
         let reply = encode(&ToDriver::Done(Reply {
             call: 1,
             first: 1 << 40,
+            busy_us: 7,
             outputs: vec![
                 Ok(vec![1u8, 2].into()),
                 Err(TaskFailure {
@@ -331,6 +335,7 @@ mod tests {
             call: 2,
             first: batch.first,
             outputs: vec![Ok(vec![3u8].into())],
+            busy_us: 0,
         });
         assert_eq!(
             decode::<ToDriver>(&encode(&reply).unwrap(), 0).unwrap(),
@@ -570,6 +575,7 @@ mod tests {
             call: 1,
             first: 0,
             outputs: vec![Ok(vec![3u8; 10].into())],
+            busy_us: 0,
         });
         let encoded = Encoded::new(reply.clone()).unwrap();
         assert_eq!(encoded.blocks().count(), 0);

@@ -9,10 +9,13 @@
 //! * [`transport`]: parts sent beside their message, cut into MPI-sized chunks.
 //! * [`varint`]: vectors of integers in postcard's varint form, in tight loops.
 //! * [`outbox`]: the driver's non-blocking sends.
+//! * [`link`]: the seam between the driver and the transport ([`link::Link`]), and a
+//!   worker's side of it: every MPI call between the driver and its workers.
 //! * [`heartbeat`]: a worker's sign of life while it runs a batch, sent from a helper thread.
 
 pub(crate) mod codec;
 pub(crate) mod heartbeat;
+pub(crate) mod link;
 pub(crate) mod message;
 pub(crate) mod outbox;
 pub(crate) mod payload;

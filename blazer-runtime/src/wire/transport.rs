@@ -128,7 +128,18 @@ impl Encoded {
     }
 
     /// The message without its detached blocks.
-    #[cfg(test)]
+    /// The message this was encoded from, if it is a `T` (a simulated world reads it
+    /// instead of decoding it: `sim/`).
+    pub(crate) fn message<T: 'static>(&self) -> Option<&T> {
+        self._message.downcast_ref()
+    }
+
+    /// Bytes on the wire: the message and its parts.
+    pub(crate) fn len(&self) -> usize {
+        self.header.len() + self.blocks.iter().map(|&(_, len)| len).sum::<usize>()
+    }
+
+    /// The encoded message, beside its parts.
     pub(crate) fn header(&self) -> &[u8] {
         &self.header
     }

@@ -1,0 +1,355 @@
+//! The driver at scale, simulated: the real driver code (the work queue, dispatch,
+//! recovery, the stream behind `map`, `reduce`) against an in-process world of N workers.
+//!
+//! Only the transport is replaced: the driver talks to a [`network`] model through the same
+//! seam as to MPI (`wire/link.rs`). Time spent in the driver's own code is measured and
+//! counts on the simulated clock, so a driver that cannot keep up shows as a longer
+//! makespan. `scripts/scale-sim.sh` prints the figures for 10 to 100,000 workers.
+//!
+//! ```
+//! use blazer_runtime::sim::{simulate, Scenario, TaskTime, Workload};
+//! use std::time::Duration;
+//!
+//! let report = simulate(&Scenario {
+//!     workers: 100,
+//!     tasks: 20_000,
+//!     task: TaskTime::Fixed(Duration::from_millis(1)),
+//!     ..Scenario::default()
+//! }, Workload::Map)
+//! .unwrap();
+//! assert_eq!(report.tasks, 20_000);
+//! assert!(report.efficiency > 0.5);
+//! ```
+
+mod network;
+
+use crate::api::flow::task;
+use crate::api::stream::Stream;
+use crate::driver::dispatch;
+use crate::driver::queue::WorkQueue;
+use crate::error::{Error, Result};
+use crate::task::Task;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long one task runs on a simulated worker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TaskTime {
+    /// Always this long.
+    Fixed(Duration),
+    /// Uniform between the two.
+    Uniform(Duration, Duration),
+    /// Exponential with this mean.
+    Exponential(Duration),
+    /// Heavy-tailed: Pareto with this minimum and shape `alpha` (> 1; the mean is
+    /// `min · alpha / (alpha - 1)`, and the smaller `alpha`, the longer the tail).
+    Pareto(Duration, f64),
+    /// Skewed: most tasks take the first time, a share (the `f64`, 0 to 1) the second.
+    Bimodal(Duration, Duration, f64),
+}
+
+impl TaskTime {
+    /// The time for a uniform random number `u` in (0, 1).
+    fn draw(self, u: f64) -> Duration {
+        match self {
+            TaskTime::Fixed(d) => d,
+            TaskTime::Uniform(lo, hi) => lo + (hi.saturating_sub(lo)).mul_f64(u),
+            TaskTime::Exponential(mean) => mean.mul_f64(-(1.0 - u).ln()),
+            TaskTime::Pareto(min, alpha) => min.mul_f64((1.0 - u).powf(-1.0 / alpha)),
+            TaskTime::Bimodal(fast, slow, share) => {
+                if u < share {
+                    slow
+                } else {
+                    fast
+                }
+            }
+        }
+    }
+
+    /// The mean time of a task.
+    pub fn mean(self) -> Duration {
+        match self {
+            TaskTime::Fixed(d) => d,
+            TaskTime::Uniform(lo, hi) => (lo + hi) / 2,
+            TaskTime::Exponential(mean) => mean,
+            TaskTime::Pareto(min, alpha) => min.mul_f64(alpha / (alpha - 1.0)),
+            TaskTime::Bimodal(fast, slow, share) => fast.mul_f64(1.0 - share) + slow.mul_f64(share),
+        }
+    }
+}
+
+/// A simulated world and its network.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Worker ranks (the world has one more: the driver).
+    pub workers: usize,
+    /// Tasks to run.
+    pub tasks: u64,
+    /// How long each task runs.
+    pub task: TaskTime,
+    /// One-way latency of a message.
+    pub latency: Duration,
+    /// Bytes a second through rank 0's network interface, each way.
+    pub bandwidth: f64,
+    /// Rank 0's own cost of sending one message (its MPI call), added to the driver's time.
+    pub send_cost: Duration,
+    /// Rank 0's own cost of receiving one message, added to the driver's time.
+    pub receive_cost: Duration,
+    /// Hosts the ranks are spread over, in blocks (the driver shares the first).
+    pub hosts: usize,
+    /// Workers that die: `(rank, when)`. Only noticed with a `timeout`.
+    pub deaths: Vec<(usize, Duration)>,
+    /// `BLAZER_WORKER_TIMEOUT` for the queue.
+    pub timeout: Option<Duration>,
+    /// How often a busy worker beats (with a time-out: a quarter of it, as on real ranks).
+    pub beat: Option<Duration>,
+    /// `BLAZER_RETRIES` for the queue.
+    pub retries: u32,
+    /// The random sequence of task times.
+    pub seed: u64,
+}
+
+impl Default for Scenario {
+    /// 4 workers, 1,000 tasks of 1 ms, 2 µs latency, 10 GB/s, 1 µs per message at rank 0,
+    /// three hosts.
+    fn default() -> Scenario {
+        Scenario {
+            workers: 4,
+            tasks: 1_000,
+            task: TaskTime::Fixed(Duration::from_millis(1)),
+            latency: Duration::from_micros(2),
+            bandwidth: 10e9,
+            send_cost: Duration::from_micros(1),
+            receive_cost: Duration::from_micros(1),
+            hosts: 3,
+            deaths: Vec::new(),
+            timeout: None,
+            beat: None,
+            retries: 0,
+            seed: 0x5EED,
+        }
+    }
+}
+
+/// What the simulated driver runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// `map` over `tasks` items (its stream, without keeping the outputs).
+    Map,
+    /// `reduce` over `tasks` items: a tree of folds.
+    Reduce,
+}
+
+/// What the network model counted.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// The driver's time: its own code, measured, and its modelled MPI costs.
+    driver: Duration,
+    /// Work done by the workers.
+    work: Duration,
+    /// Bytes rank 0 sent and received.
+    bytes_out: u64,
+    bytes_in: u64,
+    /// Messages rank 0 sent and received.
+    messages: u64,
+    /// Bytes of the batches sent and not answered yet, now and at most.
+    in_flight: u64,
+    peak_in_flight: u64,
+}
+
+/// The figures of one simulated run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Worker ranks.
+    pub workers: usize,
+    /// Tasks run.
+    pub tasks: u64,
+    /// Batches the driver sent.
+    pub batches: u64,
+    /// The driver's time per batch, in µs: its own code (measured) and its modelled MPI
+    /// costs.
+    pub driver_us_per_batch: f64,
+    /// The driver's time per task, in µs.
+    pub driver_us_per_task: f64,
+    /// The driver's memory for its workers, in MiB: the per-worker tables of the work
+    /// queue, and the batches in flight at their largest.
+    pub driver_mib: f64,
+    /// The simulated makespan.
+    pub makespan: Duration,
+    /// The work divided by the workers: the makespan of a perfect schedule.
+    pub ideal: Duration,
+    /// `ideal / makespan`.
+    pub efficiency: f64,
+    /// Bytes rank 0 sent and received.
+    pub bytes_at_root: u64,
+    /// Messages rank 0 sent and received.
+    pub messages_at_root: u64,
+    /// Workers declared lost (silent past the time-out).
+    pub lost: usize,
+    /// Real time the simulation took.
+    pub wall: Duration,
+}
+
+impl std::fmt::Display for Report {
+    /// The line `scripts/scale-sim.sh` prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sim workers={} tasks={} driver_us_per_batch={:.2} driver_us_per_task={:.3} \
+             driver_MiB={:.2} efficiency={:.3} batches={} makespan_s={:.3} ideal_s={:.3} \
+             root_messages={} root_MiB={:.1} wall_s={:.1}",
+            self.workers,
+            self.tasks,
+            self.driver_us_per_batch,
+            self.driver_us_per_task,
+            self.driver_mib,
+            self.efficiency,
+            self.batches,
+            self.makespan.as_secs_f64(),
+            self.ideal.as_secs_f64(),
+            self.messages_at_root,
+            (self.bytes_at_root as f64) / (1u64 << 20) as f64,
+            self.wall.as_secs_f64(),
+        )
+    }
+}
+
+/// The task the simulated workers "run": its time comes from the scenario, its output is
+/// its input.
+struct SimWork;
+
+impl Task for SimWork {
+    type Input = u64;
+    type Output = u64;
+    type Head = ();
+    type Last = u64;
+    const ARITY: usize = 1;
+    const NAME: &'static str = "blazer::sim::work";
+    const SIGNATURE: &'static str = "fn(u64) -> u64";
+    fn run(x: u64) -> std::result::Result<u64, String> {
+        Ok(x)
+    }
+}
+
+/// The fold the simulated workers "run" for [`Workload::Reduce`].
+struct SimFold;
+
+impl Task for SimFold {
+    type Input = (u64, u64);
+    type Output = u64;
+    type Head = u64;
+    type Last = u64;
+    const ARITY: usize = 2;
+    const NAME: &'static str = "blazer::sim::fold";
+    const SIGNATURE: &'static str = "fn(u64, u64) -> u64";
+    fn run((a, _): (u64, u64)) -> std::result::Result<u64, String> {
+        Ok(a)
+    }
+}
+
+/// Runs `workload` on the driver against the simulated world of `scenario`, on this thread.
+/// Not inside a blazer program: it takes the place of the work queue of this thread and of
+/// the process's world (rank, size, hosts), as an MPI run would.
+pub fn simulate(scenario: &Scenario, workload: Workload) -> Result<Report> {
+    // One at a time: a simulation stands in for the process's world.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    if scenario.workers == 0 {
+        return Err(Error::Usage("a simulated world needs a worker".into()));
+    }
+    if dispatch::with_queue(|_| ()).is_some() {
+        return Err(Error::Usage(
+            "simulate runs where no work queue is installed (not inside a blazer program)".into(),
+        ));
+    }
+    let size = scenario.workers as i32 + 1;
+    let hosts = scenario.hosts.clamp(1, size as usize);
+    let per_host = (size as usize).div_ceil(hosts);
+    let node = |r: i32| (r as usize / per_host * per_host) as i32;
+    crate::world::init(0, size, "sim-host-0".into());
+    crate::world::init_nodes((0..size).map(node).collect());
+    crate::world::init_hosts(
+        (0..size)
+            .map(|r| format!("sim-host-{}", r as usize / per_host))
+            .collect(),
+    );
+    let stats = Rc::new(RefCell::new(Stats::default()));
+    let mut scenario = scenario.clone();
+    if scenario.timeout.is_some() && scenario.beat.is_none() {
+        scenario.beat = scenario.timeout.map(crate::wire::heartbeat::period);
+    }
+    let network = network::Network::new(scenario.clone(), Rc::clone(&stats));
+    let queue = WorkQueue::with(Box::new(network), scenario.timeout, scenario.retries);
+    dispatch::install(queue);
+    let started = Instant::now();
+    let ran = run_workload(&scenario, workload);
+    let wall = started.elapsed();
+    let queue = dispatch::uninstall().expect("installed above");
+    crate::world::init(0, 1, String::new());
+    crate::world::init_nodes(Vec::new());
+    crate::world::init_hosts(Vec::new());
+    ran?;
+    let stats = stats.borrow();
+    let makespan = queue.link_now();
+    let batches = queue.batches_sent().max(1);
+    let ideal = stats.work / scenario.workers as u32;
+    let per_worker = WorkQueue::bytes_per_worker() * scenario.workers;
+    Ok(Report {
+        workers: scenario.workers,
+        tasks: scenario.tasks,
+        batches,
+        driver_us_per_batch: stats.driver.as_secs_f64() * 1e6 / batches as f64,
+        driver_us_per_task: stats.driver.as_secs_f64() * 1e6 / scenario.tasks.max(1) as f64,
+        driver_mib: (per_worker as u64 + stats.peak_in_flight) as f64 / (1u64 << 20) as f64,
+        makespan,
+        ideal,
+        efficiency: ideal.as_secs_f64() / makespan.as_secs_f64().max(1e-12),
+        bytes_at_root: stats.bytes_out + stats.bytes_in,
+        messages_at_root: stats.messages,
+        lost: queue.workers() - queue.live_workers(),
+        wall,
+    })
+}
+
+fn run_workload(scenario: &Scenario, workload: Workload) -> Result<()> {
+    match workload {
+        Workload::Map => {
+            let tasks = scenario.tasks;
+            let guess = (tasks as usize).div_ceil(scenario.workers * 4).max(1);
+            let stream = Stream::new(0..tasks, task::<SimWork>(), "map", Some(tasks), None)
+                .first_batches(guess);
+            let mut seen = 0u64;
+            for result in stream {
+                result?;
+                seen += 1;
+            }
+            if seen != tasks {
+                return Err(Error::Usage(format!(
+                    "the simulated map gave {seen} results for {tasks} tasks"
+                )));
+            }
+            Ok(())
+        }
+        Workload::Reduce => {
+            crate::api::primitives::reduce(task::<SimFold>(), 0..scenario.tasks).map(|_| ())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Runs of the simulation are in tests/sim.rs: each changes the process's world.
+
+    #[test]
+    fn heavy_tails_draw_long_tasks() {
+        let ms = Duration::from_millis;
+        let t = TaskTime::Pareto(ms(1), 1.5);
+        assert_eq!(t.draw(0.0), ms(1));
+        assert!(t.draw(0.999) > ms(50));
+        assert_eq!(t.mean(), ms(3));
+    }
+}
