@@ -5,7 +5,7 @@
 use crate::error::TaskFailure;
 use crate::registry::Registry;
 use crate::wire::payload::Payload;
-use crate::wire::plan::{join_outputs, Batch, Plan};
+use crate::wire::plan::{join_outputs, Batch, Packed, Plan};
 use crate::world;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -53,6 +53,7 @@ pub(crate) fn execute(plan: &Plan, input: Payload) -> Result<Payload, TaskFailur
             Ok(value)
         }
         Plan::Const(value) => Ok(value.clone()),
+        Plan::Each(stages) => each(stages, input),
         Plan::Tuple(branches) | Plan::List(branches) => {
             let outputs = branches
                 .iter()
@@ -65,6 +66,36 @@ pub(crate) fn execute(plan: &Plan, input: Payload) -> Result<Payload, TaskFailur
 
 /// Runs `plan` on `input`, consuming it: a task's bound arguments move into its call (a
 /// vector given to [`crate::call`] is then taken over by the task, not copied).
+/// Runs `stages` on each item of the [`Packed`] list `input`; the output is the packed list
+/// of their outputs, each item failing on its own.
+fn each(stages: &[Plan], input: Payload) -> Result<Payload, TaskFailure> {
+    let packed: Packed = input
+        .decode()
+        .map_err(|e| failure("?", format!("a packed batch that does not decode: {e}")))?;
+    let items = packed
+        .items()
+        .ok_or_else(|| failure("?", "a packed batch whose lengths do not fit".into()))?;
+    let mut out = Packed::default();
+    for item in items {
+        let ran = match item {
+            Ok(bytes) => stages
+                .iter()
+                .try_fold(Payload::from(bytes.to_vec()), |value, stage| {
+                    execute(stage, value)
+                }),
+            Err(failure) => Err(failure.clone()),
+        };
+        match ran {
+            Ok(output) => match output.flat_bytes() {
+                Some(bytes) => out.push(bytes),
+                None => out.push(&output.to_vec()),
+            },
+            Err(failure) => out.fail(failure),
+        }
+    }
+    Payload::encode(&out).map_err(|e| failure("?", format!("packed outputs: {e}")))
+}
+
 fn execute_owned(plan: Plan, input: Payload) -> Result<Payload, TaskFailure> {
     match plan {
         Plan::Task { id, bound } => run_task(id, bound.then(input)),

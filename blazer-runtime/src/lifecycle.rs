@@ -160,8 +160,14 @@ pub fn run_on<R: DriverOutcome>(
     world.process_at_rank(0).broadcast_into(&mut tracing);
     crate::trace::set_enabled(tracing == 1);
     let beats = heartbeats(&world);
+    // Where a spread's answers travel up its tree (worker.rs): every rank makes it.
+    let tree = world.duplicate();
     if rank != 0 {
-        worker::serve(&world, beats.as_ref().map(|(comm, period)| (comm, *period)));
+        worker::serve(
+            &world,
+            &tree,
+            beats.as_ref().map(|(comm, period)| (comm, *period)),
+        );
         return ExitCode::SUCCESS;
     }
     if size > 1 {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! blazer-scale-sim [--workers 10,100,1000] [--tasks-per-worker 1000] [--max-tasks N]
-//!                  [--task-us 1000] [--dist fixed|exp|pareto|bimodal] [--reduce]
+//!                  [--task-us 1000] [--dist fixed|exp|pareto|bimodal] [--batch K] [--reduce | --every-rank]
 //! ```
 
 use blazer::sim::{simulate, Scenario, TaskTime, Workload};
@@ -38,8 +38,11 @@ fn main() -> ExitCode {
         "bimodal" => TaskTime::Bimodal(t.mul_f64(1.0 / 1.45), t.mul_f64(10.0 / 1.45), 0.05),
         _ => TaskTime::Fixed(t),
     };
+    let batch: Option<usize> = value(&args, "--batch").and_then(|v| v.parse().ok());
     let workload = if args.iter().any(|a| a == "--reduce") {
         Workload::Reduce
+    } else if args.iter().any(|a| a == "--every-rank") {
+        Workload::EveryRank
     } else {
         Workload::Map
     };
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
             workers: n,
             tasks: (per_worker * n as u64).min(max_tasks),
             task,
+            batch,
             ..Scenario::default()
         };
         match simulate(&scenario, workload) {

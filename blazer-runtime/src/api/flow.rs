@@ -78,6 +78,12 @@ impl<In, Out> Flow<In, Out> {
         }
     }
 
+    /// Whether an input is encoded as one value (not argument by argument): it can then
+    /// be packed in place beside others (`wire/plan.rs`, `Packed`).
+    pub(crate) fn takes_one_value(&self) -> bool {
+        self.encode.is_none()
+    }
+
     /// The wire form of this flow, consumed (no copy of bound arguments).
     pub(crate) fn into_plan(self) -> Result<Plan> {
         self.plan
@@ -108,7 +114,8 @@ pub fn task<T: Task>() -> Flow<T::Input, T::Output> {
             id: T::ID,
             bound: Payload::default(),
         }),
-        encode: Some(encode_args::<T>),
+        // One argument or none: the input is the one value (no per-argument pieces).
+        encode: (T::ARITY >= 2).then_some(encode_args::<T> as fn(T::Input) -> Result<Payload>),
         types: PhantomData,
     }
 }

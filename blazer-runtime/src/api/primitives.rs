@@ -6,6 +6,7 @@ use crate::api::stream::Stream;
 use crate::checkpoint::resume;
 
 use crate::driver::dispatch::{self, decode_all, first_ok, workers};
+use crate::driver::pace::first_batch;
 use crate::error::{Error, Result, TaskFailure};
 use crate::wire::payload::Payload;
 use crate::wire::plan::Batch;
@@ -90,9 +91,6 @@ pub fn map_chunked<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     map_batched(f, data.into_iter(), Some(batch.max(1)))
 }
 
-/// The most items in a batch of `map` by default.
-const MAP_BATCH_MAX: usize = 1 << 16;
-
 fn map_batched<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     f: Flow<I, O>,
     data: impl Iterator<Item = I>,
@@ -106,17 +104,15 @@ fn map_batched<I: Serialize + 'static, O: DeserializeOwned + 'static>(
         let batch = batch.unwrap_or_else(|| resume::map_batch(inputs.len(), workers()));
         return decode_all(resume::map(key, f.plan()?, inputs, batch)?);
     }
-    // A few batches per worker at first: big enough to amortise messages, small enough to
-    // balance, and at most MAP_BATCH_MAX items, so that the items in flight (two batches per
-    // worker) take little of the driver's memory however many there are. Then paced by the
-    // workers' run times (driver/pace.rs), unless the caller fixed the size.
+    // A few batches per worker at first (driver/pace.rs: `first_batch`), then paced by the
+    // workers' run times, unless the caller fixed the size.
     let total = (exact == Some(known)).then_some(known as u64);
     let mut out = Vec::with_capacity(known);
     // Not checkpointed (asked above): a plain stream.
     let stream = Stream::new(data, f, "map", total, None);
     let stream = match batch {
         Some(batch) => stream.batch(batch),
-        None => stream.first_batches(known.div_ceil(workers() * 4).clamp(1, MAP_BATCH_MAX)),
+        None => stream.first_batches(first_batch(known, workers())),
     };
     for result in stream {
         out.push(result?);
@@ -142,6 +138,10 @@ pub fn scatter<I: Serialize + 'static, O: DeserializeOwned + 'static>(
     )?)
 }
 
+/// Items of a `reduce` at most this many bytes together fold down a tree of the workers
+/// (`worker.rs`); larger ones are first folded in blocks, one per worker, the usual way.
+const SPREAD_BYTES: usize = 1 << 20;
+
 /// Reduces `data` with an associative two-argument task, `f(a, b)`, as a tree: each worker
 /// folds a contiguous block, then the partial results are folded the same way until one is
 /// left. The order of the items is kept, so `f` need not be commutative.
@@ -160,8 +160,23 @@ pub fn reduce<T: Serialize + DeserializeOwned + 'static>(
         return Err(Error::Usage("reduce of an empty sequence".into()));
     }
     let key = resume::begin("reduce", plan);
+    // Not checkpointed (each level's folds are recorded) nor retried item by item: small
+    // items fold down a tree of the workers in one message and one answer.
+    let spreads = key.is_none() && crate::config::config().retries == 0;
     let mut level = 0;
     while items.len() > 1 {
+        let bytes: usize = items.iter().map(Payload::len).sum();
+        if spreads && bytes <= SPREAD_BYTES && dispatch::can_spread() {
+            let all = Batch {
+                first: 0,
+                fold: true,
+                plan: plan.clone(),
+                inputs: items,
+            };
+            let folded = first_ok(dispatch::spread_here_and_there(None, all, "reduce")?)?;
+            items = folded;
+            break;
+        }
         let block = resume::reduce_block(items.len(), workers(), key.is_some());
         let mut batches = Vec::new();
         let mut rest = items.into_iter().peekable();
@@ -199,6 +214,17 @@ pub fn on_every_rank<O: DeserializeOwned + 'static>(call: Call<O>) -> Result<Vec
     }
     let plan = call.plan()?.clone();
     let ranks = world::size().max(1) as usize;
+    let own = Batch::map(0, plan.clone(), vec![Payload::default()]);
+    if dispatch::can_spread() {
+        // One message down a tree of the workers and one answer up: O(log N) rounds, and
+        // rank 0 sends and receives once however many workers there are.
+        let theirs = Batch::map(0, plan, vec![Payload::default(); ranks - 1]);
+        return decode_all(dispatch::spread_here_and_there(
+            Some(own),
+            theirs,
+            "on_every_rank",
+        )?);
+    }
     let remote: Vec<(i32, Batch)> = (1..ranks)
         .map(|rank| {
             (
@@ -207,7 +233,6 @@ pub fn on_every_rank<O: DeserializeOwned + 'static>(call: Call<O>) -> Result<Vec
             )
         })
         .collect();
-    let own = Batch::map(0, plan, vec![Payload::default()]);
     decode_all(dispatch::run_here_and_there(
         own,
         remote,

@@ -10,7 +10,7 @@ use crate::driver::queue::{Placement, Slot};
 use crate::error::{Error, Result};
 use crate::wire::message::SubmissionId;
 use crate::wire::payload::Payload;
-use crate::wire::plan::{Batch, BATCH_BYTES};
+use crate::wire::plan::{Batch, Packed, Plan, BATCH_BYTES, PACK_ITEM_MAX};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -88,6 +88,7 @@ impl<S, I, O> Stream<S, I, O> {
             guess: 8,
             remaining: total.map(|t| t as usize),
             pace: Pace::default(),
+            held: None,
             window: 0,
             ordered: true,
             in_flight: VecDeque::new(),
@@ -115,6 +116,8 @@ pub struct Stream<S, I, O> {
     remaining: Option<usize>,
     /// What the workers reported of running this stream's batches.
     pace: Pace,
+    /// An input that did not fit the last batch (packed or not), for the next one.
+    held: Option<Payload>,
     /// Batches in flight at most; 0 means two per worker.
     window: usize,
     ordered: bool,
@@ -137,9 +140,52 @@ pub struct Stream<S, I, O> {
 /// One submitted batch: its call ID on the work queue, or its outputs when run inline.
 #[derive(Debug)]
 enum Pending {
-    Remote(SubmissionId),
-    Done(Vec<Slot>),
+    Remote(SubmissionId, Shape),
+    Done(Vec<Slot>, Shape),
     Failed(Error),
+}
+
+/// How a batch's inputs travel: one payload each, or packed into one ([`Packed`]) with
+/// this many items.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Items,
+    Packed(usize),
+}
+
+/// The `items` outputs of a packed batch, decoded into `ready` in order: each its value or
+/// its own failure; all of them the batch's failure if it failed as a whole.
+fn unpack<O: DeserializeOwned + 'static>(
+    slot: Option<std::result::Result<Payload, crate::error::TaskFailure>>,
+    items: usize,
+    ready: &mut VecDeque<Result<O>>,
+) {
+    let packed = match slot {
+        Some(Ok(payload)) => payload.decode::<Packed>(),
+        Some(Err(failure)) => Err(Error::Task(failure)),
+        None => Err(Error::Usage("a packed batch without its output".into())),
+    };
+    let error = match &packed {
+        Ok(packed) => match packed.items() {
+            Some(outputs) if outputs.len() == items => {
+                // Straight into `ready`: no vector of results in between.
+                ready.extend(outputs.into_iter().map(|out| match out {
+                    Ok(bytes) => postcard::from_bytes(bytes).map_err(|e| Error::Decode {
+                        rank: crate::world::rank(),
+                        message: format!("a value: {e}"),
+                    }),
+                    Err(failure) => Err(Error::Task(failure.clone())),
+                }));
+                return;
+            }
+            _ => Error::Decode {
+                rank: crate::world::rank(),
+                message: format!("packed outputs that do not fit the batch's {items} items"),
+            },
+        },
+        Err(e) => e.clone(),
+    };
+    ready.extend((0..items).map(|_| Err(error.clone())));
 }
 
 impl<S, I, O> Stream<S, I, O>
@@ -203,25 +249,61 @@ where
         }
     }
 
+    /// Whether batches may travel packed ([`Packed`]): not when the checkpoint records each
+    /// item, nor when `BLAZER_RETRIES` runs failed items again one by one.
+    fn packs(&self) -> bool {
+        self.checkpoint.is_none() && crate::config::config().retries == 0
+    }
+
     /// Pulls one batch from the source and submits it; false when the source is empty. A
-    /// batch closes at [`Stream::batch`] items or [`BATCH_BYTES`] of encoded inputs.
+    /// batch closes at [`Stream::batch`] items or [`BATCH_BYTES`] of encoded inputs. Small
+    /// one-value inputs travel packed, many to one payload and encoded in place; a batch
+    /// holds one kind or the other, and an input of the other kind waits for the next one.
     fn submit_batch(&mut self) -> bool {
         let size = self.batch_size();
-        let mut inputs = Vec::with_capacity(size.min(1024));
+        let packs = self.packs() && self.flow.takes_one_value();
+        let mut inputs = Vec::new();
+        let mut packed = Packed::default();
         let mut bytes = 0;
-        while inputs.len() < size && bytes < BATCH_BYTES {
-            let Some(item) = self.source.next() else {
-                self.exhausted = true;
-                break;
+        let mut any = false;
+        while inputs.len() + packed.len() < size && bytes < BATCH_BYTES {
+            let input = match self.held.take() {
+                Some(held) => Ok(Some(held)),
+                None => match self.source.next() {
+                    None => {
+                        self.exhausted = true;
+                        break;
+                    }
+                    Some(item) => item.into_input().and_then(|input| {
+                        // In place when it is small and the batch is packed (or empty).
+                        let placed = packs
+                            && inputs.is_empty()
+                            && packed
+                                .push_value(&input, PACK_ITEM_MAX)
+                                .map_err(|e| Error::Encode(e.to_string()))?;
+                        match placed {
+                            true => Ok(None),
+                            false => self.flow.encode_input(input).map(Some),
+                        }
+                    }),
+                },
             };
-            match item.into_input().and_then(|i| self.flow.encode_input(i)) {
-                Ok(payload) => {
+            any = true;
+            match input {
+                Ok(None) => bytes = packed.byte_len(),
+                Ok(Some(payload)) if packed.len() == 0 => {
                     bytes += payload.len();
                     inputs.push(payload);
+                }
+                // Not small: it waits for the next batch, which it starts.
+                Ok(Some(payload)) => {
+                    self.held = Some(payload);
+                    break;
                 }
                 // An upstream or encoding error takes the item's place in the output.
                 Err(e) => {
                     self.flush_inputs(&mut inputs);
+                    self.flush_packed(&mut packed);
                     self.in_flight.push_back(Pending::Failed(e));
                     if let Some(c) = &mut self.checkpoint {
                         c.skip();
@@ -229,12 +311,41 @@ where
                 }
             }
         }
-        let any = !inputs.is_empty();
         if let Some(r) = &mut self.remaining {
-            *r = r.saturating_sub(inputs.len());
+            *r = r.saturating_sub(inputs.len() + packed.len());
         }
         self.flush_inputs(&mut inputs);
+        self.flush_packed(&mut packed);
         any || !self.exhausted
+    }
+
+    /// Submits the packed inputs as one batch of `Plan::Each`.
+    fn flush_packed(&mut self, packed: &mut Packed) {
+        if packed.len() == 0 {
+            return;
+        }
+        let packed = std::mem::take(packed);
+        let items = packed.len();
+        let submitted = self
+            .flow
+            .plan()
+            .and_then(|plan| {
+                let stages = match plan {
+                    Plan::Pipeline(stages) => stages.clone(),
+                    other => vec![other.clone()],
+                };
+                Ok(Batch::map(
+                    0,
+                    Plan::Each(stages),
+                    vec![Payload::encode(&packed)?],
+                ))
+            })
+            .and_then(|batch| dispatch::submit(self.label, 1, vec![(Placement::AnyWorker, batch)]));
+        self.in_flight.push_back(match submitted {
+            Ok(Submitted::Remote(call)) => Pending::Remote(call, Shape::Packed(items)),
+            Ok(Submitted::Inline(slots)) => Pending::Done(slots, Shape::Packed(items)),
+            Err(e) => Pending::Failed(e),
+        });
     }
 
     fn flush_inputs(&mut self, inputs: &mut Vec<Payload>) {
@@ -257,8 +368,8 @@ where
             None => dispatch::submit(self.label, n, vec![(Placement::AnyWorker, batch)]),
         };
         let pending = match submitted {
-            Ok(Submitted::Remote(call)) => Pending::Remote(call),
-            Ok(Submitted::Inline(slots)) => Pending::Done(slots),
+            Ok(Submitted::Remote(call)) => Pending::Remote(call, Shape::Items),
+            Ok(Submitted::Inline(slots)) => Pending::Done(slots, Shape::Items),
             Err(e) => Pending::Failed(e),
         };
         self.in_flight.push_back(pending);
@@ -298,11 +409,15 @@ where
 
     /// A remote batch whose slots are all filled becomes `Done`; its run time is noted.
     fn settle(pace: &mut Pace, p: &mut Pending) {
-        if let Pending::Remote(call) = p {
+        if let Pending::Remote(call, shape) = p {
             match dispatch::poll_ran(*call) {
-                Ok(Some((slots, ran))) => {
-                    pace.observe(ran);
-                    *p = Pending::Done(slots);
+                Ok(Some((slots, (items, us)))) => {
+                    let items = match shape {
+                        Shape::Packed(n) if items > 0 => *n as u64,
+                        _ => items,
+                    };
+                    pace.observe((items, us));
+                    *p = Pending::Done(slots, *shape);
                 }
                 Ok(None) => {}
                 Err(e) => *p = Pending::Failed(e),
@@ -312,15 +427,20 @@ where
 
     fn take(&mut self, pending: Pending) {
         match pending {
-            Pending::Done(slots) => {
+            Pending::Done(slots, Shape::Items) => {
                 self.done += slots.len() as u64;
                 for (_, slot) in slots {
                     self.ready
                         .push_back(slot.map_err(Error::Task).and_then(Payload::decode));
                 }
             }
+            Pending::Done(slots, Shape::Packed(items)) => {
+                self.done += items as u64;
+                let slot = slots.into_iter().next().map(|(_, slot)| slot);
+                unpack(slot, items, &mut self.ready);
+            }
             Pending::Failed(e) => self.ready.push_back(Err(e)),
-            Pending::Remote(_) => unreachable!("only finished batches are taken"),
+            Pending::Remote(..) => unreachable!("only finished batches are taken"),
         }
         if let Some(p) = &self.progress {
             p.set(self.done);
@@ -351,7 +471,7 @@ impl<S, I, O> Drop for Stream<S, I, O> {
             p.finish();
         }
         for pending in &self.in_flight {
-            if let Pending::Remote(call) = pending {
+            if let Pending::Remote(call, _) = pending {
                 dispatch::cancel(*call);
             }
         }
@@ -359,7 +479,7 @@ impl<S, I, O> Drop for Stream<S, I, O> {
 }
 
 fn is_done(p: &Pending) -> bool {
-    !matches!(p, Pending::Remote(_))
+    !matches!(p, Pending::Remote(..))
 }
 
 impl<S, I, O> Iterator for Stream<S, I, O>

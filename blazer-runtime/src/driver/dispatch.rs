@@ -2,7 +2,7 @@
 //! has none (a world of one, or a worker running a nested primitive).
 
 use crate::driver::progress::Progress;
-use crate::driver::queue::{Observer, Placement, Slot, WorkQueue};
+use crate::driver::queue::{Finished, Observer, Placement, Slot, WorkQueue};
 use crate::driver::recovery::run_with_retries;
 use crate::error::{Error, Result};
 use crate::exec;
@@ -164,6 +164,27 @@ pub(crate) fn run_observed(
 }
 
 /// Tells `observer` the outputs of `call` as they are filed.
+/// Whether a batch can be spread over every worker in a tree (`worker.rs`): there is a
+/// work queue and no worker was lost.
+pub(crate) fn can_spread() -> bool {
+    with_queue(|q| q.can_spread()).unwrap_or(false)
+}
+
+/// Runs `own` here and `spread` over every worker in a tree, one message from the driver
+/// and one answer: the slots of `own`, then those of `spread`. Only where [`can_spread`].
+pub(crate) fn spread_here_and_there(
+    own: Option<Batch>,
+    spread: Batch,
+    label: &str,
+) -> Result<Vec<Slot>> {
+    let outputs = spread.outputs() as usize;
+    let call = on_queue(|q| q.submit_spread(spread))?
+        .ok_or_else(|| Error::Usage("a spread where a worker was lost".into()))?;
+    let mut slots = own.map(|own| run_inline(vec![own])).unwrap_or_default();
+    slots.extend(wait_reporting(label, outputs, call)?);
+    Ok(slots)
+}
+
 pub(crate) fn observe(call: SubmissionId, observer: Observer) {
     with_queue(|q| q.observe(call, observer));
 }
@@ -203,7 +224,7 @@ pub(crate) fn submit(
 }
 
 /// As [`poll`], with what the workers reported of running the call: `(items, µs)`.
-pub(crate) fn poll_ran(call: SubmissionId) -> Result<Option<(Vec<Slot>, (u64, u64))>> {
+pub(crate) fn poll_ran(call: SubmissionId) -> Result<Option<Finished>> {
     on_queue(|q| q.poll_ran(call))
 }
 
@@ -276,7 +297,7 @@ pub(crate) fn drive(plan: &Plan, input: Payload) -> Result<Payload> {
             let outputs = first_ok(run("pipeline", branches.len(), batches)?)?;
             Ok(join_outputs(matches!(plan, Plan::List(_)), outputs))
         }
-        Plan::Task { .. } | Plan::Const(_) => unreachable!("does not fan out"),
+        Plan::Task { .. } | Plan::Const(_) | Plan::Each(_) => unreachable!("does not fan out"),
     }
 }
 

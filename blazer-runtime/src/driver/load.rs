@@ -1,25 +1,26 @@
 //! The least loaded worker in a few steps, however many workers there are.
 //!
 //! Workers sit in buckets by load (batches in flight), each bucket split into those on the
-//! driver's node and those off it. Finding the least loaded worker looks at the buckets
-//! from load 0 up, at most `full + 1` of them; moving a worker between buckets is a
-//! swap-remove and a push. Every worker that is not lost is in exactly one bucket.
+//! driver's node and those off it, each ordered by rank. Finding the least loaded worker
+//! looks at the buckets from load 0 up, at most `full + 1` of them, and takes the lowest
+//! rank there (as a scan of every worker did); moving a worker between buckets costs
+//! O(log N). Every worker that is not lost is in exactly one bucket.
 
 use crate::driver::workers::WorkerIndex;
+use std::collections::BTreeSet;
 
-/// Where a worker sits: its bucket's load, its side, its position in the bucket.
+/// Where a worker sits: its bucket's load and its side.
 #[derive(Debug, Clone, Copy)]
 struct Place {
     load: u32,
     off_node: bool,
-    at: u32,
 }
 
 /// Workers by load; see the module's docs.
 #[derive(Debug)]
 pub(crate) struct Loads {
     /// `buckets[load][off_node]`; loads of `full` and more share the last bucket.
-    buckets: Vec<[Vec<WorkerIndex>; 2]>,
+    buckets: Vec<[BTreeSet<WorkerIndex>; 2]>,
     /// Per worker, by index: where it sits; `None` once it is lost.
     places: Vec<Option<Place>>,
 }
@@ -29,11 +30,10 @@ impl Loads {
     /// `off_node[i]`. A worker at load `full` or more takes no work.
     pub(crate) fn new(off_node: &[bool], full: usize) -> Loads {
         let mut loads = Loads {
-            buckets: (0..=full).map(|_| [Vec::new(), Vec::new()]).collect(),
+            buckets: (0..=full).map(|_| Default::default()).collect(),
             places: vec![None; off_node.len()],
         };
-        // In reverse, so that the lowest rank is picked first.
-        for (i, &off) in off_node.iter().enumerate().rev() {
+        for (i, &off) in off_node.iter().enumerate() {
             loads.put(WorkerIndex::at(i), 0, off);
         }
         loads
@@ -45,31 +45,28 @@ impl Loads {
 
     fn put(&mut self, worker: WorkerIndex, load: usize, off_node: bool) {
         let load = load.min(self.full());
-        let bucket = &mut self.buckets[load][usize::from(off_node)];
+        self.buckets[load][usize::from(off_node)].insert(worker);
         self.places[worker.get()] = Some(Place {
             load: load as u32,
             off_node,
-            at: bucket.len() as u32,
         });
-        bucket.push(worker);
     }
 
     fn take(&mut self, worker: WorkerIndex) -> Option<Place> {
         let place = self.places[worker.get()].take()?;
-        let bucket = &mut self.buckets[place.load as usize][usize::from(place.off_node)];
-        bucket.swap_remove(place.at as usize);
-        if let Some(&moved) = bucket.get(place.at as usize) {
-            if let Some(p) = &mut self.places[moved.get()] {
-                p.at = place.at;
-            }
-        }
+        self.buckets[place.load as usize][usize::from(place.off_node)].remove(&worker);
         Some(place)
     }
 
     /// `worker` now has `load` batches in flight.
     pub(crate) fn set(&mut self, worker: WorkerIndex, load: usize) {
-        if let Some(place) = self.take(worker) {
-            self.put(worker, load, place.off_node);
+        match self.places[worker.get()] {
+            Some(place) if place.load as usize == load.min(self.full()) => {}
+            Some(_) => {
+                let place = self.take(worker).expect("placed");
+                self.put(worker, load, place.off_node);
+            }
+            None => {}
         }
     }
 
@@ -79,19 +76,21 @@ impl Loads {
     }
 
     /// The least loaded worker and its load (capped at `full`); on a tie, one on the
-    /// driver's node (shared memory). `None` when every worker is lost.
+    /// driver's node (shared memory), then the lowest rank. `None` when every worker is
+    /// lost.
     pub(crate) fn least(&self) -> Option<(WorkerIndex, usize)> {
         self.buckets.iter().enumerate().find_map(|(load, sides)| {
             sides
                 .iter()
-                .find_map(|bucket| bucket.last())
+                .find_map(|bucket| bucket.first())
                 .map(|&w| (w, load))
         })
     }
 
-    /// Bytes held per worker, for the driver's memory model.
+    /// Bytes held per worker, for the driver's memory model (a B-tree entry is about its
+    /// key's size, plus the tree's share of node overhead: counted twice).
     pub(crate) fn bytes_per_worker() -> usize {
-        std::mem::size_of::<Option<Place>>() + std::mem::size_of::<WorkerIndex>()
+        std::mem::size_of::<Option<Place>>() + 2 * std::mem::size_of::<WorkerIndex>()
     }
 }
 

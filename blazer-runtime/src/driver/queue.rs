@@ -31,6 +31,12 @@ use std::time::Duration;
 /// One result slot: the rank that produced it and the encoded value or the failure.
 pub(crate) type Slot = (i32, Result<Payload, TaskFailure>);
 
+/// What the workers reported of running a call's batches: `(items, µs)`.
+pub(crate) type Ran = (u64, u64);
+
+/// A finished call: its slots in order, and what running it took.
+pub(crate) type Finished = (Vec<Slot>, Ran);
+
 /// Told each run of outputs of a call as it is filed, `(first slot, outputs)`: how the
 /// checkpoint records results as they arrive.
 pub(crate) type Observer = Box<dyn FnMut(u64, &[Result<Payload, TaskFailure>])>;
@@ -51,8 +57,8 @@ pub(crate) enum Placement {
 struct Slots {
     slots: Vec<Option<Slot>>,
     missing: usize,
-    /// What the workers reported of running its batches: `(items, µs)`.
-    ran: (u64, u64),
+    /// What the workers reported of running its batches.
+    ran: Ran,
 }
 
 /// The driver's listening clock: the time it has spent looking for answers, the only time in
@@ -216,6 +222,40 @@ impl WorkQueue {
         Ok(call)
     }
 
+    /// Whether a spread can reach every worker: there is one, and none was lost.
+    pub(crate) fn can_spread(&self) -> bool {
+        self.live == self.workers.len() && self.workers.len() > 0
+    }
+
+    /// Opens a call for `batch`, spread down a tree over every worker rank (`worker.rs`):
+    /// one message from the driver, one answer. `None` when a worker was lost (the tree
+    /// would wait for it): the caller sends its batches one by one instead.
+    pub(crate) fn submit_spread(&mut self, batch: Batch) -> Result<Option<SubmissionId>, Error> {
+        if !self.can_spread() {
+            return Ok(None);
+        }
+        let call = self.next_call;
+        self.next_call += 1;
+        let outputs = batch.outputs();
+        self.calls.insert(
+            call,
+            Slots {
+                slots: (0..outputs).map(|_| None).collect(),
+                missing: outputs as usize,
+                ran: (0, 0),
+            },
+        );
+        let first = batch.first;
+        self.recovery.sent(1, call, &batch);
+        self.recovery.pin_last(1);
+        let ranks = (1, self.workers.len() as i32 + 1);
+        self.link
+            .send(1, Encoded::new(ToWorker::Spread { call, batch, ranks })?);
+        self.sent += 1;
+        self.now_holds(1, (call, first, outputs));
+        Ok(Some(call))
+    }
+
     /// Blocks until every slot of `call` is filled, then returns them in order.
     pub(crate) fn wait(&mut self, call: SubmissionId) -> Result<Vec<Slot>, Error> {
         loop {
@@ -233,10 +273,7 @@ impl WorkQueue {
 
     /// As [`WorkQueue::poll`], with what the workers reported of running the call's
     /// batches: `(items, µs)` (`driver/pace.rs`).
-    pub(crate) fn poll_ran(
-        &mut self,
-        call: SubmissionId,
-    ) -> Result<Option<(Vec<Slot>, (u64, u64))>, Error> {
+    pub(crate) fn poll_ran(&mut self, call: SubmissionId) -> Result<Option<Finished>, Error> {
         match self.calls.get(&call) {
             None => Err(Error::Usage(format!("unknown call {call}"))),
             Some(c) if c.missing == 0 => {

@@ -28,6 +28,7 @@ use crate::api::stream::Stream;
 use crate::driver::dispatch;
 use crate::driver::queue::WorkQueue;
 use crate::error::{Error, Result};
+use crate::registry::TaskEntry;
 use crate::task::Task;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -109,6 +110,8 @@ pub struct Scenario {
     pub retries: u32,
     /// The random sequence of task times.
     pub seed: u64,
+    /// Items per batch, fixed as `Stream::batch` fixes them; `None`: paced, as by default.
+    pub batch: Option<usize>,
 }
 
 impl Default for Scenario {
@@ -129,6 +132,7 @@ impl Default for Scenario {
             beat: None,
             retries: 0,
             seed: 0x5EED,
+            batch: None,
         }
     }
 }
@@ -138,8 +142,11 @@ impl Default for Scenario {
 pub enum Workload {
     /// `map` over `tasks` items (its stream, without keeping the outputs).
     Map,
-    /// `reduce` over `tasks` items: a tree of folds.
+    /// `reduce` over `tasks` items: small items fold down a tree of the workers.
     Reduce,
+    /// `on_every_rank`, `tasks` times: one message down a tree of the workers and one
+    /// answer, each time (as each of a shared variable's syncs does twice).
+    EveryRank,
 }
 
 /// What the network model counted.
@@ -157,6 +164,8 @@ pub(crate) struct Stats {
     /// Bytes of the batches sent and not answered yet, now and at most.
     in_flight: u64,
     peak_in_flight: u64,
+    /// Levels of spread trees walked down and up.
+    rounds: u64,
 }
 
 /// The figures of one simulated run.
@@ -186,6 +195,8 @@ pub struct Report {
     pub bytes_at_root: u64,
     /// Messages rank 0 sent and received.
     pub messages_at_root: u64,
+    /// Levels of spread trees walked, down and up counted once (`reduce`, `on_every_rank`).
+    pub tree_levels: u64,
     /// Workers declared lost (silent past the time-out).
     pub lost: usize,
     /// Real time the simulation took.
@@ -199,7 +210,7 @@ impl std::fmt::Display for Report {
             f,
             "sim workers={} tasks={} driver_us_per_batch={:.2} driver_us_per_task={:.3} \
              driver_MiB={:.2} efficiency={:.3} batches={} makespan_s={:.3} ideal_s={:.3} \
-             root_messages={} root_MiB={:.1} wall_s={:.1}",
+             root_messages={} root_MiB={:.1} tree_levels={} wall_s={:.1}",
             self.workers,
             self.tasks,
             self.driver_us_per_batch,
@@ -211,6 +222,7 @@ impl std::fmt::Display for Report {
             self.ideal.as_secs_f64(),
             self.messages_at_root,
             (self.bytes_at_root as f64) / (1u64 << 20) as f64,
+            self.tree_levels,
             self.wall.as_secs_f64(),
         )
     }
@@ -248,6 +260,10 @@ impl Task for SimFold {
         Ok(a)
     }
 }
+
+// Registered, so that the driver's own share of `on_every_rank` runs them for real.
+inventory::submit! { TaskEntry::of::<SimWork>(concat!(file!(), ":", line!())) }
+inventory::submit! { TaskEntry::of::<SimFold>(concat!(file!(), ":", line!())) }
 
 /// Runs `workload` on the driver against the simulated world of `scenario`, on this thread.
 /// Not inside a blazer program: it takes the place of the work queue of this thread and of
@@ -308,6 +324,7 @@ pub fn simulate(scenario: &Scenario, workload: Workload) -> Result<Report> {
         efficiency: ideal.as_secs_f64() / makespan.as_secs_f64().max(1e-12),
         bytes_at_root: stats.bytes_out + stats.bytes_in,
         messages_at_root: stats.messages,
+        tree_levels: stats.rounds,
         lost: queue.workers() - queue.live_workers(),
         wall,
     })
@@ -317,9 +334,12 @@ fn run_workload(scenario: &Scenario, workload: Workload) -> Result<()> {
     match workload {
         Workload::Map => {
             let tasks = scenario.tasks;
-            let guess = (tasks as usize).div_ceil(scenario.workers * 4).max(1);
-            let stream = Stream::new(0..tasks, task::<SimWork>(), "map", Some(tasks), None)
-                .first_batches(guess);
+            let guess = crate::driver::pace::first_batch(tasks as usize, scenario.workers);
+            let stream = Stream::new(0..tasks, task::<SimWork>(), "map", Some(tasks), None);
+            let stream = match scenario.batch {
+                Some(items) => stream.batch(items),
+                None => stream.first_batches(guess),
+            };
             let mut seen = 0u64;
             for result in stream {
                 result?;
@@ -334,6 +354,20 @@ fn run_workload(scenario: &Scenario, workload: Workload) -> Result<()> {
         }
         Workload::Reduce => {
             crate::api::primitives::reduce(task::<SimFold>(), 0..scenario.tasks).map(|_| ())
+        }
+        Workload::EveryRank => {
+            for i in 0..scenario.tasks {
+                let all =
+                    crate::api::primitives::on_every_rank(crate::api::flow::call::<SimWork>(i))?;
+                if all.len() != scenario.workers + 1 || all.iter().any(|&x| x != i) {
+                    return Err(Error::Usage(format!(
+                        "on_every_rank gave {} answers, not {} times {i}",
+                        all.len(),
+                        scenario.workers + 1
+                    )));
+                }
+            }
+            Ok(())
         }
     }
 }

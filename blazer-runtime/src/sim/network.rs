@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 use crate::wire::codec::decode;
 use crate::wire::link::{Incoming, Link};
 use crate::wire::message::{Reply, ToDriver, ToWorker};
+use crate::wire::payload::Payload;
+use crate::wire::plan::{Packed, Plan};
 use crate::wire::transport::Encoded;
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -152,28 +154,49 @@ impl Network {
         Duration::from_secs_f64(bytes as f64 / self.scenario.bandwidth)
     }
 
-    /// Worker `rank` gets `batch` (`bytes` on the wire) and, unless it dies first, answers.
+    /// Worker `rank` gets a batch (or the root of a spread's tree gets its span's) and,
+    /// unless it dies first, answers.
     fn deliver(&mut self, rank: i32, message: &Encoded) {
-        let Some(ToWorker::Run { call, batch }) = message.message::<ToWorker>() else {
-            return;
+        let (call, batch, members) = match message.message::<ToWorker>() {
+            Some(ToWorker::Run { call, batch }) => (*call, batch, 1),
+            Some(ToWorker::Spread {
+                call,
+                batch,
+                ranks: (lo, hi),
+            }) => (*call, batch, (hi - lo).max(1) as usize),
+            _ => return,
         };
         let bytes = message.len();
         let departs = self.now.max(self.out_free) + self.wire_time(bytes);
         self.out_free = departs;
         let arrives = departs + self.scenario.latency;
-        let items = if batch.fold { 1 } else { batch.inputs.len() };
+        // A packed batch (`Plan::Each`) holds its items in its one input; its output is
+        // packed the same way: the echo of its input.
+        let items = match (&batch.plan, batch.inputs.first()) {
+            (Plan::Each(_), Some(input)) => input
+                .clone()
+                .decode::<Packed>()
+                .map_or(1, |packed| packed.len()),
+            // A fold of k inputs runs the task k - 1 times.
+            _ if batch.fold => batch.inputs.len().saturating_sub(1).max(1),
+            _ => batch.inputs.len(),
+        };
         let mut work = Duration::ZERO;
         for _ in 0..items {
             let u = self.random();
             work += self.scenario.task.draw(u);
         }
+        let echo = |input: &Payload| match &batch.plan {
+            Plan::Task { bound, .. } if !bound.is_empty() => bound.clone().then(input.clone()),
+            _ => input.clone(),
+        };
         let outputs: Vec<_> = if batch.fold {
-            batch.inputs.iter().take(1).cloned().map(Ok).collect()
+            batch.inputs.iter().take(1).map(echo).map(Ok).collect()
         } else {
-            batch.inputs.iter().cloned().map(Ok).collect()
+            batch.inputs.iter().map(echo).map(Ok).collect()
         };
         let reply = Reply {
-            call: *call,
+            call,
             first: batch.first,
             outputs,
             busy_us: work.as_micros() as u64,
@@ -186,6 +209,20 @@ impl Network {
             stats.in_flight += bytes as u64;
             stats.peak_in_flight = stats.peak_in_flight.max(stats.in_flight);
         }
+        // A spread: the members run their shares at once, after the span's items went down
+        // the tree (a level per halving, each a message's latency, the bytes once over the
+        // bandwidth); the answers come up the same levels, a fold folding at each.
+        let work = if members > 1 {
+            let depth = usize::BITS - (members - 1).leading_zeros();
+            let share = work / members as u32;
+            let mean = self.scenario.task.mean();
+            let per_level =
+                self.scenario.latency * 2 + if batch.fold { mean } else { Duration::ZERO };
+            self.stats.borrow_mut().rounds += u64::from(depth);
+            share + per_level * depth + self.wire_time(bytes)
+        } else {
+            work
+        };
         let w = self.workers[rank as usize - 1];
         let starts = arrives.max(w.free_at);
         let finishes = starts + work;

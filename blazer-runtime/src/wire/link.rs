@@ -12,12 +12,12 @@
 use crate::error::{Error, Result};
 use crate::wire::message::{
     blocks_after, receive_message, ToDriver, ToWorker, TAG_BLOCK_TO_DRIVER, TAG_BLOCK_TO_WORKER,
-    TAG_HEARTBEAT, TAG_TO_DRIVER, TAG_TO_WORKER, TAG_TRACE,
+    TAG_HEARTBEAT, TAG_TO_DRIVER, TAG_TO_WORKER, TAG_TRACE, TAG_TREE_UP,
 };
 use crate::wire::outbox::Outbox;
-use crate::wire::transport::{receive_reusing, Encoded};
+use crate::wire::transport::{receive_reusing, Encoded, Sending};
 use mpi::point_to_point::{Destination, Source};
-use mpi::topology::{Communicator, Process, SimpleCommunicator};
+use mpi::topology::{Communicator, SimpleCommunicator};
 use std::time::{Duration, Instant};
 
 /// A message that reached the driver: its sender and what it said, or why it could not be
@@ -188,50 +188,112 @@ impl Link for MpiLink {
     }
 }
 
-/// A worker's side of the transport: the messages from the driver, and its replies.
+/// A worker's side of the transport: the messages from the driver (or from its parent in a
+/// spread's tree), its replies, and its children's answers in a spread.
 pub(crate) struct WorkerLink<'a> {
-    driver: Process<'a>,
+    world: &'a SimpleCommunicator,
+    /// Where children answer their parent in a spread (`TAG_TREE_UP`): its own
+    /// communicator, so that a late answer never meets the serve loop.
+    tree: &'a SimpleCommunicator,
     /// The receive buffer, reused from message to message.
     buffer: Vec<u8>,
 }
 
 impl<'a> WorkerLink<'a> {
-    /// The link of a worker of `world`, whose rank 0 is the driver.
-    pub(crate) fn new(world: &'a SimpleCommunicator) -> WorkerLink<'a> {
+    /// The link of a worker of `world`, whose rank 0 is the driver; spreads answer on `tree`.
+    pub(crate) fn new(
+        world: &'a SimpleCommunicator,
+        tree: &'a SimpleCommunicator,
+    ) -> WorkerLink<'a> {
         WorkerLink {
-            driver: world.process_at_rank(0),
+            world,
+            tree,
             buffer: Vec::new(),
         }
     }
 
-    /// Blocks until the driver's next message arrives, calls `arrived` (before receiving
-    /// it: a large batch takes time to arrive), then receives and decodes it.
-    pub(crate) fn next<B>(&mut self, arrived: impl FnOnce() -> B) -> (B, Result<ToWorker>) {
-        let probed = self.driver.matched_probe();
+    /// Blocks until the next message arrives from the driver or from a parent in a spread,
+    /// calls `arrived` (before receiving it: a large batch takes time to arrive), then
+    /// receives and decodes it. Returns the sender's rank too.
+    pub(crate) fn next<B>(&mut self, arrived: impl FnOnce() -> B) -> (B, i32, Result<ToWorker>) {
+        let probed = self.world.any_process().matched_probe();
         let mark = arrived();
         let status = receive_reusing(probed, &mut self.buffer);
+        let source = status.source_rank();
+        let from = self.world.process_at_rank(source);
         let decoded = match blocks_after(status.tag(), TAG_TO_WORKER) {
-            Some(n) => {
-                receive_message::<ToWorker>(&self.buffer, n, &self.driver, TAG_BLOCK_TO_WORKER)
-            }
+            Some(n) => receive_message::<ToWorker>(&self.buffer, n, &from, TAG_BLOCK_TO_WORKER),
             None => Err(Error::Decode {
-                rank: 0,
+                rank: source,
                 message: format!("a message with the unexpected tag {}", status.tag()),
             }),
         };
-        (mark, decoded)
+        (mark, source, decoded)
     }
 
-    /// Sends `reply` to the driver, waiting until it is out.
-    pub(crate) fn reply(&self, reply: ToDriver) {
+    /// Sends `reply` to `to`, the driver (rank 0) or a parent in a spread, waiting until
+    /// it is out.
+    pub(crate) fn reply(&self, to: i32, reply: ToDriver) {
         let encoded = Encoded::new(reply).unwrap_or_else(|e| {
             Encoded::new(ToDriver::Unanswerable(e.to_string())).expect("a string encodes")
         });
-        encoded.send_blocking(&self.driver, TAG_TO_DRIVER, TAG_BLOCK_TO_DRIVER);
+        if to == 0 {
+            let driver = self.world.process_at_rank(0);
+            encoded.send_blocking(&driver, TAG_TO_DRIVER, TAG_BLOCK_TO_DRIVER);
+        } else {
+            let parent = self.tree.process_at_rank(to);
+            encoded.send_blocking(&parent, TAG_TREE_UP, TAG_BLOCK_TO_DRIVER);
+        }
+    }
+
+    /// Starts handing `message` (a spread) down to `child`; the returned send completes
+    /// the hand-over when waited for or dropped.
+    pub(crate) fn hand_down(&self, child: i32, message: ToWorker) -> Result<Sending> {
+        let encoded = Encoded::new(message)?;
+        let to = self.world.process_at_rank(child);
+        Ok(encoded.start_send(&to, TAG_TO_WORKER, TAG_BLOCK_TO_WORKER))
+    }
+
+    /// The answer of `child` to the spread handed down to it; waits at most `limit` when
+    /// given (`BLAZER_WORKER_TIMEOUT`), else as long as it takes.
+    pub(crate) fn answer_from(&mut self, child: i32, limit: Option<Duration>) -> Result<ToDriver> {
+        let from = self.tree.process_at_rank(child);
+        let probed = match limit {
+            None => from.matched_probe(),
+            Some(limit) => {
+                let deadline = Instant::now() + limit;
+                loop {
+                    if let Some(probed) = from.immediate_matched_probe() {
+                        break probed;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(Error::Decode {
+                            rank: child,
+                            message: format!(
+                                "no answer to its part of a spread within {:.1} s \
+                                 (BLAZER_WORKER_TIMEOUT)",
+                                limit.as_secs_f64()
+                            ),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        };
+        let status = receive_reusing(probed, &mut self.buffer);
+        match blocks_after(status.tag(), TAG_TREE_UP) {
+            Some(n) => receive_message::<ToDriver>(&self.buffer, n, &from, TAG_BLOCK_TO_DRIVER),
+            None => Err(Error::Decode {
+                rank: child,
+                message: format!("an answer with the unexpected tag {}", status.tag()),
+            }),
+        }
     }
 
     /// Sends this rank's encoded trace events to the driver (`Link::gather_traces`).
     pub(crate) fn send_trace(&self, events: &[u8]) {
-        self.driver.send_with_tag(events, TAG_TRACE);
+        self.world
+            .process_at_rank(0)
+            .send_with_tag(events, TAG_TRACE);
     }
 }

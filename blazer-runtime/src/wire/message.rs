@@ -30,6 +30,11 @@ pub(crate) const TAG_TRACE: i32 = 0x0B1D;
 /// alive (see [`crate::wire::heartbeat`]).
 pub(crate) const TAG_HEARTBEAT: i32 = 0x0B1E;
 
+/// A spread's answer from a child to its parent in the tree, on the tree communicator
+/// (`wire/link.rs`): the reply's tag base there (its blocks follow with
+/// [`TAG_BLOCK_TO_DRIVER`]).
+pub(crate) const TAG_TREE_UP: i32 = 40_000;
+
 /// Driver → worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
@@ -40,6 +45,19 @@ pub(crate) enum ToWorker {
         call: SubmissionId,
         /// The work.
         batch: Batch,
+    },
+    /// Run a share of a batch on every worker rank of `ranks` (`lo..hi`), spread down a
+    /// tree: the first rank of the span keeps its share, hands the rest to two children
+    /// (each the first rank of half the others), and answers with its outputs and theirs,
+    /// in order (for a fold: its fold and theirs, folded). From the driver, or from a
+    /// worker's parent in the tree (`worker.rs`).
+    Spread {
+        /// As for `Run`.
+        call: SubmissionId,
+        /// The whole span's items.
+        batch: Batch,
+        /// The ranks of the span, `lo..hi`; `lo` is the receiver.
+        ranks: (i32, i32),
     },
     /// Leave the serve loop.
     Shutdown,
@@ -84,7 +102,7 @@ pub(crate) trait Carrier {
 
 impl Carrier for ToWorker {
     fn payloads_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Payload>) {
-        if let ToWorker::Run { batch, .. } = self {
+        if let ToWorker::Run { batch, .. } | ToWorker::Spread { batch, .. } = self {
             batch.payloads_mut(out);
         }
     }

@@ -380,6 +380,12 @@ impl Payload {
         front
     }
 
+    /// The value's bytes when they are all in one run with no pieces (a one-argument
+    /// input, a plain output): what a [`crate::wire::plan::Packed`] list can hold.
+    pub(crate) fn flat_bytes(&self) -> Option<&[u8]> {
+        (self.parts.is_empty() && self.marks.is_empty()).then_some(&self.head[..])
+    }
+
     /// True for a payload that holds nothing: no bytes and no pieces (no argument bound).
     pub(crate) fn is_empty(&self) -> bool {
         self.head.is_empty() && self.parts.is_empty() && self.marks.is_empty()

@@ -7,6 +7,7 @@
 //! byte concatenations: the runtime moves bytes while the typed [`crate::Flow`] front end
 //! guarantees at compile time that they fit.
 
+use crate::error::TaskFailure;
 use crate::task::TaskId;
 use crate::wire::payload::Payload;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -66,13 +67,16 @@ pub(crate) enum Plan {
     List(#[serde(deserialize_with = "nested")] Vec<Plan>),
     /// Ignore the input and output this encoded value.
     Const(Payload),
+    /// The input is a [`Packed`] list of items: these stages run as a pipeline on each
+    /// item, and the output is the [`Packed`] list of their outputs and failures.
+    Each(#[serde(deserialize_with = "nested")] Vec<Plan>),
 }
 
 impl Plan {
     /// True if running this plan on the driver can spread work over several ranks.
     pub(crate) fn fans_out(&self) -> bool {
         match self {
-            Plan::Task { .. } | Plan::Const(_) => false,
+            Plan::Task { .. } | Plan::Const(_) | Plan::Each(_) => false,
             Plan::Pipeline(stages) => stages.iter().any(Plan::fans_out),
             Plan::Tuple(_) | Plan::List(_) => true,
         }
@@ -83,7 +87,7 @@ impl Plan {
         match self {
             Plan::Task { bound, .. } => out.push(bound),
             Plan::Const(value) => out.push(value),
-            Plan::Pipeline(plans) | Plan::Tuple(plans) | Plan::List(plans) => {
+            Plan::Pipeline(plans) | Plan::Tuple(plans) | Plan::List(plans) | Plan::Each(plans) => {
                 for p in plans {
                     p.payloads_mut(out);
                 }
@@ -107,6 +111,92 @@ impl Plan {
 
 /// A batch: the unit of work a worker runs. `plan` runs on each input, filling the slots of
 /// its call from `first` on, or folds the inputs into one output.
+/// Items at most this long (encoded) travel packed: many to one payload ([`Packed`]).
+pub(crate) const PACK_ITEM_MAX: usize = 1024;
+
+/// Small items side by side in one payload, with their lengths: how a stream sends a batch
+/// of many small items, and gets their outputs back, without a payload (and its
+/// allocations) per item on the driver. An item that failed has length 0 and its failure
+/// in `failed`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Packed {
+    lens: Vec<u32>,
+    #[serde(with = "serde_bytes")]
+    bytes: Vec<u8>,
+    failed: Vec<(u32, TaskFailure)>,
+}
+
+impl Packed {
+    /// Adds an item's postcard bytes.
+    pub(crate) fn push(&mut self, item: &[u8]) {
+        self.lens.push(item.len() as u32);
+        self.bytes.extend_from_slice(item);
+    }
+
+    /// Adds `value`, encoded in place, if its encoding is at most `max` bytes long; else
+    /// adds nothing and says so (`Ok(false)`).
+    pub(crate) fn push_value<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+        max: usize,
+    ) -> Result<bool, postcard::Error> {
+        let start = self.bytes.len();
+        self.bytes = postcard::to_extend(value, std::mem::take(&mut self.bytes))?;
+        let len = self.bytes.len() - start;
+        if len > max {
+            self.bytes.truncate(start);
+            return Ok(false);
+        }
+        self.lens.push(len as u32);
+        Ok(true)
+    }
+
+    /// Adds a failed item.
+    pub(crate) fn fail(&mut self, failure: TaskFailure) {
+        self.failed.push((self.lens.len() as u32, failure));
+        self.lens.push(0);
+    }
+
+    /// Number of items.
+    pub(crate) fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Bytes of the items together.
+    pub(crate) fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The items in order, each its bytes or its failure; `None` if the lengths and
+    /// failures do not fit the bytes (a packed list that was not made by [`Packed::push`]
+    /// and [`Packed::fail`]).
+    pub(crate) fn items(
+        &self,
+    ) -> Option<impl ExactSizeIterator<Item = Result<&[u8], &TaskFailure>> + '_> {
+        let total: u64 = self.lens.iter().map(|&l| u64::from(l)).sum();
+        let failed_fit = self.failed.windows(2).all(|w| w[0].0 < w[1].0)
+            && self
+                .failed
+                .iter()
+                .all(|(i, _)| self.lens.get(*i as usize) == Some(&0));
+        if total != self.bytes.len() as u64 || !failed_fit {
+            return None;
+        }
+        let mut failed = self.failed.iter().peekable();
+        let mut at = 0usize;
+        Some(self.lens.iter().enumerate().map(move |(i, &len)| {
+            match failed.next_if(|(f, _)| *f as usize == i) {
+                Some((_, failure)) => Err(failure),
+                None => {
+                    let item = &self.bytes[at..at + len as usize];
+                    at += len as usize;
+                    Ok(item)
+                }
+            }
+        }))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Batch {
     /// Index of the first result slot of its call that this batch fills (64 bits: a `map`
