@@ -8,9 +8,10 @@
 //!
 //! ```text
 //! error, config, task, raw,  foundations: errors and exit codes, BLAZER_* settings, the Task
-//! os, output                 trait and TaskId, plain-number vectors, the OS calls std lacks
-//!                            (flock, the program's mapped image); letting the launcher read
-//!                            this process's output before an abort
+//! os, output, driver/pace,   trait and TaskId, plain-number vectors, the OS calls std lacks
+//! sim/scenario               (flock, the program's mapped image); letting the launcher read
+//!                            this process's output before an abort; how many items a batch
+//!                            takes; what a simulated world is made of
 //! world, identity,           facts about the process: rank, size, hosts, nodes; the build
 //! checkpoint/log             identity; the driver's durable log of finished results
 //!                            (BLAZER_CHECKPOINT)
@@ -18,25 +19,31 @@
 //! sigterm                    checkpointed; SIGTERM caught on every rank, the driver's fallback
 //! wire/                      codec → transport (parts beside messages, in MPI-sized chunks)
 //!                            → payload (one encoded value; vectors lent, blocks taken over)
-//!                            → plan (Plan, Batch) → message (ToWorker, ToDriver, tags)
-//!                            → outbox, heartbeat
+//!                            → plan (Plan, Batch, Packed) → message (ToWorker, ToDriver,
+//!                            tags) → outbox, heartbeat → link (the seam: every MPI call
+//!                            between the driver and its workers)
 //! registry, trace            tasks by ID; task spans for BLAZER_TRACE
 //! exec, checkpoint/key,      runs a Plan or a Batch here, knowing no message; the keys of
 //! driver/recovery,           checkpointed calls; what to run again (retries, lost ranks); the
-//! driver/workers             driver's record of each worker
-//! driver/  |  worker         rank 0: queue (WorkQueue, result slots) → dispatch → progress
-//!                            ranks 1..: the serve loop
+//! driver/workers,            driver's record of each worker; a simulated world behind the
+//! sim/network                link (workers and network on a virtual clock)
+//! driver/load, silence |     the workers by load and by when last heard from (no scans)
+//! worker                     ranks 1..: the serve loop, and spreads down a tree of workers
+//! driver/queue → dispatch    rank 0: the work queue (WorkQueue, result slots) over a Link →
+//!                            how the API runs batches; progress bars
 //! api/, checkpoint/resume,   the user API: flow, checkpoint/resume (checkpointed calls) →
-//! gpu/                       primitives, stream, shared, combinators; GPUs
-//! lifecycle                  MPI start-up, handshake, driver/worker split, shutdown
+//! gpu/                       stream → primitives → shared, combinators; GPUs
+//! sim, lifecycle             the driver against a simulated world (blazer::sim); MPI
+//!                            start-up, handshake, driver/worker split, shutdown
 //! __private (private.rs)     what the macros' expansions call
 //! ```
 //!
 //! One `map` call: `api/primitives.rs` runs it as an ordered `api/stream.rs`, which pulls
 //! items as the window opens, encodes each as a `Payload` (`wire/payload.rs`) and cuts them
-//! into `Batch`es → `driver/dispatch.rs` submits them to the `WorkQueue` of
-//! `driver/queue.rs`, which encodes each as a `ToWorker::Run` message (`wire/message.rs`,
-//! its parts beside it: `wire/transport.rs`) and sends it through `wire/outbox.rs` → on a
+//! into `Batch`es (small one-value items packed many to a payload: `Plan::Each`) →
+//! `driver/dispatch.rs` submits them to the `WorkQueue` of `driver/queue.rs`, which encodes
+//! each as a `ToWorker::Run` message (`wire/message.rs`, its parts beside it:
+//! `wire/transport.rs`) and sends it through its `Link` (`wire/link.rs`: MPI) → on a
 //! worker, `worker.rs` receives it and `exec.rs` runs the batch through the registry
 //! (`registry.rs`) → the reply travels back the same way and the queue files its outputs
 //! into the call's result slots → the stream hands them back in input order, decoded. With

@@ -9,12 +9,12 @@
 //! workers' state) is not counted.
 //!
 //! A worker runs its batches one after the other, each item for a time drawn from the
-//! scenario's [`TaskTime`](super::TaskTime); a message takes the latency plus its bytes
+//! scenario's [`TaskTime`](crate::sim::TaskTime); a message takes the latency plus its bytes
 //! over the bandwidth, and rank 0's network interface carries one message at a time each
 //! way. A worker may be set to die at a given time: from then on it neither answers nor
 //! beats.
 
-use super::{Scenario, Stats};
+use crate::sim::scenario::{Scenario, Stats};
 use crate::error::{Error, Result};
 use crate::wire::codec::decode;
 use crate::wire::link::{Incoming, Link};
@@ -182,9 +182,16 @@ impl Network {
             _ => batch.inputs.len(),
         };
         let mut work = Duration::ZERO;
+        let mut longest = Duration::ZERO;
         for _ in 0..items {
             let u = self.random();
-            work += self.scenario.task.draw(u);
+            let t = self.scenario.task.draw(u);
+            longest = longest.max(t);
+            work += t;
+        }
+        {
+            let mut stats = self.stats.borrow_mut();
+            stats.longest = stats.longest.max(longest);
         }
         let echo = |input: &Payload| match &batch.plan {
             Plan::Task { bound, .. } if !bound.is_empty() => bound.clone().then(input.clone()),

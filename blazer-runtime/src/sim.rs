@@ -22,6 +22,10 @@
 //! ```
 
 mod network;
+mod scenario;
+
+pub use scenario::{Scenario, TaskTime};
+use scenario::Stats;
 
 use crate::api::flow::task;
 use crate::api::stream::Stream;
@@ -35,108 +39,6 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long one task runs on a simulated worker.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum TaskTime {
-    /// Always this long.
-    Fixed(Duration),
-    /// Uniform between the two.
-    Uniform(Duration, Duration),
-    /// Exponential with this mean.
-    Exponential(Duration),
-    /// Heavy-tailed: Pareto with this minimum and shape `alpha` (> 1; the mean is
-    /// `min · alpha / (alpha - 1)`, and the smaller `alpha`, the longer the tail).
-    Pareto(Duration, f64),
-    /// Skewed: most tasks take the first time, a share (the `f64`, 0 to 1) the second.
-    Bimodal(Duration, Duration, f64),
-}
-
-impl TaskTime {
-    /// The time for a uniform random number `u` in (0, 1).
-    fn draw(self, u: f64) -> Duration {
-        match self {
-            TaskTime::Fixed(d) => d,
-            TaskTime::Uniform(lo, hi) => lo + (hi.saturating_sub(lo)).mul_f64(u),
-            TaskTime::Exponential(mean) => mean.mul_f64(-(1.0 - u).ln()),
-            TaskTime::Pareto(min, alpha) => min.mul_f64((1.0 - u).powf(-1.0 / alpha)),
-            TaskTime::Bimodal(fast, slow, share) => {
-                if u < share {
-                    slow
-                } else {
-                    fast
-                }
-            }
-        }
-    }
-
-    /// The mean time of a task.
-    pub fn mean(self) -> Duration {
-        match self {
-            TaskTime::Fixed(d) => d,
-            TaskTime::Uniform(lo, hi) => (lo + hi) / 2,
-            TaskTime::Exponential(mean) => mean,
-            TaskTime::Pareto(min, alpha) => min.mul_f64(alpha / (alpha - 1.0)),
-            TaskTime::Bimodal(fast, slow, share) => fast.mul_f64(1.0 - share) + slow.mul_f64(share),
-        }
-    }
-}
-
-/// A simulated world and its network.
-#[derive(Debug, Clone)]
-pub struct Scenario {
-    /// Worker ranks (the world has one more: the driver).
-    pub workers: usize,
-    /// Tasks to run.
-    pub tasks: u64,
-    /// How long each task runs.
-    pub task: TaskTime,
-    /// One-way latency of a message.
-    pub latency: Duration,
-    /// Bytes a second through rank 0's network interface, each way.
-    pub bandwidth: f64,
-    /// Rank 0's own cost of sending one message (its MPI call), added to the driver's time.
-    pub send_cost: Duration,
-    /// Rank 0's own cost of receiving one message, added to the driver's time.
-    pub receive_cost: Duration,
-    /// Hosts the ranks are spread over, in blocks (the driver shares the first).
-    pub hosts: usize,
-    /// Workers that die: `(rank, when)`. Only noticed with a `timeout`.
-    pub deaths: Vec<(usize, Duration)>,
-    /// `BLAZER_WORKER_TIMEOUT` for the queue.
-    pub timeout: Option<Duration>,
-    /// How often a busy worker beats (with a time-out: a quarter of it, as on real ranks).
-    pub beat: Option<Duration>,
-    /// `BLAZER_RETRIES` for the queue.
-    pub retries: u32,
-    /// The random sequence of task times.
-    pub seed: u64,
-    /// Items per batch, fixed as `Stream::batch` fixes them; `None`: paced, as by default.
-    pub batch: Option<usize>,
-}
-
-impl Default for Scenario {
-    /// 4 workers, 1,000 tasks of 1 ms, 2 µs latency, 10 GB/s, 1 µs per message at rank 0,
-    /// three hosts.
-    fn default() -> Scenario {
-        Scenario {
-            workers: 4,
-            tasks: 1_000,
-            task: TaskTime::Fixed(Duration::from_millis(1)),
-            latency: Duration::from_micros(2),
-            bandwidth: 10e9,
-            send_cost: Duration::from_micros(1),
-            receive_cost: Duration::from_micros(1),
-            hosts: 3,
-            deaths: Vec::new(),
-            timeout: None,
-            beat: None,
-            retries: 0,
-            seed: 0x5EED,
-            batch: None,
-        }
-    }
-}
-
 /// What the simulated driver runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
@@ -147,25 +49,6 @@ pub enum Workload {
     /// `on_every_rank`, `tasks` times: one message down a tree of the workers and one
     /// answer, each time (as each of a shared variable's syncs does twice).
     EveryRank,
-}
-
-/// What the network model counted.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    /// The driver's time: its own code, measured, and its modelled MPI costs.
-    driver: Duration,
-    /// Work done by the workers.
-    work: Duration,
-    /// Bytes rank 0 sent and received.
-    bytes_out: u64,
-    bytes_in: u64,
-    /// Messages rank 0 sent and received.
-    messages: u64,
-    /// Bytes of the batches sent and not answered yet, now and at most.
-    in_flight: u64,
-    peak_in_flight: u64,
-    /// Levels of spread trees walked down and up.
-    rounds: u64,
 }
 
 /// The figures of one simulated run.
@@ -187,7 +70,8 @@ pub struct Report {
     pub driver_mib: f64,
     /// The simulated makespan.
     pub makespan: Duration,
-    /// The work divided by the workers: the makespan of a perfect schedule.
+    /// The makespan of a perfect schedule: the work divided by the workers, or the longest
+    /// task if that is longer.
     pub ideal: Duration,
     /// `ideal / makespan`.
     pub efficiency: f64,
@@ -310,7 +194,8 @@ pub fn simulate(scenario: &Scenario, workload: Workload) -> Result<Report> {
     let stats = stats.borrow();
     let makespan = queue.link_now();
     let batches = queue.batches_sent().max(1);
-    let ideal = stats.work / scenario.workers as u32;
+    // No schedule beats the work spread evenly, nor the longest task.
+    let ideal = (stats.work / scenario.workers as u32).max(stats.longest);
     let per_worker = WorkQueue::bytes_per_worker() * scenario.workers;
     Ok(Report {
         workers: scenario.workers,
@@ -369,21 +254,5 @@ fn run_workload(scenario: &Scenario, workload: Workload) -> Result<()> {
             }
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // Runs of the simulation are in tests/sim.rs: each changes the process's world.
-
-    #[test]
-    fn heavy_tails_draw_long_tasks() {
-        let ms = Duration::from_millis;
-        let t = TaskTime::Pareto(ms(1), 1.5);
-        assert_eq!(t.draw(0.0), ms(1));
-        assert!(t.draw(0.999) > ms(50));
-        assert_eq!(t.mean(), ms(3));
     }
 }
