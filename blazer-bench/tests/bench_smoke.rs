@@ -114,3 +114,36 @@ fn benchmark_prints_every_figure_with_its_baseline() {
         .unwrap();
     assert!((estimate - std::f64::consts::PI).abs() < 0.01, "{pi}");
 }
+
+#[test]
+fn scale_benchmark_prints_one_line_per_grain() {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_blazer-scale-bench"));
+    let run = mpirun_env(3, &bench, &["--quick", "--pairs", "1"], &[]);
+    let lines = run.ok_lines();
+    let grains: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            assert_eq!(fields.len(), 8, "{l}");
+            assert_eq!(fields[..2], ["scale", "ranks=3"], "{l}");
+            for (field, key) in
+                fields[3..]
+                    .iter()
+                    .zip(["tasks=", "blazer_eff=", "raw_eff=", "ratio=", "spread=["])
+            {
+                assert!(field.starts_with(key), "{l}");
+            }
+            fields[2]
+        })
+        .collect();
+    assert_eq!(
+        grains,
+        [
+            "grain_us=1",
+            "grain_us=10",
+            "grain_us=100",
+            "grain_us=1000",
+            "grain_us=10000"
+        ]
+    );
+}

@@ -45,7 +45,9 @@ impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
     }
 }
 
-/// The version of blazer's start-up and wire protocol; ranks must agree on it.
+/// The version of blazer's start-up and wire protocol; ranks must agree on it. Version 5: the
+/// start-up checks begin with one reduction (`extremes`) instead of an all-gather; replies
+/// report the worker's run time; packed batches (`Plan::Each`) and spreads down a tree.
 const PROTOCOL_VERSION: u64 = 5;
 
 /// Starts MPI, runs `body` on rank 0 while ranks 1..N-1 serve tasks, then shuts every rank
@@ -133,6 +135,7 @@ pub fn run_on<R: DriverOutcome>(
     // Name each node by its lowest world rank, and tell every rank the whole table.
     let mut leader = rank;
     node.process_at_rank(0).broadcast_into(&mut leader);
+    // O(N) on every rank, once: 4 B per rank (40 KB at 10^4 ranks).
     let mut table = vec![0i32; size as usize];
     world.all_gather_into(&leader, &mut table[..]);
     world::init_nodes(table);
@@ -141,6 +144,7 @@ pub fn run_on<R: DriverOutcome>(
     let mine = world::host();
     let len = mine.len().min(name.len());
     name[..len].copy_from_slice(&mine.as_bytes()[..len]);
+    // O(N) on every rank, once: 64 B per rank (640 KB at 10^4 ranks).
     let mut names = vec![0u8; 64 * size as usize];
     world.all_gather_into(&name[..], &mut names[..]);
     world::init_hosts(
@@ -257,14 +261,58 @@ fn heartbeats(world: &SimpleCommunicator) -> Option<(SimpleCommunicator, Duratio
     Some((world.duplicate(), Duration::from_micros(beat_us)))
 }
 
-/// Checks that every rank runs the same build (the same tasks with, say, a struct's fields in
-/// another order would decode each other's values wrongly); rank 0 names the others. A second
-/// collective, after the registry check, so that ranks of an older protocol version meet the
-/// version check first.
-fn same_build(world: &SimpleCommunicator) -> Result<(), Error> {
-    if world.size() == 1 {
+/// What every rank brings to the start-up checks: its protocol version, its registry's
+/// fingerprint and its build identity, in the order the checks run.
+const CHECKED: usize = 3;
+
+/// The lowest and the highest of each of `mine` over every rank (collective): one
+/// `all_reduce` with `min` of the values and of their complements (`!max(x) == min(!x)`), so
+/// the common case, every rank alike, costs O(log N) rounds and O(1) data on every rank.
+///
+/// This is the first collective of the start-up (protocol version 5 on): later versions keep
+/// its shape, so that ranks of different versions still meet in it and are told apart.
+fn extremes(world: &SimpleCommunicator, mine: [u64; CHECKED]) -> [(u64, u64); CHECKED] {
+    let mut send = [0u64; 2 * CHECKED];
+    for (i, v) in mine.iter().enumerate() {
+        send[2 * i] = *v;
+        send[2 * i + 1] = !*v;
+    }
+    let mut lowest = [0u64; 2 * CHECKED];
+    world.all_reduce_into(&send[..], &mut lowest[..], SystemOperation::min());
+    from_lowest(lowest)
+}
+
+/// The `(min, max)` pairs from the minima of values and complements that [`extremes`] reduces.
+fn from_lowest(lowest: [u64; 2 * CHECKED]) -> [(u64, u64); CHECKED] {
+    std::array::from_fn(|i| (lowest[2 * i], !lowest[2 * i + 1]))
+}
+
+/// Checks that every rank speaks this protocol version, registered the same tasks and runs the
+/// same build, in that order; rank 0 explains a difference, the others say "see rank 0".
+///
+/// When every rank agrees (min == max of each value), that one reduction is all. Only on a
+/// difference do the ranks exchange what rank 0 needs to name the ranks that differ (O(N),
+/// as before this fast path): the versions and fingerprints first, then the build IDs.
+fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
+    let registry = Registry::global();
+    let fingerprint = registry.as_ref().map(|r| r.fingerprint()).unwrap_or(0);
+    let [version, fingerprints, builds] =
+        extremes(world, [PROTOCOL_VERSION, fingerprint, build_id()]);
+    if version.0 != version.1 || fingerprints.0 != fingerprints.1 {
+        return explain_registries(world, registry, fingerprint);
+    }
+    registry?;
+    if builds.0 == builds.1 || world.size() == 1 {
         return Ok(());
     }
+    // Some ranks differ, or only know no identity (0, not compared): rank 0 decides.
+    same_build(world)
+}
+
+/// Checks that every rank runs the same build (the same tasks with, say, a struct's fields in
+/// another order would decode each other's values wrongly); rank 0 names the others. Run
+/// after the registry check, and only when the build IDs differ somewhere.
+fn same_build(world: &SimpleCommunicator) -> Result<(), Error> {
     let mut ids = vec![0u64; world.size() as usize];
     world.all_gather_into(&build_id(), &mut ids[..]);
     match explain_builds(&ids) {
@@ -274,10 +322,14 @@ fn same_build(world: &SimpleCommunicator) -> Result<(), Error> {
     }
 }
 
-/// Checks that every rank registered the same tasks; explains the difference on rank 0.
-fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
-    let registry = Registry::global();
-    let fingerprint = registry.as_ref().map(|r| r.fingerprint()).unwrap_or(0);
+/// The detailed version and registry check, run when [`extremes`] found a difference in
+/// either: every rank's pair gathered, rank 0 explains the difference. The second collective
+/// of a start-up that found another version, so later versions keep it too.
+fn explain_registries(
+    world: &SimpleCommunicator,
+    registry: Result<&'static Registry, Error>,
+    fingerprint: u64,
+) -> Result<(), Error> {
     let mut pairs = vec![0u64; 2 * world.size() as usize];
     world.all_gather_into(&[PROTOCOL_VERSION, fingerprint][..], &mut pairs[..]);
     let rank = world.rank();
@@ -291,6 +343,7 @@ fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
     }
     let all: Vec<u64> = pairs.iter().skip(1).step_by(2).copied().collect();
     if all.iter().all(|f| *f == all[0]) {
+        // Not reached when the reduction saw a difference; kept so the check stands alone.
         registry?;
         return same_build(world);
     }
@@ -324,5 +377,32 @@ fn handshake(world: &SimpleCommunicator) -> Result<(), Error> {
                 .send_with_tag(&bytes[..], TAG_HANDSHAKE);
         }
         Err(Error::RegistryMismatch("see rank 0".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `extremes` computes, reduced here by hand over the ranks' values.
+    fn reduce(ranks: &[[u64; CHECKED]]) -> [(u64, u64); CHECKED] {
+        let mut lowest = [u64::MAX; 2 * CHECKED];
+        for mine in ranks {
+            for (i, v) in mine.iter().enumerate() {
+                lowest[2 * i] = lowest[2 * i].min(*v);
+                lowest[2 * i + 1] = lowest[2 * i + 1].min(!*v);
+            }
+        }
+        from_lowest(lowest)
+    }
+
+    #[test]
+    fn one_min_reduction_gives_both_extremes() {
+        assert_eq!(
+            reduce(&[[5, 0, u64::MAX]]),
+            [(5, 5), (0, 0), (u64::MAX, u64::MAX)]
+        );
+        let spread = reduce(&[[4, 9, 0], [4, 2, 7], [4, u64::MAX, 3]]);
+        assert_eq!(spread, [(4, 4), (2, u64::MAX), (0, 7)]);
     }
 }

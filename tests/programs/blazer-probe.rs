@@ -268,6 +268,28 @@ fn fan(x: i64) -> i64 {
     parts.iter().sum()
 }
 
+/// The shared variable of the `scale` mode: rank → its square.
+fn scale_vars() -> blazer::Shared<i32, i64> {
+    blazer::shared("scale")
+}
+
+/// Writes this rank's entry of the `scale` variable, locally.
+#[blazer::task]
+fn scale_contribute() -> Result<(), blazer::Error> {
+    let rank = blazer::rank();
+    scale_vars().insert(rank, i64::from(rank) * i64::from(rank))
+}
+
+/// `(entries this rank reads, whether each is its writer's square)`.
+#[blazer::task]
+fn scale_seen() -> Result<(u64, bool), blazer::Error> {
+    let entries = scale_vars().entries()?;
+    let right = entries
+        .iter()
+        .all(|(r, v)| *v == i64::from(*r) * i64::from(*r));
+    Ok((entries.len() as u64, right))
+}
+
 /// The shared variable of the `shared-window` mode: `(rank, index)` → index.
 fn window() -> blazer::Shared<(i32, u64), u64> {
     blazer::shared("shared-window")
@@ -751,8 +773,75 @@ fn run(mode: &str) -> blazer::Result<()> {
             blazer::root_println!("WINDOW LOST {lost:?}");
             blazer::root_println!("WINDOW VIEWS {}", views.iter().all(|&v| v == expected));
         }
+        "scale" => scale(arg(2, 3000))?,
         "shapes" => shapes()?,
         other => return Err(blazer::Error::Usage(format!("unknown mode `{other}`"))),
+    }
+    Ok(())
+}
+
+/// The `scale` mode (`scale [ITEMS]`, tests/scale.rs): every primitive kind once on a large
+/// world, each step's time on stderr. Prints `SCALE ...` lines that hold on any world size.
+fn scale(items: u64) -> blazer::Result<()> {
+    let n = items as i64;
+    let size = blazer::size();
+    let started = std::time::Instant::now();
+    let mut step = std::time::Instant::now();
+    let mut lap = |what: &str| {
+        if blazer::rank() == 0 {
+            eprintln!("scale: {what} {:.2}s", step.elapsed().as_secs_f64());
+        }
+        step = std::time::Instant::now();
+    };
+    // Every rank answers, and every worker takes tasks from a map in batches of one.
+    let ranks: BTreeSet<i32> = blazer::on_every_rank(call::<whoami>(0))?
+        .iter()
+        .map(|w| w.1)
+        .collect();
+    blazer::root_println!("SCALE EVERY RANK {}", ranks.len() == size as usize);
+    // Tasks of 100 ms: none ends before the window (two batches per worker) is handed out.
+    let spread = blazer::map_chunked(task::<placement>(), vec![100; 2 * size as usize], 1)?;
+    let workers: BTreeSet<i32> = spread.iter().map(|w| w.0).collect();
+    let expected = if size == 1 { 1 } else { size as usize - 1 };
+    blazer::root_println!("SCALE WORKERS BUSY {}", workers.len() == expected);
+    lap("ranks");
+    let squares = blazer::map(task::<sqr>(), 0..n)?;
+    let ordered = squares
+        .iter()
+        .enumerate()
+        .all(|(i, s)| *s == (i * i) as i64);
+    blazer::root_println!("SCALE MAP {} ordered {ordered}", squares.len());
+    lap("map");
+    let total = blazer::reduce(task::<add>(), 1..=n)?;
+    blazer::root_println!("SCALE REDUCE {}", total == n * (n + 1) / 2);
+    let words: Vec<String> = (0..200).map(|i| format!("{:x}", i % 16)).collect();
+    let joined = blazer::reduce(task::<concat>(), words.clone())?;
+    blazer::root_println!("SCALE REDUCE ORDER {}", joined == words.concat());
+    lap("reduce");
+    let mut streamed = blazer::stream(0..n, task::<sqr>()).batch(8);
+    let got: Vec<i64> = streamed.by_ref().collect::<blazer::Result<_>>()?;
+    blazer::root_println!(
+        "SCALE STREAM {} peak<=window {}",
+        got == squares,
+        streamed.peak_in_flight() <= 2 * (size.max(2) - 1) as usize
+    );
+    lap("stream");
+    blazer::on_every_rank(call::<scale_contribute>(()))?;
+    scale_vars().sync()?;
+    let seen = blazer::on_every_rank(call::<scale_seen>(()))?;
+    blazer::root_println!(
+        "SCALE SHARED {}",
+        seen.iter().all(|&(len, right)| len == size as u64 && right)
+    );
+    lap("shared");
+    // One item of many fails: the error names the task, the rank and the panic message.
+    let err = blazer::map(task::<boom>(), 0..n).unwrap_err();
+    blazer::root_println!("SCALE FAULT {err}");
+    let after = blazer::map(task::<sqr>(), 0..n)?;
+    blazer::root_println!("SCALE AFTER {}", after == squares);
+    lap("fault");
+    if blazer::rank() == 0 {
+        eprintln!("scale: total {:.2}s", started.elapsed().as_secs_f64());
     }
     Ok(())
 }
