@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fills DEST with what the scale check (scripts/scale-check.sh) needs on a many-core machine
-# with no Rust toolchain and no MPI: the release build of blazer-scale-bench (no `gpu`
-# feature), the shared libraries it and Open MPI need beyond a bare glibc system, and Open
+# with no Rust toolchain and no MPI: the release builds of blazer-scale-bench and
+# blazer-scale-sim (no `gpu` feature), the shared libraries it and Open MPI need beyond a bare glibc system, and Open
 # MPI's launcher (mpirun, orted, the plugins that need nothing more, help files), relocatable
 # through the OPAL_* / PMIX_* variables that scale-check.sh sets. The same layout as
 # scripts/gpu-bundle.sh, with this one binary.
@@ -19,13 +19,13 @@ OMPI_PLUGINS=$MULTIARCH/openmpi/lib/openmpi3
 PMIX_ROOT=$MULTIARCH/pmix2
 
 # --- build
-cargo build --release -p blazer-bench --bin blazer-scale-bench
+cargo build --release -p blazer-bench --bin blazer-scale-bench --bin blazer-scale-sim
 
 # --- lay out
 rm -rf "$DEST"/bin "$DEST"/lib "$DEST"/ompi "$DEST"/pmix
 mkdir -p "$DEST"/bin "$DEST"/lib "$DEST"/ompi/lib/openmpi3 "$DEST"/ompi/share "$DEST"/ompi/etc \
   "$DEST"/pmix/lib/pmix "$DEST"/pmix/share
-cp "$CARGO_TARGET_DIR"/release/blazer-scale-bench "$DEST"/bin/
+cp "$CARGO_TARGET_DIR"/release/blazer-scale-bench "$CARGO_TARGET_DIR"/release/blazer-scale-sim "$DEST"/bin/
 # Debug info off, symbols kept: a panic's backtrace still names functions.
 strip --strip-debug "$DEST"/bin/*
 cp /usr/bin/orterun "$DEST"/bin/mpirun

@@ -24,8 +24,8 @@
 mod network;
 mod scenario;
 
-pub use scenario::{Scenario, TaskTime};
 use scenario::Stats;
+pub use scenario::{Scenario, TaskTime};
 
 use crate::api::flow::task;
 use crate::api::stream::Stream;

@@ -14,8 +14,8 @@
 //! way. A worker may be set to die at a given time: from then on it neither answers nor
 //! beats.
 
-use crate::sim::scenario::{Scenario, Stats};
 use crate::error::{Error, Result};
+use crate::sim::scenario::{Scenario, Stats};
 use crate::wire::codec::decode;
 use crate::wire::link::{Incoming, Link};
 use crate::wire::message::{Reply, ToDriver, ToWorker};

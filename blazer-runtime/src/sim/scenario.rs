@@ -127,7 +127,6 @@ pub(crate) struct Stats {
     pub(crate) rounds: u64,
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
