@@ -17,6 +17,9 @@ trap 'scripts/cluster-env.sh down; scripts/multihost-env.sh down' EXIT
 scripts/cluster-env.sh up
 scripts/multihost-env.sh up
 cargo test --workspace
+# The driver's real code against simulated worlds of 10 to 10,000 workers (blazer::sim):
+# figures only, printed for the log; tests/sim.rs (in the line above) holds the checks.
+scripts/scale-sim.sh --quick
 # The `gpu` feature: builds without CUDA; on a machine without a GPU its tests check the
 # clear no-GPU error, with a GPU they run real kernels.
 cargo clippy --workspace --all-targets --features gpu -- -D warnings

@@ -775,6 +775,7 @@ fn run(mode: &str) -> blazer::Result<()> {
         }
         "scale" => scale(arg(2, 3000))?,
         "shapes" => shapes()?,
+        "packing" => packing()?,
         other => return Err(blazer::Error::Usage(format!("unknown mode `{other}`"))),
     }
     Ok(())
@@ -985,6 +986,35 @@ fn halves(n: u64) -> Vec<f64> {
 fn unit_value() {}
 
 /// The flows of mode `shapes`, one line each.
+/// Small items travel packed many to a message, large ones (over 1 KiB encoded) one payload
+/// each; a stream of both, failures inside packs, a pipeline and a partial application over
+/// packed items, and a two-argument task (never packed) must all come back in order.
+fn packing() -> blazer::Result<()> {
+    use blazer::partial;
+    let words: Vec<String> = (0..300)
+        .map(|i| match i % 7 {
+            3 => "x".repeat(1500 + i),
+            _ => format!("w{i}"),
+        })
+        .collect();
+    let joined = blazer::map(partial::<concat>("<".to_string()), words.clone())?;
+    let expected: Vec<String> = words.iter().map(|w| format!("<{w}")).collect();
+    blazer::root_println!("PACKING MIXED {} {}", joined.len(), joined == expected);
+    let outcomes: Vec<String> = blazer::stream(-5..25i64, task::<boom>())
+        .map(|r| match r {
+            Ok(v) => v.to_string(),
+            Err(blazer::Error::Task(f)) => format!("E({})", f.message),
+            Err(e) => format!("other {e}"),
+        })
+        .collect();
+    blazer::root_println!("PACKING FAILURES {}", outcomes.join(" "));
+    let piped = blazer::map(task::<sqr>().then(task::<sqr>()), 0..1000i64)?;
+    blazer::root_println!("PACKING PIPELINE {}", piped.iter().sum::<i64>());
+    let pairs = blazer::map(task::<add>(), (0..500i64).map(|i| (i, 2 * i)))?;
+    blazer::root_println!("PACKING PAIRS {}", pairs.iter().sum::<i64>());
+    Ok(())
+}
+
 fn shapes() -> blazer::Result<()> {
     use blazer::{constant, fork, partial};
     let nested = fork((
