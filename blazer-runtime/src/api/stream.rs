@@ -12,7 +12,7 @@ use crate::wire::message::SubmissionId;
 use crate::wire::payload::Payload;
 use crate::wire::plan::{Batch, Packed, Plan, BATCH_BYTES, PACK_ITEM_MAX};
 use serde::{de::DeserializeOwned, Serialize};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 
 /// The most items a paced batch takes (its bytes are bounded too: [`BATCH_BYTES`]).
@@ -91,7 +91,7 @@ impl<S, I, O> Stream<S, I, O> {
             held: None,
             window: 0,
             ordered: true,
-            in_flight: VecDeque::new(),
+            in_flight: InFlight::Ordered(VecDeque::new()),
             ready: VecDeque::new(),
             exhausted: false,
             progress: None,
@@ -122,7 +122,7 @@ pub struct Stream<S, I, O> {
     window: usize,
     ordered: bool,
     /// Calls in flight, oldest first, with the upstream errors met while filling each.
-    in_flight: VecDeque<Pending>,
+    in_flight: InFlight,
     ready: VecDeque<Result<O>>,
     exhausted: bool,
     progress: Option<Progress>,
@@ -143,6 +143,58 @@ enum Pending {
     Remote(SubmissionId, Shape),
     Done(Vec<Slot>, Shape),
     Failed(Error),
+}
+
+/// The batches a stream has in flight: in submission order, or (unordered) the remote ones
+/// by call, apart from those finished.
+#[derive(Debug)]
+enum InFlight {
+    Ordered(VecDeque<Pending>),
+    Unordered {
+        remote: HashMap<SubmissionId, Shape>,
+        done: VecDeque<Pending>,
+    },
+}
+
+impl InFlight {
+    fn push_back(&mut self, pending: Pending) {
+        match self {
+            InFlight::Ordered(queue) => queue.push_back(pending),
+            InFlight::Unordered { remote, done } => match pending {
+                Pending::Remote(call, shape) => {
+                    // The work queue names it when it finishes (`take_finished`).
+                    dispatch::notify(call);
+                    remote.insert(call, shape);
+                }
+                other => done.push_back(other),
+            },
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            InFlight::Ordered(queue) => queue.len(),
+            InFlight::Unordered { remote, done } => remote.len() + done.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The calls still on the work queue.
+    fn remote_calls(&self) -> Vec<SubmissionId> {
+        match self {
+            InFlight::Ordered(queue) => queue
+                .iter()
+                .filter_map(|p| match p {
+                    Pending::Remote(call, _) => Some(*call),
+                    _ => None,
+                })
+                .collect(),
+            InFlight::Unordered { remote, .. } => remote.keys().copied().collect(),
+        }
+    }
 }
 
 /// How a batch's inputs travel: one payload each, or packed into one ([`Packed`]) with
@@ -232,6 +284,12 @@ where
     /// task durations vary).
     pub fn unordered(mut self) -> Self {
         self.ordered = false;
+        if self.in_flight.is_empty() {
+            self.in_flight = InFlight::Unordered {
+                remote: HashMap::new(),
+                done: VecDeque::new(),
+            };
+        }
         self
     }
 
@@ -375,31 +433,41 @@ where
         self.in_flight.push_back(pending);
     }
 
-    /// Moves one finished batch's outputs to `ready`, blocking if needed. In order, only
-    /// the oldest batch is looked at: the cost of a reply does not grow with the window.
-    /// Unordered, every batch in flight is (at most the window).
+    /// Moves one finished batch's outputs to `ready`, blocking if needed. Neither order
+    /// looks at every batch in flight: in order only the oldest is looked at, unordered the
+    /// work queue names the calls that finished (`dispatch::take_finished`), so the cost of
+    /// a reply does not grow with the window.
     fn complete_one(&mut self) -> Result<()> {
         loop {
-            let pick = if self.ordered {
-                match self.in_flight.front_mut() {
-                    Some(p) => {
-                        Self::settle(&mut self.pace, p);
-                        is_done(p).then_some(0)
-                    }
+            let pace = &mut self.pace;
+            let finished = match &mut self.in_flight {
+                InFlight::Ordered(queue) => match queue.front_mut() {
                     None => return Ok(()),
-                }
-            } else {
-                let mut found = None;
-                for (i, p) in self.in_flight.iter_mut().enumerate() {
-                    Self::settle(&mut self.pace, p);
-                    if found.is_none() && is_done(p) {
-                        found = Some(i);
+                    Some(p) => {
+                        Self::settle(pace, p);
+                        if is_done(p) {
+                            queue.pop_front()
+                        } else {
+                            None
+                        }
                     }
+                },
+                InFlight::Unordered { remote, done } => {
+                    if done.is_empty() {
+                        for call in dispatch::take_finished(|c| remote.contains_key(&c)) {
+                            let shape = remote.remove(&call).expect("one of this stream's");
+                            let mut p = Pending::Remote(call, shape);
+                            Self::settle(pace, &mut p);
+                            done.push_back(p);
+                        }
+                    }
+                    if done.is_empty() && remote.is_empty() {
+                        return Ok(());
+                    }
+                    done.pop_front()
                 }
-                found
             };
-            if let Some(i) = pick {
-                let pending = self.in_flight.remove(i).expect("present");
+            if let Some(pending) = finished {
                 self.take(pending);
                 return Ok(());
             }
@@ -470,10 +538,8 @@ impl<S, I, O> Drop for Stream<S, I, O> {
         if let Some(p) = self.progress.take() {
             p.finish();
         }
-        for pending in &self.in_flight {
-            if let Pending::Remote(call, _) = pending {
-                dispatch::cancel(*call);
-            }
+        for call in self.in_flight.remote_calls() {
+            dispatch::cancel(call);
         }
     }
 }

@@ -229,6 +229,16 @@ pub(crate) fn poll_ran(call: SubmissionId) -> Result<Option<Finished>> {
 }
 
 /// Forgets `call`: its queued batches never run, its late replies are dropped.
+/// Asks the work queue to name `call` when it finishes ([`take_finished`]).
+pub(crate) fn notify(call: SubmissionId) {
+    with_queue(|q| q.notify(call));
+}
+
+/// The calls asked about with [`notify`] that finished and that `mine` claims.
+pub(crate) fn take_finished(mine: impl Fn(SubmissionId) -> bool) -> Vec<SubmissionId> {
+    with_queue(|q| q.take_finished(mine)).unwrap_or_default()
+}
+
 pub(crate) fn cancel(call: SubmissionId) {
     with_queue(|q| q.cancel(call));
 }

@@ -59,6 +59,8 @@ struct Slots {
     missing: usize,
     /// What the workers reported of running its batches.
     ran: Ran,
+    /// Named in `finished` when its last slot is filled.
+    notify: bool,
 }
 
 /// The driver's listening clock: the time it has spent looking for answers, the only time in
@@ -129,6 +131,8 @@ pub(crate) struct WorkQueue {
     observers: HashMap<SubmissionId, Observer>,
     /// Batches sent, for the driver's cost model.
     sent: u64,
+    /// Calls asked to be named when they finish (`notify`) that did, not yet taken.
+    finished: Vec<SubmissionId>,
 }
 
 impl WorkQueue {
@@ -161,6 +165,7 @@ impl WorkQueue {
             recovery: Recovery::new(count, retries, timeout.is_some()),
             observers: HashMap::new(),
             sent: 0,
+            finished: Vec::new(),
         }
     }
 
@@ -204,6 +209,7 @@ impl WorkQueue {
                 slots: (0..outputs).map(|_| None).collect(),
                 missing: outputs,
                 ran: (0, 0),
+                notify: false,
             },
         );
         for (placement, batch) in batches {
@@ -243,6 +249,7 @@ impl WorkQueue {
                 slots: (0..outputs).map(|_| None).collect(),
                 missing: outputs as usize,
                 ran: (0, 0),
+                notify: false,
             },
         );
         let first = batch.first;
@@ -288,11 +295,36 @@ impl WorkQueue {
         }
     }
 
+    /// Names `call` in [`WorkQueue::take_finished`] once every slot of it is filled: how an
+    /// unordered stream learns which of its calls finished without looking at each.
+    pub(crate) fn notify(&mut self, call: SubmissionId) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.notify = true;
+            if c.missing == 0 {
+                self.finished.push(call);
+            }
+        }
+    }
+
+    /// The finished calls asked about with [`WorkQueue::notify`] that `mine` claims; the
+    /// others stay for their owners.
+    pub(crate) fn take_finished(
+        &mut self,
+        mine: impl Fn(SubmissionId) -> bool,
+    ) -> Vec<SubmissionId> {
+        let (taken, kept) = std::mem::take(&mut self.finished)
+            .into_iter()
+            .partition(|&c| mine(c));
+        self.finished = kept;
+        taken
+    }
+
     /// Forgets `call`, whose results nobody will read (a stream dropped early): its batches
     /// still queued never run and its slots are freed. Replies of its batches already sent
     /// are still received, which frees their workers' windows, and then dropped.
     pub(crate) fn cancel(&mut self, call: SubmissionId) {
         self.calls.remove(&call);
+        self.finished.retain(|&c| c != call);
         self.forget(call);
         self.queue.retain(|(c, _)| *c != call);
     }
@@ -513,12 +545,16 @@ impl WorkQueue {
                 c.ran.0 += items;
                 c.ran.1 += us;
             }
+            let was_missing = c.missing;
             for (i, out) in outputs.into_iter().enumerate() {
                 let slot = &mut c.slots[first as usize + i];
                 if slot.is_none() {
                     c.missing -= 1;
                 }
                 *slot = Some((rank, out));
+            }
+            if c.notify && c.missing == 0 && was_missing > 0 {
+                self.finished.push(call);
             }
         }
     }
