@@ -1,10 +1,10 @@
 //! The driver at scale, simulated: the real driver code (the work queue, dispatch,
 //! recovery, the stream behind `map`, `reduce`) against an in-process world of N workers.
 //!
-//! Only the transport is replaced: the driver talks to a [`network`] model through the same
-//! seam as to MPI (`wire/link.rs`). Time spent in the driver's own code is measured and
-//! counts on the simulated clock, so a driver that cannot keep up shows as a longer
-//! makespan. `scripts/scale-sim.sh` prints the figures for 10 to 100,000 workers.
+//! Only the transport is replaced: the driver talks to a network model (`sim/network.rs`)
+//! through the same seam as to MPI (`wire/link.rs`). Time spent in the driver's own code is
+//! measured and counts on the simulated clock, so a driver that cannot keep up shows as a
+//! longer makespan. `scripts/scale-sim.sh` prints the figures for 10 to 100,000 workers.
 //!
 //! ```
 //! use blazer_runtime::sim::{simulate, Scenario, TaskTime, Workload};
