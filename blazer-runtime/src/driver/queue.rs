@@ -201,17 +201,7 @@ impl WorkQueue {
         outputs: usize,
         batches: Vec<(Placement, Batch)>,
     ) -> Result<SubmissionId, Error> {
-        let call = self.next_call;
-        self.next_call += 1;
-        self.calls.insert(
-            call,
-            Slots {
-                slots: (0..outputs).map(|_| None).collect(),
-                missing: outputs,
-                ran: (0, 0),
-                notify: false,
-            },
-        );
+        let call = self.open(outputs);
         for (placement, batch) in batches {
             match placement {
                 Placement::Rank(rank) => {
@@ -240,26 +230,10 @@ impl WorkQueue {
         if !self.can_spread() {
             return Ok(None);
         }
-        let call = self.next_call;
-        self.next_call += 1;
-        let outputs = batch.outputs();
-        self.calls.insert(
-            call,
-            Slots {
-                slots: (0..outputs).map(|_| None).collect(),
-                missing: outputs as usize,
-                ran: (0, 0),
-                notify: false,
-            },
-        );
-        let first = batch.first;
-        self.recovery.sent(1, call, &batch);
-        self.recovery.pin_last(1);
+        let call = self.open(batch.outputs() as usize);
         let ranks = (1, self.workers.len() as i32 + 1);
-        self.link
-            .send(1, Encoded::new(ToWorker::Spread { call, batch, ranks })?);
-        self.sent += 1;
-        self.now_holds(1, (call, first, outputs));
+        self.send_as(call, batch, 1, Some(ranks))?;
+        self.recovery.pin_last(1);
         Ok(Some(call))
     }
 
@@ -367,7 +341,35 @@ impl WorkQueue {
         Ok(())
     }
 
+    /// Opens a submission with `outputs` empty result slots.
+    fn open(&mut self, outputs: usize) -> SubmissionId {
+        let call = self.next_call;
+        self.next_call += 1;
+        self.calls.insert(
+            call,
+            Slots {
+                slots: (0..outputs).map(|_| None).collect(),
+                missing: outputs,
+                ran: (0, 0),
+                notify: false,
+            },
+        );
+        call
+    }
+
     fn send(&mut self, call: SubmissionId, batch: Batch, rank: i32) -> Result<(), Error> {
+        self.send_as(call, batch, rank, None)
+    }
+
+    /// Sends `batch` to `rank` as a `Run`, or with `spread` as the root of a spread over
+    /// those ranks.
+    fn send_as(
+        &mut self,
+        call: SubmissionId,
+        batch: Batch,
+        rank: i32,
+        spread: Option<(i32, i32)>,
+    ) -> Result<(), Error> {
         let (first, outputs) = (batch.first, batch.outputs());
         if self.worker(rank).lost {
             let failed =
@@ -376,7 +378,10 @@ impl WorkQueue {
             return Ok(());
         }
         self.recovery.sent(rank, call, &batch);
-        let message = Encoded::new(ToWorker::Run { call, batch })?;
+        let message = Encoded::new(match spread {
+            None => ToWorker::Run { call, batch },
+            Some(ranks) => ToWorker::Spread { call, batch, ranks },
+        })?;
         self.link.send(rank, message);
         self.sent += 1;
         self.now_holds(rank, (call, first, outputs));
