@@ -145,6 +145,17 @@ enum Pending {
     Failed(Error),
 }
 
+impl Pending {
+    /// What submitting a batch of this `shape` gave.
+    fn of(submitted: Result<Submitted>, shape: Shape) -> Pending {
+        match submitted {
+            Ok(Submitted::Remote(call)) => Pending::Remote(call, shape),
+            Ok(Submitted::Inline(slots)) => Pending::Done(slots, shape),
+            Err(e) => Pending::Failed(e),
+        }
+    }
+}
+
 /// The batches a stream has in flight: in submission order, or (unordered) the remote ones
 /// by call, apart from those finished.
 #[derive(Debug)]
@@ -399,11 +410,8 @@ where
                 ))
             })
             .and_then(|batch| dispatch::submit(self.label, 1, vec![(Placement::AnyWorker, batch)]));
-        self.in_flight.push_back(match submitted {
-            Ok(Submitted::Remote(call)) => Pending::Remote(call, Shape::Packed(items)),
-            Ok(Submitted::Inline(slots)) => Pending::Done(slots, Shape::Packed(items)),
-            Err(e) => Pending::Failed(e),
-        });
+        self.in_flight
+            .push_back(Pending::of(submitted, Shape::Packed(items)));
     }
 
     fn flush_inputs(&mut self, inputs: &mut Vec<Payload>) {
@@ -425,12 +433,8 @@ where
             Some(c) => c.submit(batch.plan, batch.inputs),
             None => dispatch::submit(self.label, n, vec![(Placement::AnyWorker, batch)]),
         };
-        let pending = match submitted {
-            Ok(Submitted::Remote(call)) => Pending::Remote(call, Shape::Items),
-            Ok(Submitted::Inline(slots)) => Pending::Done(slots, Shape::Items),
-            Err(e) => Pending::Failed(e),
-        };
-        self.in_flight.push_back(pending);
+        self.in_flight
+            .push_back(Pending::of(submitted, Shape::Items));
     }
 
     /// Moves one finished batch's outputs to `ready`, blocking if needed. Neither order
