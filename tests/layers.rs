@@ -25,6 +25,11 @@ const RUNTIME: &[(&str, u32)] = &[
     ("wire::codec", 2),
     ("wire::transport", 3),
     ("wire::varint", 3),
+    ("wire::data_op", 3),
+    ("dist::part", 4),
+    ("dist::exchange", 4),
+    ("dist::kernel", 5),
+    ("dist::run", 6),
     ("wire::payload", 4),
     ("wire::payload::args", 4),
     ("wire::payload::block", 4),
@@ -53,6 +58,7 @@ const RUNTIME: &[(&str, u32)] = &[
     ("gpu::device", 12),
     ("api::combinators", 13),
     ("api::flow", 13),
+    ("api::dataset", 13),
     ("checkpoint::resume", 13),
     ("api::stream", 14),
     ("api::primitives", 15),
@@ -278,7 +284,9 @@ fn each_unsafe_invariant_lives_in_one_file() {
     // tests' counting allocator (os); the GPU module's FFI calls: loading NVRTC (gpu::nvrtc),
     // flock on a device's lock file (gpu::lock), a kernel launch in a test (gpu::handle); the
     // communicator lent to the heartbeat thread (heartbeat); one ioctl on the process's own
-    // output pipes (output). Any other file with `unsafe` needs a look, and a line here.
+    // output pipes (output); a dataset step's kernel found from its distance to an anchor in
+    // the program image, checked before use (dist::kernel). Any other file with `unsafe`
+    // needs a look, and a line here.
     assert_eq!(
         with_unsafe,
         [
@@ -288,6 +296,7 @@ fn each_unsafe_invariant_lives_in_one_file() {
             "gpu::lock",
             "gpu::nvrtc",
             "wire::transport",
+            "dist::kernel",
             "wire::payload",
             "wire::payload::block",
             "wire::payload::vectors",

@@ -31,6 +31,17 @@ impl fmt::Display for TaskFailure {
     }
 }
 
+/// The text of a panic payload (`&str` or `String`), as `panic!` formats it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    }
+}
+
 /// Everything that can go wrong in a blazer primitive.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]

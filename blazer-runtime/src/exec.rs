@@ -2,6 +2,7 @@
 //! into [`TaskFailure`]s. It knows tasks and plans, not messages: the worker and the driver
 //! (running work inline) both call it.
 
+pub(crate) use crate::error::panic_message;
 use crate::error::TaskFailure;
 use crate::registry::Registry;
 use crate::wire::payload::Payload;
@@ -54,6 +55,7 @@ pub(crate) fn execute(plan: &Plan, input: Payload) -> Result<Payload, TaskFailur
         }
         Plan::Const(value) => Ok(value.clone()),
         Plan::Each(stages) => each(stages, input),
+        Plan::Data(op) => crate::dist::run::run(op, input),
         Plan::Tuple(branches) | Plan::List(branches) => {
             let outputs = branches
                 .iter()
@@ -160,16 +162,5 @@ fn failure(task: &str, message: String) -> TaskFailure {
         rank: world::rank(),
         host: world::host(),
         message,
-    }
-}
-
-/// The text of a panic payload (`&str` or `String`), as `panic!` formats it.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic payload)".to_string()
     }
 }

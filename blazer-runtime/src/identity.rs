@@ -308,6 +308,7 @@ mod tests {
         ProgramImage {
             notes: id.map(|id| leak(notes_with(id))).into_iter().collect(),
             read_only: vec![leak(code.to_vec())],
+            data: Vec::new(),
         }
     }
 

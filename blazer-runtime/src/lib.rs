@@ -55,6 +55,7 @@
 mod api;
 mod checkpoint;
 mod config;
+mod dist;
 mod driver;
 mod error;
 mod exec;
@@ -76,12 +77,14 @@ mod worker;
 mod world;
 
 pub use api::combinators::{filter, pipe, r#where, select, Pipe, Select, Where};
+pub use api::dataset::{partitions_held, Border, Dataset, Halo, Items};
 pub use api::flow::{call, constant, fork, partial, task, Branches, Call, Flow, ForkPlan};
 pub use api::primitives::{
     map, map_chunked, on_every_rank, parallel, parallel_settled, pipeline, reduce, scatter,
 };
 pub use api::shared::{shared, Shared};
 pub use api::stream::{chunks, stream, Chunks, Feed, Stream};
+pub use dist::part::Element;
 pub use error::{exit_code, Error, Result, TaskFailure};
 #[cfg(feature = "gpu")]
 pub use gpu::{gpu, gpu_count, gpu_within, preferred_device, Gpu, GpuInfo, DEFAULT_GPU_WAIT};

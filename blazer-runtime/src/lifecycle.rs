@@ -166,12 +166,15 @@ pub fn run_on<R: DriverOutcome>(
     let beats = heartbeats(&world);
     // Where a spread's answers travel up its tree (worker.rs): every rank makes it.
     let tree = world.duplicate();
+    // Where datasets' steps exchange partitions' items rank to rank (dist/exchange.rs).
+    crate::dist::exchange::install(world.duplicate());
     if rank != 0 {
         worker::serve(
             &world,
             &tree,
             beats.as_ref().map(|(comm, period)| (comm, *period)),
         );
+        crate::dist::exchange::uninstall();
         return ExitCode::SUCCESS;
     }
     if size > 1 {
@@ -213,6 +216,7 @@ pub fn run_on<R: DriverOutcome>(
         }
         None => Ok(Vec::new()),
     };
+    crate::dist::exchange::uninstall();
     if let Some(path) = trace_path {
         if let Err(e) = gathered
             .map_err(|e| e.to_string())

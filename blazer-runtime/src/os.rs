@@ -35,6 +35,10 @@ pub(crate) struct ProgramImage {
     pub(crate) notes: Vec<&'static [u8]>,
     /// Its loaded segments that are neither writable nor written: code and constants.
     pub(crate) read_only: Vec<&'static [u8]>,
+    /// `[start, end)` of each loaded segment that holds no code, as loaded from the file
+    /// (constants, and data the loader made read-only after relocating it): where a kernel
+    /// descriptor may lie (`dist/kernel.rs`).
+    pub(crate) data: Vec<(usize, usize)>,
 }
 
 /// The image of the running program (the main executable, not its shared libraries), read
@@ -110,6 +114,13 @@ fn read_image(info: &libc::dl_phdr_info) -> ProgramImage {
         }
     }
     image.read_only = read_only.into_iter().map(slice).collect();
+    image.data = headers
+        .iter()
+        .filter(|h| {
+            h.p_type == libc::PT_LOAD && h.p_flags & libc::PF_R != 0 && h.p_flags & libc::PF_X == 0
+        })
+        .filter_map(|h| range(h.p_vaddr as usize, h.p_filesz as usize))
+        .collect();
     image
 }
 

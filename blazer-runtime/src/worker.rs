@@ -1,6 +1,7 @@
 //! The serve loop of ranks 1..N-1: receive a batch, run it, send the outputs back; or take
 //! a share of a spread, hand the rest down a tree, and answer for the whole subtree.
 
+use crate::dist::part::share_start;
 use crate::error::TaskFailure;
 use crate::exec::{execute, run_batch};
 use crate::wire::heartbeat::Heartbeat;
@@ -59,12 +60,6 @@ fn serve_batches(mut link: WorkerLink<'_>, beat: Option<&Heartbeat>) {
         link.reply(from, reply);
         drop(busy);
     }
-}
-
-/// The items of a spread over `members` ranks that member `m` and the ones after it take:
-/// member `m`'s share starts at `share_start(m)`.
-fn share_start(m: usize, members: usize, items: usize) -> usize {
-    (m as u128 * items as u128 / members.max(1) as u128) as usize
 }
 
 /// This rank's part of a spread over `lo..hi` (this rank is `lo`): its share of `batch`
@@ -180,23 +175,4 @@ fn fold_in_order(
         });
     }
     acc.map(|v| vec![Ok(v)]).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::share_start;
-
-    #[test]
-    fn shares_cover_the_items_in_order_and_differ_by_at_most_one() {
-        for (members, items) in [(1, 0), (3, 10), (7, 7), (5, 2), (64, 1000)] {
-            let starts: Vec<usize> = (0..=members)
-                .map(|m| share_start(m, members, items))
-                .collect();
-            assert_eq!(starts[0], 0);
-            assert_eq!(starts[members], items);
-            let sizes: Vec<usize> = starts.windows(2).map(|w| w[1] - w[0]).collect();
-            let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
-            assert!(hi - lo <= 1, "{members} members, {items} items: {sizes:?}");
-        }
-    }
 }

@@ -86,6 +86,8 @@ pub use blazer_runtime::{
 // Streams, shared variables and the local pipe combinators.
 pub use blazer_runtime::{chunks, shared, stream, Chunks, Feed, Shared, Stream};
 pub use blazer_runtime::{filter, pipe, r#where, select, Pipe, Select, Where};
+/// Distributed collections: partitions that stay on the ranks that computed them.
+pub use blazer_runtime::{partitions_held, Border, Dataset, Element, Halo, Items};
 // Where this process stands.
 pub use blazer_runtime::{
     host, host_of, is_root, local_rank, local_size, node_of, nodes, rank, root_println, size,

@@ -167,7 +167,59 @@ pub(crate) fn run_observed(
 /// Whether a batch can be spread over every worker in a tree (`worker.rs`): there is a
 /// work queue and no worker was lost.
 pub(crate) fn can_spread() -> bool {
-    with_queue(|q| q.can_spread()).unwrap_or(false)
+    // A spread's parent waits for its children; a child may be in a dataset step waiting
+    // for that parent's items, the parent having taken the spread first: no spread while
+    // posted steps are out.
+    reap_posted();
+    POSTED.with_borrow(Vec::is_empty) && with_queue(|q| q.can_spread()).unwrap_or(false)
+}
+
+/// Posted calls out at once, at most: a driver that posts faster than the workers answer
+/// waits for answers beyond it.
+const POSTED_MAX: usize = 64;
+
+thread_local! {
+    /// Posted calls not yet finished.
+    static POSTED: RefCell<Vec<SubmissionId>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Submits `batches`, placed as they say, whose answers nobody reads (a dataset step that
+/// makes partitions where they run): they are taken as they come, and spreads wait until
+/// none is out. With no workers there is nothing to post to.
+pub(crate) fn post(batches: Vec<(Placement, Batch)>) -> Result<()> {
+    reap_posted();
+    if batches.is_empty() {
+        return Ok(());
+    }
+    // Answers not taken wait in MPI's buffers on this rank: at most this many calls' worth.
+    while POSTED.with_borrow(Vec::len) >= POSTED_MAX {
+        advance()?;
+        reap_posted();
+    }
+    let outputs = batches.len();
+    if let Some(call) = with_queue(|q| q.submit(outputs, batches)) {
+        let call = call?;
+        POSTED.with_borrow_mut(|p| p.push(call));
+    }
+    Ok(())
+}
+
+/// Blocks until every slot of `call` is filled; the slots in order.
+pub(crate) fn wait(call: SubmissionId) -> Result<Vec<Slot>> {
+    on_queue(|q| q.wait(call))
+}
+
+/// Drops the answers of the posted calls that finished.
+fn reap_posted() {
+    let posted = POSTED.take();
+    if posted.is_empty() {
+        return;
+    }
+    let open: Vec<SubmissionId> = posted
+        .into_iter()
+        .filter(|&call| matches!(with_queue(|q| q.poll(call)), Some(Ok(None))))
+        .collect();
+    POSTED.with_borrow_mut(|p| p.extend(open));
 }
 
 /// Runs `own` here and `spread` over every worker in a tree, one message from the driver
@@ -307,7 +359,9 @@ pub(crate) fn drive(plan: &Plan, input: Payload) -> Result<Payload> {
             let outputs = first_ok(run("pipeline", branches.len(), batches)?)?;
             Ok(join_outputs(matches!(plan, Plan::List(_)), outputs))
         }
-        Plan::Task { .. } | Plan::Const(_) | Plan::Each(_) => unreachable!("does not fan out"),
+        Plan::Task { .. } | Plan::Const(_) | Plan::Each(_) | Plan::Data(_) => {
+            unreachable!("does not fan out")
+        }
     }
 }
 

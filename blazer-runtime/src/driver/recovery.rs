@@ -15,7 +15,7 @@
 use crate::error::TaskFailure;
 use crate::wire::message::SubmissionId;
 use crate::wire::payload::Payload;
-use crate::wire::plan::Batch;
+use crate::wire::plan::{Batch, Plan};
 use std::collections::{HashMap, VecDeque};
 
 /// One output: the encoded value or the failure.
@@ -121,7 +121,11 @@ impl Recovery {
     ) -> Settled {
         let held = self.held[rank as usize - 1].pop_front().flatten();
         let all_ok = outputs.iter().all(Result::is_ok);
-        let Some(held) = held.filter(|h| !all_ok && h.call == call && h.batch.first == first)
+        // A dataset step is never run again: it exchanges with every other rank, which ran it
+        // once (its failure stays in the partition it made).
+        let again = |h: &Held| !matches!(h.batch.plan, Plan::Data(_));
+        let Some(held) =
+            held.filter(|h| !all_ok && h.call == call && h.batch.first == first && again(h))
         else {
             return Settled {
                 fill: vec![(first, outputs)],

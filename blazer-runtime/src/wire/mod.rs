@@ -14,6 +14,7 @@
 //! * [`heartbeat`]: a worker's sign of life while it runs a batch, sent from a helper thread.
 
 pub(crate) mod codec;
+pub(crate) mod data_op;
 pub(crate) mod heartbeat;
 pub(crate) mod link;
 pub(crate) mod message;

@@ -9,6 +9,7 @@
 
 use crate::error::TaskFailure;
 use crate::task::TaskId;
+use crate::wire::data_op::DataOp;
 use crate::wire::payload::Payload;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -70,13 +71,16 @@ pub(crate) enum Plan {
     /// The input is a [`Packed`] list of items: these stages run as a pipeline on each
     /// item, and the output is the [`Packed`] list of their outputs and failures.
     Each(#[serde(deserialize_with = "nested")] Vec<Plan>),
+    /// A dataset step on this rank's partitions (`dist/run.rs`); the input is this rank's
+    /// share of a `Put`.
+    Data(Box<DataOp>),
 }
 
 impl Plan {
     /// True if running this plan on the driver can spread work over several ranks.
     pub(crate) fn fans_out(&self) -> bool {
         match self {
-            Plan::Task { .. } | Plan::Const(_) | Plan::Each(_) => false,
+            Plan::Task { .. } | Plan::Const(_) | Plan::Each(_) | Plan::Data(_) => false,
             Plan::Pipeline(stages) => stages.iter().any(Plan::fans_out),
             Plan::Tuple(_) | Plan::List(_) => true,
         }
@@ -87,6 +91,7 @@ impl Plan {
         match self {
             Plan::Task { bound, .. } => out.push(bound),
             Plan::Const(value) => out.push(value),
+            Plan::Data(_) => {}
             Plan::Pipeline(plans) | Plan::Tuple(plans) | Plan::List(plans) | Plan::Each(plans) => {
                 for p in plans {
                     p.payloads_mut(out);

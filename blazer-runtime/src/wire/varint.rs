@@ -62,6 +62,17 @@ pub(crate) fn encode<T: VarintInt>(values: &[T], out: &mut Vec<u8>) {
     }
 }
 
+/// Appends one `u64` varint (a `Vec`'s length, as postcard writes it).
+pub(crate) fn write_u64(out: &mut Vec<u8>, value: u64) {
+    encode(&[value], out);
+}
+
+/// Reads the `u64` varint at the start of `bytes`: the value and the bytes it took.
+pub(crate) fn read_u64(bytes: &[u8]) -> Option<(u64, usize)> {
+    let (value, rest) = postcard::take_from_bytes::<u64>(bytes).ok()?;
+    Some((value, bytes.len() - rest.len()))
+}
+
 /// Reads exactly `count` varints filling all of `bytes`; `None` for anything else (serde
 /// then reports the error).
 pub(crate) fn decode<T: VarintInt>(bytes: &[u8], count: usize) -> Option<Vec<T>> {

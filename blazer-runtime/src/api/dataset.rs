@@ -1,0 +1,867 @@
+//! [`Dataset`]: a collection whose partitions stay on the ranks that computed them.
+//!
+//! Every rank holds one partition of every dataset, the driver (rank 0) too: partition `p`
+//! lives on rank `p`. A step (`map`, `filter`, `map_overlap`, `group_by_key`, ...) is one
+//! small message from the driver to each worker; the items never leave their ranks unless
+//! the step moves them rank to rank (halos, shuffles, rebalancing) or the driver asks for
+//! them (`collect`, `take`, a fold's result). Steps are issued without waiting: a failed
+//! task leaves a failed partition, and the next action on the dataset (or on one made from
+//! it) returns that failure, naming the partition, the rank and the task.
+//!
+//! A step takes its dataset by value. When that was the last handle, the step takes the
+//! partitions over (no copy: a `map_overlap` that updates its items in place allocates
+//! nothing); clone the handle first to keep the dataset. A dataset's partitions are freed
+//! on every rank when its last handle drops.
+
+use crate::dist::kernel::{Body, Kernel};
+use crate::dist::part::{share_start, Element, Input, Part, Partition, Store};
+use crate::driver::dispatch;
+use crate::driver::queue::Placement;
+use crate::error::{panic_message, Error, Result};
+use crate::task::Task;
+use crate::wire::data_op::{DataId, DataOp, Edge};
+use crate::wire::payload::Payload;
+use crate::wire::plan::{Batch, Plan};
+use crate::world;
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+/// What a whole-partition task returns: the new partition's items (a `Vec<U>`).
+pub trait Items: 'static {
+    /// The items' type.
+    type Item: Element;
+    /// The items.
+    fn into_items(self) -> Vec<Self::Item>;
+}
+
+impl<U: Element> Items for Vec<U> {
+    type Item = U;
+    fn into_items(self) -> Vec<U> {
+        self
+    }
+}
+
+/// A partition's items with `halo` items of each neighbour partition on either side: the
+/// input of a [`Dataset::map_overlap`] task. At an open border, `before` (first partition)
+/// or `after` (last partition) is empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Halo<T> {
+    /// The last items of the partition before this one.
+    pub before: Vec<T>,
+    /// This partition's items; return them updated to reuse their memory.
+    pub items: Vec<T>,
+    /// The first items of the partition after this one.
+    pub after: Vec<T>,
+}
+
+/// What a [`Dataset::map_overlap`] sees past the first and the last partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Border {
+    /// The dataset is a ring: the last partition's `after` is the first partition's start,
+    /// and the first one's `before` is the last one's end.
+    Periodic,
+    /// Nothing: the first partition's `before` and the last one's `after` are empty.
+    Open,
+}
+
+thread_local! {
+    /// The next dataset ID (never reused within a run).
+    static NEXT_ID: Cell<DataId> = const { Cell::new(1) };
+}
+
+/// The driver's handle of one dataset: freeing its partitions when the last one drops.
+#[derive(Debug)]
+struct Handle {
+    id: DataId,
+    /// A step took the partitions over: nothing left to free.
+    taken: Cell<bool>,
+    /// The step that should have made the dataset could not be issued.
+    broken: Option<Error>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if !self.taken.get() && self.broken.is_none() {
+            // Best effort: a free that cannot be sent leaves memory, not a wrong result.
+            let _ = issue(DataOp::Free { ids: vec![self.id] }, |_| Payload::default());
+        }
+    }
+}
+
+/// A distributed collection of `T`: one partition on each rank, kept there between steps.
+/// See the [module docs](self) and the README's "Datasets" section.
+///
+/// ```no_run
+/// # use blazer_runtime as blazer;
+/// # use blazer_runtime::{Dataset, Task};
+/// # #[derive(Clone, Copy)] struct square; #[derive(Clone, Copy)] struct add;
+/// # impl Task for square { type Input = u64; type Output = u64; type Head = (); type Last = u64;
+/// #   const ARITY: usize = 1; const NAME: &'static str = "square"; const SIGNATURE: &'static str = "";
+/// #   fn run(x: u64) -> Result<u64, String> { Ok(x * x) } }
+/// # impl Task for add { type Input = (u64, u64); type Output = u64; type Head = u64; type Last = u64;
+/// #   const ARITY: usize = 2; const NAME: &'static str = "add"; const SIGNATURE: &'static str = "";
+/// #   fn run((a, b): (u64, u64)) -> Result<u64, String> { Ok(a + b) } }
+/// // Made on the workers, squared there, summed up a tree of the ranks.
+/// let sum = Dataset::range(1_000_000).map::<square>().reduce::<add>()?;
+/// assert_eq!(sum, Some((0..1_000_000u64).map(|x| x * x).sum()));
+/// # Ok::<(), blazer::Error>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "a dataset's partitions are freed when it drops"]
+pub struct Dataset<T> {
+    handle: Rc<Handle>,
+    _items: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Dataset<T> {
+    /// Another handle of the same partitions (nothing is copied).
+    fn clone(&self) -> Self {
+        Dataset {
+            handle: Rc::clone(&self.handle),
+            _items: PhantomData,
+        }
+    }
+}
+
+/// Sends `op` to every worker (its input for rank `r` from `input(r)`), then runs it on the
+/// driver's own partition; returns the driver's output. Nothing waits for the workers.
+fn issue(op: DataOp, mut input: impl FnMut(i32) -> Payload) -> Result<Payload> {
+    let own = input(0);
+    dispatch::post(placed(&op, 1..world::size(), input))?;
+    crate::dist::run::run(&op, own).map_err(Error::Task)
+}
+
+/// One batch of `op` for each rank of `ranks`.
+fn placed(
+    op: &DataOp,
+    ranks: std::ops::Range<i32>,
+    mut input: impl FnMut(i32) -> Payload,
+) -> Vec<(Placement, Batch)> {
+    // Each batch fills its own slot of the call: the first worker's slot 0, and so on.
+    ranks
+        .enumerate()
+        .map(|(slot, r)| {
+            let plan = Plan::Data(Box::new(op.clone()));
+            (Placement::Rank(r), Batch::map(slot, plan, vec![input(r)]))
+        })
+        .collect()
+}
+
+/// Runs `op` on ranks `ranks` (rank 0 among them: here) and returns each one's output, in
+/// rank order.
+fn ask(op: DataOp, ranks: std::ops::Range<i32>) -> Result<Vec<Payload>> {
+    let remote = ranks.start.max(1)..ranks.end;
+    let submitted = match remote.is_empty() {
+        true => None,
+        false => {
+            let batches = placed(&op, remote.clone(), |_| Payload::default());
+            match dispatch::submit("dataset", batches.len(), batches)? {
+                dispatch::Submitted::Remote(call) => Some(call),
+                dispatch::Submitted::Inline(_) => None,
+            }
+        }
+    };
+    let mut out = Vec::new();
+    if ranks.start == 0 {
+        out.push(crate::dist::run::run(&op, Payload::default()).map_err(Error::Task)?);
+    }
+    if let Some(call) = submitted {
+        out.extend(dispatch::first_ok(dispatch::wait(call)?)?);
+    }
+    Ok(out)
+}
+
+fn new_id() -> DataId {
+    NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
+}
+
+/// Runs `f` (a user's task, inside a kernel), turning a panic into an error.
+fn guarded<R>(
+    f: impl FnOnce() -> std::result::Result<R, String>,
+) -> std::result::Result<R, String> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(format!("panicked: {}", panic_message(&*panic))))
+}
+
+/// Calls task `F` on `input`, naming `what` (an item) in its error.
+fn call<F: Task>(
+    input: F::Input,
+    what: impl FnOnce() -> String,
+) -> std::result::Result<F::Output, String> {
+    guarded(|| F::run(input)).map_err(|e| format!("{}: {e}", what()))
+}
+
+fn boxed<T: Element>(items: Vec<T>) -> Box<dyn Part> {
+    Box::new(items)
+}
+
+fn encode<T: Serialize>(value: &T) -> std::result::Result<Vec<u8>, String> {
+    postcard::to_allocvec(value).map_err(|e| format!("cannot encode a value: {e}"))
+}
+
+fn decode<T: Element>(bytes: &[u8]) -> std::result::Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| format!("cannot decode a value: {e}"))
+}
+
+/// The kernel that only decodes partitions of `T`.
+fn decoder<T: Element>() -> &'static Kernel {
+    const { &Kernel::new::<T>("dataset", Body::Decode) }
+}
+
+// ---- Kernels: the typed bodies of each step, run on every rank. ----
+
+fn generate_body<F>(range: std::ops::Range<u64>) -> std::result::Result<Box<dyn Part>, String>
+where
+    F: Task<Input = u64>,
+    F::Output: Element,
+{
+    let items = range
+        .map(|i| call::<F>(i, || format!("index {i}")))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(boxed(items))
+}
+
+fn range_body(range: std::ops::Range<u64>) -> std::result::Result<Box<dyn Part>, String> {
+    Ok(boxed(range.collect::<Vec<u64>>()))
+}
+
+fn map_body<F>(input: Input<'_>) -> std::result::Result<Box<dyn Part>, String>
+where
+    F: Task,
+    F::Input: Element,
+    F::Output: Element,
+{
+    let items: Vec<F::Input> = input.into_vec()?;
+    let out = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, x)| call::<F>(x, || format!("item {i} of the partition")))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(boxed(out))
+}
+
+fn filter_body<F>(input: Input<'_>) -> std::result::Result<Box<dyn Part>, String>
+where
+    F: Task<Output = bool>,
+    F::Input: Element,
+{
+    let items: Vec<F::Input> = input.into_vec()?;
+    let mut kept = Vec::new();
+    for (i, x) in items.into_iter().enumerate() {
+        if call::<F>(x.clone(), || format!("item {i} of the partition"))? {
+            kept.push(x);
+        }
+    }
+    Ok(boxed(kept))
+}
+
+fn flat_map_body<F, U>(input: Input<'_>) -> std::result::Result<Box<dyn Part>, String>
+where
+    F: Task,
+    F::Input: Element,
+    F::Output: IntoIterator<Item = U>,
+    U: Element,
+{
+    let items: Vec<F::Input> = input.into_vec()?;
+    let mut out = Vec::new();
+    for (i, x) in items.into_iter().enumerate() {
+        out.extend(call::<F>(x, || format!("item {i} of the partition"))?);
+    }
+    Ok(boxed(out))
+}
+
+fn partition_body<F, T>(input: Input<'_>) -> std::result::Result<Box<dyn Part>, String>
+where
+    F: Task<Input = Vec<T>>,
+    F::Output: Items,
+    T: Element,
+{
+    let items: Vec<T> = input.into_vec()?;
+    Ok(boxed(
+        call::<F>(items, || "the partition".into())?.into_items(),
+    ))
+}
+
+fn window_body<F, T>(
+    input: Input<'_>,
+    before: &[u8],
+    after: &[u8],
+) -> std::result::Result<Box<dyn Part>, String>
+where
+    F: Task<Input = Halo<T>>,
+    F::Output: Items,
+    T: Element,
+{
+    let halo = Halo {
+        before: decode(before)?,
+        items: input.into_vec()?,
+        after: decode(after)?,
+    };
+    Ok(boxed(
+        call::<F>(halo, || "the partition".into())?.into_items(),
+    ))
+}
+
+fn reduce_local<F, T>(
+    input: Input<'_>,
+    _zero: &[u8],
+) -> std::result::Result<Option<Vec<u8>>, String>
+where
+    F: Task<Input = (T, T), Output = T>,
+    T: Element,
+{
+    let mut acc: Option<T> = None;
+    for (i, x) in input.items::<T>()?.iter().enumerate() {
+        acc = Some(match acc {
+            None => x.clone(),
+            Some(a) => call::<F>((a, x.clone()), || format!("item {i} of the partition"))?,
+        });
+    }
+    acc.map(|a| encode(&a)).transpose()
+}
+
+fn fold_local<S, A, T>(
+    input: Input<'_>,
+    zero: &[u8],
+) -> std::result::Result<Option<Vec<u8>>, String>
+where
+    S: Task<Input = (A, T), Output = A>,
+    A: Element,
+    T: Element,
+{
+    let mut acc: A = decode(zero)?;
+    for (i, x) in input.items::<T>()?.iter().enumerate() {
+        acc = call::<S>((acc, x.clone()), || format!("item {i} of the partition"))?;
+    }
+    encode(&acc).map(Some)
+}
+
+fn combine<C, A>(a: &[u8], b: &[u8]) -> std::result::Result<Vec<u8>, String>
+where
+    C: Task<Input = (A, A), Output = A>,
+    A: Element,
+{
+    let merged = call::<C>((decode(a)?, decode(b)?), || {
+        "two partitions' results".into()
+    })?;
+    encode(&merged)
+}
+
+/// The partition a key goes to: the same on every rank of one build (std's `DefaultHasher`
+/// with its fixed keys).
+fn bucket<K: Hash>(key: &K, parts: usize) -> usize {
+    (BuildHasherDefault::<DefaultHasher>::default().hash_one(key) % parts as u64) as usize
+}
+
+/// Items in first-seen order of their keys, each key once, its values gathered by `add`.
+fn gather_by_key<K, V, G>(
+    items: impl IntoIterator<Item = (K, V)>,
+    mut add: impl FnMut(&mut G, V) -> std::result::Result<(), String>,
+    new: impl Fn(V) -> G,
+) -> std::result::Result<Vec<(K, G)>, String>
+where
+    K: Hash + Eq + Clone,
+{
+    let mut at: HashMap<K, usize> = HashMap::new();
+    let mut out: Vec<(K, G)> = Vec::new();
+    for (k, v) in items {
+        match at.get(&k) {
+            Some(&i) => add(&mut out[i].1, v)?,
+            None => {
+                at.insert(k.clone(), out.len());
+                out.push((k, new(v)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn split_by_key<K, V>(input: Input<'_>, parts: usize) -> std::result::Result<Vec<Vec<u8>>, String>
+where
+    K: Element + Hash + Eq,
+    V: Element,
+{
+    let mut pieces: Vec<Vec<(K, V)>> = (0..parts).map(|_| Vec::new()).collect();
+    for (k, v) in input.into_vec::<(K, V)>()? {
+        pieces[bucket(&k, parts)].push((k, v));
+    }
+    pieces.iter().map(encode).collect()
+}
+
+fn group_merge<K, V>(pieces: Vec<Vec<u8>>) -> std::result::Result<Box<dyn Part>, String>
+where
+    K: Element + Hash + Eq,
+    V: Element,
+{
+    let mut items = Vec::new();
+    for piece in pieces {
+        items.extend(decode::<Vec<(K, V)>>(&piece)?);
+    }
+    let grouped = gather_by_key(
+        items,
+        |g: &mut Vec<V>, v| {
+            g.push(v);
+            Ok(())
+        },
+        |v| vec![v],
+    )?;
+    Ok(boxed(grouped))
+}
+
+fn reduce_split<F, K, V>(
+    input: Input<'_>,
+    parts: usize,
+) -> std::result::Result<Vec<Vec<u8>>, String>
+where
+    F: Task<Input = (V, V), Output = V>,
+    K: Element + Hash + Eq,
+    V: Element,
+{
+    let combined = reduce_by_key_in::<F, K, V>(input.into_vec::<(K, V)>()?)?;
+    let mut pieces: Vec<Vec<(K, V)>> = (0..parts).map(|_| Vec::new()).collect();
+    for (k, v) in combined {
+        pieces[bucket(&k, parts)].push((k, v));
+    }
+    pieces.iter().map(encode).collect()
+}
+
+fn reduce_merge<F, K, V>(pieces: Vec<Vec<u8>>) -> std::result::Result<Box<dyn Part>, String>
+where
+    F: Task<Input = (V, V), Output = V>,
+    K: Element + Hash + Eq,
+    V: Element,
+{
+    let mut items = Vec::new();
+    for piece in pieces {
+        items.extend(decode::<Vec<(K, V)>>(&piece)?);
+    }
+    Ok(boxed(reduce_by_key_in::<F, K, V>(items)?))
+}
+
+/// Combines the values of each key with `F`, in order; keys in first-seen order.
+fn reduce_by_key_in<F, K, V>(items: Vec<(K, V)>) -> std::result::Result<Vec<(K, V)>, String>
+where
+    F: Task<Input = (V, V), Output = V>,
+    K: Element + Hash + Eq,
+    V: Element,
+{
+    let gathered = gather_by_key(
+        items,
+        |acc: &mut Option<V>, v| {
+            let a = acc.take().expect("a value");
+            *acc = Some(call::<F>((a, v), || "two values of one key".into())?);
+            Ok(())
+        },
+        Some,
+    )?;
+    Ok(gathered
+        .into_iter()
+        .map(|(k, v)| (k, v.expect("a value")))
+        .collect())
+}
+
+// ---- The driver's API. ----
+
+impl<T: Element> Dataset<T> {
+    fn made(id: DataId, issued: Result<Payload>) -> Dataset<T> {
+        // A step that could not be issued at all (no rank ran it) breaks the dataset; a
+        // step that failed here left a failed partition, which the next action reports.
+        let broken = match issued {
+            Ok(_) | Err(Error::Task(_)) => None,
+            Err(e) => Some(e),
+        };
+        Dataset {
+            handle: Rc::new(Handle {
+                id,
+                taken: Cell::new(false),
+                broken,
+            }),
+            _items: PhantomData,
+        }
+    }
+
+    /// A dataset of `items`, cut in order into one partition per rank (lengths differ by at
+    /// most one). The items cross the driver's link once.
+    pub fn scatter(items: Vec<T>) -> Dataset<T> {
+        let id = new_id();
+        let parts = world::size().max(1) as usize;
+        let n = items.len();
+        let mut rest = items;
+        let mut chunks: Vec<Vec<T>> = Vec::with_capacity(parts);
+        for p in (0..parts).rev() {
+            chunks.push(rest.split_off(share_start(p, parts, n)));
+        }
+        chunks.reverse();
+        let mut chunks = chunks.into_iter();
+        let own = chunks.next().unwrap_or_default();
+        let mut encoded = Vec::with_capacity(parts.saturating_sub(1));
+        let mut failed = None;
+        for chunk in chunks {
+            match postcard::to_allocvec(&chunk) {
+                Ok(bytes) => encoded.push(Payload::from(bytes)),
+                Err(e) => failed = Some(Error::Encode(e.to_string())),
+            }
+        }
+        if let Some(e) = failed {
+            return Dataset::made(id, Err(e));
+        }
+        Store::with(|s| s.put(id, Partition::Typed(boxed(own))));
+        let op = DataOp::Put {
+            dst: id,
+            kernel: decoder::<T>().reference(),
+        };
+        let mut encoded = encoded.into_iter();
+        let posted = dispatch::post(placed(&op, 1..world::size(), |_| {
+            encoded.next().unwrap_or_default()
+        }));
+        Dataset::made(id, posted.map(|()| Payload::default()))
+    }
+
+    /// A dataset of `task(i)` for `i` in `0..n`, each rank computing its own partition's
+    /// items (partition `p` holds a contiguous range of indices, in order).
+    pub fn generate<F>(n: u64) -> Dataset<T>
+    where
+        F: Task<Input = u64, Output = T>,
+    {
+        let kernel = const { &Kernel::new::<T>(F::NAME, Body::Generate(generate_body::<F>)) };
+        let id = new_id();
+        let op = DataOp::Generate {
+            dst: id,
+            kernel: kernel.reference(),
+            total: n,
+        };
+        Dataset::made(id, issue(op, |_| Payload::default()))
+    }
+
+    /// The results of `map(task, items)`, kept where they were computed: the items are
+    /// scattered, then mapped on their ranks.
+    pub fn from_map<F>(items: Vec<F::Input>) -> Dataset<T>
+    where
+        F: Task<Output = T>,
+        F::Input: Element,
+    {
+        Dataset::<F::Input>::scatter(items).map::<F>()
+    }
+
+    /// The ID of the dataset's partitions, and whether this step may take them over (the
+    /// handle was the last one). A broken dataset makes broken ones.
+    fn source(self) -> (DataId, bool, Option<Error>) {
+        let consume = Rc::strong_count(&self.handle) == 1;
+        if consume {
+            self.handle.taken.set(true);
+        }
+        (self.handle.id, consume, self.handle.broken.clone())
+    }
+
+    /// Issues a step that makes a new dataset from this one.
+    fn step<U: Element>(self, make: impl FnOnce(DataId, DataId, bool) -> DataOp) -> Dataset<U> {
+        let (src, consume, broken) = self.source();
+        let id = new_id();
+        if let Some(e) = broken {
+            return Dataset::<U>::made(id, Err(e));
+        }
+        Dataset::made(id, issue(make(src, id, consume), |_| Payload::default()))
+    }
+
+    /// `task` on every item, where the items are.
+    pub fn map<F>(self) -> Dataset<F::Output>
+    where
+        F: Task<Input = T>,
+        F::Output: Element,
+    {
+        let kernel = const { &Kernel::new::<T>(F::NAME, Body::Transform(map_body::<F>)) };
+        self.step(|src, dst, consume| DataOp::Transform {
+            src,
+            dst,
+            consume,
+            kernel: kernel.reference(),
+        })
+    }
+
+    /// The items for which `task` returns `true`, in order.
+    pub fn filter<F>(self) -> Dataset<T>
+    where
+        F: Task<Input = T, Output = bool>,
+    {
+        let kernel = const { &Kernel::new::<T>(F::NAME, Body::Transform(filter_body::<F>)) };
+        self.step(|src, dst, consume| DataOp::Transform {
+            src,
+            dst,
+            consume,
+            kernel: kernel.reference(),
+        })
+    }
+
+    /// Every item of every `task(item)`, in order (`task` returns a `Vec`, an `Option`, or
+    /// any other collection).
+    pub fn flat_map<F>(self) -> Dataset<<F::Output as IntoIterator>::Item>
+    where
+        F: Task<Input = T>,
+        F::Output: IntoIterator,
+        <F::Output as IntoIterator>::Item: Element,
+    {
+        let kernel = const {
+            &Kernel::new::<T>(
+                F::NAME,
+                Body::Transform(flat_map_body::<F, <F::Output as IntoIterator>::Item>),
+            )
+        };
+        self.step(|src, dst, consume| DataOp::Transform {
+            src,
+            dst,
+            consume,
+            kernel: kernel.reference(),
+        })
+    }
+
+    /// `task` on each whole partition (`Vec<T>` in, `Vec<U>` out).
+    pub fn map_partitions<F>(self) -> Dataset<<F::Output as Items>::Item>
+    where
+        F: Task<Input = Vec<T>>,
+        F::Output: Items,
+    {
+        let kernel = const { &Kernel::new::<T>(F::NAME, Body::Transform(partition_body::<F, T>)) };
+        self.step(|src, dst, consume| DataOp::Transform {
+            src,
+            dst,
+            consume,
+            kernel: kernel.reference(),
+        })
+    }
+
+    /// `task` on each partition with `halo` items of its neighbours on either side (a
+    /// [`Halo`]), sent rank to rank: a stencil. Each neighbour partition must hold at least
+    /// `halo` items ([`Dataset::rebalance`] evens them out).
+    pub fn map_overlap<F>(self, halo: usize, border: Border) -> Dataset<<F::Output as Items>::Item>
+    where
+        F: Task<Input = Halo<T>>,
+        F::Output: Items,
+    {
+        let kernel = const { &Kernel::new::<T>(F::NAME, Body::Window(window_body::<F, T>)) };
+        let edge = match border {
+            Border::Periodic => Edge::Periodic,
+            Border::Open => Edge::Open,
+        };
+        self.step(|src, dst, consume| DataOp::Window {
+            src,
+            dst,
+            consume,
+            kernel: kernel.reference(),
+            halo: halo as u64,
+            edge,
+        })
+    }
+
+    /// The same items in the same order, moved rank to rank so that the partitions' lengths
+    /// differ by at most one.
+    pub fn rebalance(self) -> Dataset<T> {
+        let kernel = decoder::<T>().reference();
+        self.step(|src, dst, consume| DataOp::Rebalance {
+            src,
+            dst,
+            consume,
+            kernel,
+        })
+    }
+
+    /// An error if the step that made this dataset could not be issued.
+    fn usable(&self) -> Result<DataId> {
+        match &self.handle.broken {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.handle.id),
+        }
+    }
+
+    /// Runs a fold op; the value rank 0 ended with.
+    fn fold_op<A: Element>(
+        &self,
+        kernel: Option<&'static Kernel>,
+        zero: Vec<u8>,
+    ) -> Result<Option<A>> {
+        let op = DataOp::Fold {
+            src: self.usable()?,
+            kernel: kernel.map(Kernel::reference),
+            zero,
+        };
+        let out = issue(op, |_| Payload::default())?;
+        let value: Option<serde_bytes::ByteBuf> = out.decode()?;
+        value
+            .map(|v| {
+                postcard::from_bytes::<A>(&v).map_err(|e| Error::Decode {
+                    rank: 0,
+                    message: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// How many items, counted where they are and summed up a tree of the ranks.
+    pub fn count(&self) -> Result<u64> {
+        Ok(self.fold_op::<u64>(None, Vec::new())?.unwrap_or(0))
+    }
+
+    /// The items combined by `task` in order, each partition on its rank and the results
+    /// up a tree of the ranks; `None` when the dataset is empty.
+    pub fn reduce<F>(&self) -> Result<Option<T>>
+    where
+        F: Task<Input = (T, T), Output = T>,
+    {
+        let kernel = const {
+            &Kernel::new::<T>(
+                F::NAME,
+                Body::Fold {
+                    local: reduce_local::<F, T>,
+                    combine: combine::<F, T>,
+                },
+            )
+        };
+        self.fold_op(Some(kernel), Vec::new())
+    }
+
+    /// Each partition folded by `step` from `zero`, in order, and the partitions' results
+    /// combined by `combine` in partition order up a tree of the ranks.
+    pub fn fold<S, C>(&self, zero: S::Output) -> Result<S::Output>
+    where
+        S: Task<Input = (<S as Task>::Output, T)>,
+        S::Output: Element,
+        C: Task<Input = (S::Output, S::Output), Output = S::Output>,
+    {
+        let kernel = const {
+            &Kernel::new::<T>(
+                S::NAME,
+                Body::Fold {
+                    local: fold_local::<S, S::Output, T>,
+                    combine: combine::<C, S::Output>,
+                },
+            )
+        };
+        let zero = postcard::to_allocvec(&zero).map_err(|e| Error::Encode(e.to_string()))?;
+        self.fold_op::<S::Output>(Some(kernel), zero)?
+            .ok_or_else(|| Error::Usage("a fold without a result".into()))
+    }
+
+    /// Reads partitions `ranks`, at most `limit` items of each.
+    fn read(&self, ranks: std::ops::Range<i32>, limit: Option<u64>) -> Result<Vec<T>> {
+        let op = DataOp::Read {
+            src: self.usable()?,
+            kernel: decoder::<T>().reference(),
+            limit,
+        };
+        let mut items = Vec::new();
+        for (i, bytes) in ask(op, ranks.clone())?.into_iter().enumerate() {
+            let part: Vec<T> =
+                postcard::from_bytes(&bytes.to_vec()).map_err(|e| Error::Decode {
+                    rank: ranks.start + i as i32,
+                    message: e.to_string(),
+                })?;
+            items.extend(part);
+        }
+        Ok(items)
+    }
+
+    /// Every item, in order, on the driver.
+    pub fn collect(&self) -> Result<Vec<T>> {
+        self.read(0..world::size().max(1), None)
+    }
+
+    /// The first `n` items, in order: the driver reads partitions from the first on, one
+    /// more partition each round than the round before, until it has `n`.
+    pub fn take(&self, n: usize) -> Result<Vec<T>> {
+        let parts = world::size().max(1);
+        let mut items = Vec::new();
+        let (mut next, mut width) = (0, 1);
+        while items.len() < n && next < parts {
+            let end = (next + width).min(parts);
+            let want = (n - items.len()) as u64;
+            items.extend(self.read(next..end, Some(want))?);
+            next = end;
+            width *= 2;
+        }
+        items.truncate(n);
+        Ok(items)
+    }
+
+    /// How many partitions (one per rank).
+    pub fn partitions(&self) -> usize {
+        world::size().max(1) as usize
+    }
+}
+
+impl<K, V> Dataset<(K, V)>
+where
+    K: Element + Hash + Eq,
+    V: Element,
+{
+    /// Each key once with all its values, the items moving rank to rank to the partition
+    /// their key hashes to. Keys come in the order first seen, and each key's values in
+    /// partition order, so the result is the same on every run of the same ranks.
+    pub fn group_by_key(self) -> Dataset<(K, Vec<V>)> {
+        let kernel = const {
+            &Kernel::new::<(K, V)>(
+                "group_by_key",
+                Body::Shuffle {
+                    split: split_by_key::<K, V>,
+                    merge: group_merge::<K, V>,
+                },
+            )
+        };
+        self.step(|src, dst, consume| DataOp::Shuffle {
+            src,
+            dst,
+            consume,
+            kernel: kernel.reference(),
+        })
+    }
+
+    /// Each key once with its values combined by `task` (first within each partition, then
+    /// across partitions in order), the items moving rank to rank by key.
+    pub fn reduce_by_key<F>(self) -> Dataset<(K, V)>
+    where
+        F: Task<Input = (V, V), Output = V>,
+    {
+        let kernel = const {
+            &Kernel::new::<(K, V)>(
+                F::NAME,
+                Body::Shuffle {
+                    split: reduce_split::<F, K, V>,
+                    merge: reduce_merge::<F, K, V>,
+                },
+            )
+        };
+        self.step(|src, dst, consume| DataOp::Shuffle {
+            src,
+            dst,
+            consume,
+            kernel: kernel.reference(),
+        })
+    }
+}
+
+impl Dataset<u64> {
+    /// The numbers `0..n`, each rank making its own partition's range.
+    pub fn range(n: u64) -> Dataset<u64> {
+        let kernel = const { &Kernel::new::<u64>("range", Body::Generate(range_body)) };
+        let id = new_id();
+        let op = DataOp::Generate {
+            dst: id,
+            kernel: kernel.reference(),
+            total: n,
+        };
+        Dataset::made(id, issue(op, |_| Payload::default()))
+    }
+}
+
+/// Datasets with a partition on this rank (for tests of freeing).
+#[doc(hidden)]
+pub fn partitions_held() -> usize {
+    Store::with(|s| s.len())
+}
