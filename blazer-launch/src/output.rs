@@ -1,0 +1,153 @@
+//! The ranks' output, split by rank from the tags the launcher adds to each line:
+//! Open MPI's `--tag-output` (`[1,3]<stdout>:text`), Hydra's `-prepend-rank` (`[3] text`)
+//! and srun's `--label` (` 3: text`).
+
+use crate::Family;
+use std::collections::BTreeMap;
+
+/// One piece of a tagged line: the rank that wrote it (`None`: the launcher itself, or a line
+/// without a tag) and the text, without the tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// The rank that wrote the text, if tagged.
+    pub rank: Option<u32>,
+    /// The text (without its line end).
+    pub text: String,
+}
+
+/// Splits one line of a launcher's output (without its `\n`) into the pieces each rank wrote.
+/// Open MPI may join a rank's unfinished line with the next rank's on one line
+/// (`[1,0]<stdout>:a[1,1]<stdout>:b`): both pieces are returned.
+pub fn split_line(family: Family, line: &str) -> Vec<Piece> {
+    match family {
+        Family::OpenMpi => split_open_mpi(line),
+        Family::Mpich => {
+            let tagged = line.strip_prefix('[').and_then(|rest| {
+                let (rank, text) = rest.split_once("] ")?;
+                Some(Piece {
+                    rank: Some(rank.parse().ok()?),
+                    text: text.to_string(),
+                })
+            });
+            vec![tagged.unwrap_or_else(|| untagged(line))]
+        }
+        Family::Slurm => {
+            let tagged = line.split_once(": ").and_then(|(rank, text)| {
+                Some(Piece {
+                    rank: Some(rank.trim_start().parse().ok()?),
+                    text: text.to_string(),
+                })
+            });
+            vec![tagged.unwrap_or_else(|| untagged(line))]
+        }
+    }
+}
+
+fn untagged(line: &str) -> Piece {
+    Piece {
+        rank: None,
+        text: line.to_string(),
+    }
+}
+
+/// `[job,rank]<stdout>:` or `<stderr>:` at the start of `s`: the rank and the tag's length.
+fn open_mpi_tag(s: &str) -> Option<(u32, usize)> {
+    let rest = s.strip_prefix('[')?;
+    let (ids, after) = rest.split_once(']')?;
+    let (_job, rank) = ids.split_once(',')?;
+    let rank: u32 = rank.parse().ok()?;
+    let stream_len = ["<stdout>:", "<stderr>:", "<stddiag>:"]
+        .iter()
+        .find(|t| after.starts_with(**t))?
+        .len();
+    Some((rank, 1 + ids.len() + 1 + stream_len))
+}
+
+fn split_open_mpi(line: &str) -> Vec<Piece> {
+    // Where each tag starts, found by scanning for '[' and checking the tag's shape.
+    let mut starts = Vec::new();
+    for (i, _) in line.match_indices('[') {
+        if let Some((rank, len)) = open_mpi_tag(&line[i..]) {
+            starts.push((i, rank, len));
+        }
+    }
+    if starts.is_empty() {
+        return vec![untagged(line)];
+    }
+    let mut pieces = Vec::new();
+    if starts[0].0 > 0 {
+        pieces.push(untagged(&line[..starts[0].0]));
+    }
+    for (k, &(at, rank, len)) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).map_or(line.len(), |s| s.0);
+        pieces.push(Piece {
+            rank: Some(rank),
+            text: line[at + len..end].to_string(),
+        });
+    }
+    pieces
+}
+
+/// Everything the launcher printed, split by rank.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ByRank {
+    /// Each rank's lines, in the order they came.
+    pub ranks: BTreeMap<u32, String>,
+    /// Lines without a rank's tag: the launcher's own messages.
+    pub launcher: String,
+}
+
+impl ByRank {
+    /// Adds one line of output.
+    pub fn push_line(&mut self, family: Family, line: &str) {
+        for piece in split_line(family, line) {
+            let to = match piece.rank {
+                Some(r) => self.ranks.entry(r).or_default(),
+                None => &mut self.launcher,
+            };
+            to.push_str(&piece.text);
+            to.push('\n');
+        }
+    }
+
+    /// Splits a whole output.
+    pub fn of(family: Family, text: &str) -> ByRank {
+        let mut by = ByRank::default();
+        for line in text.lines() {
+            by.push_line(family, line);
+        }
+        by
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_mpi_tags() {
+        let by = ByRank::of(
+            Family::OpenMpi,
+            "[1,1]<stdout>:hi 1\n[1,0]<stdout>:hi 0\n[1,0]<stdout>:no newline[1,1]<stdout>:x\n\
+             [1,1]<stderr>:err [2] not a tag\n--------\nPrimary job terminated\n",
+        );
+        assert_eq!(by.ranks[&0], "hi 0\nno newline\n");
+        assert_eq!(by.ranks[&1], "hi 1\nx\nerr [2] not a tag\n");
+        assert_eq!(by.launcher, "--------\nPrimary job terminated\n");
+    }
+
+    #[test]
+    fn hydra_and_srun_tags() {
+        let by = ByRank::of(Family::Mpich, "[0] a\n[1] b: c\n[x] d\nplain\n");
+        assert_eq!(by.ranks[&0], "a\n");
+        assert_eq!(by.ranks[&1], "b: c\n");
+        assert_eq!(by.launcher, "[x] d\nplain\n");
+        let by = ByRank::of(
+            Family::Slurm,
+            " 0: a\n10: b\nsrun: error: x\n",
+        );
+        assert_eq!(by.ranks[&0], "a\n");
+        assert_eq!(by.ranks[&10], "b\n");
+        assert_eq!(by.launcher, "srun: error: x\n");
+    }
+}
