@@ -50,8 +50,7 @@ pub fn mpi_of_ldd(ldd: &str) -> Option<Mpi> {
 pub fn mpi_of_version(text: &str) -> Option<Mpi> {
     if text.contains("Open MPI") || text.contains("OpenRTE") {
         Some(Mpi::OpenMpi)
-    } else if text.contains("HYDRA") || text.contains("Intel(R) MPI") || text.contains("MPICH")
-    {
+    } else if text.contains("HYDRA") || text.contains("Intel(R) MPI") || text.contains("MPICH") {
         Some(Mpi::Mpich)
     } else {
         None
@@ -108,7 +107,9 @@ mod tests {
     #[test]
     fn version_names_the_mpi() {
         assert_eq!(
-            mpi_of_version("mpirun (Open MPI) 4.1.4\n\nReport bugs to http://www.open-mpi.org/community/help/"),
+            mpi_of_version(
+                "mpirun (Open MPI) 4.1.4\n\nReport bugs to http://www.open-mpi.org/community/help/"
+            ),
             Some(Mpi::OpenMpi)
         );
         assert_eq!(

@@ -142,10 +142,7 @@ mod tests {
         assert_eq!(by.ranks[&0], "a\n");
         assert_eq!(by.ranks[&1], "b: c\n");
         assert_eq!(by.launcher, "[x] d\nplain\n");
-        let by = ByRank::of(
-            Family::Slurm,
-            " 0: a\n10: b\nsrun: error: x\n",
-        );
+        let by = ByRank::of(Family::Slurm, " 0: a\n10: b\nsrun: error: x\n");
         assert_eq!(by.ranks[&0], "a\n");
         assert_eq!(by.ranks[&10], "b\n");
         assert_eq!(by.launcher, "srun: error: x\n");

@@ -43,8 +43,22 @@ pub fn supervise(
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::channel::<(bool, String)>();
     let readers = [
-        reader(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), false, &tx),
-        reader(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>), true, &tx),
+        reader(
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            false,
+            &tx,
+        ),
+        reader(
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            true,
+            &tx,
+        ),
     ];
     drop(tx);
     let start = Instant::now();
@@ -149,11 +163,17 @@ mod tests {
     #[test]
     fn output_and_status_come_back() {
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "echo '[1,0]<stdout>:out'; echo '[1,1]<stderr>:err' >&2; exit 3"]);
+        cmd.args([
+            "-c",
+            "echo '[1,0]<stdout>:out'; echo '[1,1]<stderr>:err' >&2; exit 3",
+        ]);
         let mut seen = Vec::new();
-        let f = supervise(cmd, Family::OpenMpi, Some(Duration::from_secs(30)), |e, p| {
-            seen.push((e, p.rank, p.text.clone()))
-        })
+        let f = supervise(
+            cmd,
+            Family::OpenMpi,
+            Some(Duration::from_secs(30)),
+            |e, p| seen.push((e, p.rank, p.text.clone())),
+        )
         .unwrap();
         assert_eq!(f.status.code(), Some(3));
         assert!(!f.timed_out);
@@ -183,10 +203,19 @@ mod tests {
         ])
         .arg(&pidfile);
         let start = Instant::now();
-        let f = supervise(cmd, Family::OpenMpi, Some(Duration::from_millis(500)), |_, _| {})
-            .unwrap();
+        let f = supervise(
+            cmd,
+            Family::OpenMpi,
+            Some(Duration::from_millis(500)),
+            |_, _| {},
+        )
+        .unwrap();
         assert!(f.timed_out);
-        assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
         assert_eq!(f.output.launcher, "started\n");
         let pid = std::fs::read_to_string(&pidfile).unwrap();
         let proc = format!("/proc/{}", pid.trim());

@@ -105,7 +105,14 @@ pub fn relaunch(test: &str, ranks: usize, timeout: Duration) -> Result<(), Strin
     } else {
         format!("the launcher exited with {}", finished.status)
     };
-    Err(report(test, ranks, &plan.to_string(), &how, &verdict, &finished.output))
+    Err(report(
+        test,
+        ranks,
+        &plan.to_string(),
+        &how,
+        &verdict,
+        &finished.output,
+    ))
 }
 
 /// Which ranks passed and which did not, by their output.
@@ -144,18 +151,17 @@ pub fn report(
     output: &ByRank,
 ) -> String {
     let mut r = String::new();
-    let list = |v: &[u32]| {
-        v.iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
     let _ = writeln!(r, "blazer::test `{test}` failed on {ranks} ranks: {how}");
     if !verdict.failed.is_empty() {
         let _ = writeln!(r, "failed on rank(s) {}", list(&verdict.failed));
     }
     let _ = writeln!(r, "command: {CHILD_VAR}={test} {command}");
-    if output.ranks.get(&0).is_some_and(|o| o.contains("running 0 tests")) {
+    if output
+        .ranks
+        .get(&0)
+        .is_some_and(|o| o.contains("running 0 tests"))
+    {
         let _ = writeln!(
             r,
             "the relaunched executable found no test named `{test}`: is the test inside a \
@@ -211,13 +217,19 @@ mod tests {
         assert_eq!(role("t::a", &Vars(vec![])), Role::Relaunch);
         assert_eq!(role("t::a", &Vars(vec![(CHILD_VAR, "t::a")])), Role::Rank);
         // Another test of the same executable in a child: not this one's child.
-        assert_eq!(role("t::a", &Vars(vec![(CHILD_VAR, "t::b")])), Role::Relaunch);
+        assert_eq!(
+            role("t::a", &Vars(vec![(CHILD_VAR, "t::b")])),
+            Role::Relaunch
+        );
         assert_eq!(
             role("t::a", &Vars(vec![("OMPI_COMM_WORLD_SIZE", "2")])),
             Role::Rank
         );
         assert_eq!(role("t::a", &Vars(vec![("PMI_RANK", "0")])), Role::Rank);
-        assert_eq!(role("t::a", &Vars(vec![("SLURM_JOB_ID", "3")])), Role::Relaunch);
+        assert_eq!(
+            role("t::a", &Vars(vec![("SLURM_JOB_ID", "3")])),
+            Role::Relaunch
+        );
     }
 
     #[test]
@@ -240,9 +252,13 @@ mod tests {
         assert_eq!(v.passed, vec![1]);
         assert_eq!(v.failed, vec![0, 2]);
         let r = report("a", 3, "mpirun -n 3 x", "exit status: 1", &v, &out);
-        assert!(r.starts_with("blazer::test `a` failed on 3 ranks: exit status: 1\n"), "{r}");
+        assert!(
+            r.starts_with("blazer::test `a` failed on 3 ranks: exit status: 1\n"),
+            "{r}"
+        );
         assert!(r.contains("failed on rank(s) 0, 2\n"), "{r}");
-        let rank0 = r.find("---- rank 0 (FAILED) ----\nrunning 1 test\nthread 'a' panicked: boom\n");
+        let rank0 =
+            r.find("---- rank 0 (FAILED) ----\nrunning 1 test\nthread 'a' panicked: boom\n");
         let rank2 = r.find("---- rank 2 (FAILED) ----\n(no output)\n");
         let rank1 = r.find("---- rank 1 (passed) ----\nrunning 1 test\n");
         assert!(rank0 < rank2 && rank2 < rank1 && rank0.is_some(), "{r}");

@@ -75,7 +75,7 @@
 //! branches of a `parallel`. A task named like a keyword (`map`, ...) must be called through
 //! the plain API.
 
-pub use blazer_macros::{blazer, main, task};
+pub use blazer_macros::{blazer, main, task, test};
 
 // Flows: typed computations built from tasks.
 pub use blazer_runtime::{call, constant, fork, partial, task, Branches, Call, Flow, Task, TaskId};
@@ -107,3 +107,8 @@ pub use blazer_runtime::sim;
 
 #[doc(hidden)]
 pub use blazer_runtime::{__private, ForkPlan};
+
+/// What `#[blazer::test]` expands to calls: not an API of its own.
+#[doc(hidden)]
+#[path = "testing.rs"]
+pub mod __test;
