@@ -13,6 +13,10 @@ pub struct Piece {
     pub rank: Option<u32>,
     /// The text (without its line end).
     pub text: String,
+    /// Whether the rank's line ends after this text. Open MPI tags every chunk a rank writes,
+    /// so a line written in pieces (`test result: `, then `ok. 1 passed`) comes as chunks of
+    /// one line, each but the last followed by the next chunk's tag.
+    pub ends_line: bool,
 }
 
 /// Splits one line of a launcher's output (without its `\n`) into the pieces each rank wrote.
@@ -27,6 +31,7 @@ pub fn split_line(family: Family, line: &str) -> Vec<Piece> {
                 Some(Piece {
                     rank: Some(rank.parse().ok()?),
                     text: text.to_string(),
+                    ends_line: true,
                 })
             });
             vec![tagged.unwrap_or_else(|| untagged(line))]
@@ -36,6 +41,7 @@ pub fn split_line(family: Family, line: &str) -> Vec<Piece> {
                 Some(Piece {
                     rank: Some(rank.trim_start().parse().ok()?),
                     text: text.to_string(),
+                    ends_line: true,
                 })
             });
             vec![tagged.unwrap_or_else(|| untagged(line))]
@@ -47,6 +53,7 @@ fn untagged(line: &str) -> Piece {
     Piece {
         rank: None,
         text: line.to_string(),
+        ends_line: true,
     }
 }
 
@@ -79,10 +86,12 @@ fn split_open_mpi(line: &str) -> Vec<Piece> {
         pieces.push(untagged(&line[..starts[0].0]));
     }
     for (k, &(at, rank, len)) in starts.iter().enumerate() {
-        let end = starts.get(k + 1).map_or(line.len(), |s| s.0);
+        let next = starts.get(k + 1);
+        let end = next.map_or(line.len(), |s| s.0);
         pieces.push(Piece {
             rank: Some(rank),
             text: line[at + len..end].to_string(),
+            ends_line: next.is_none(),
         });
     }
     pieces
@@ -106,7 +115,9 @@ impl ByRank {
                 None => &mut self.launcher,
             };
             to.push_str(&piece.text);
-            to.push('\n');
+            if piece.ends_line {
+                to.push('\n');
+            }
         }
     }
 
@@ -131,9 +142,19 @@ mod tests {
             "[1,1]<stdout>:hi 1\n[1,0]<stdout>:hi 0\n[1,0]<stdout>:no newline[1,1]<stdout>:x\n\
              [1,1]<stderr>:err [2] not a tag\n--------\nPrimary job terminated\n",
         );
-        assert_eq!(by.ranks[&0], "hi 0\nno newline\n");
+        assert_eq!(by.ranks[&0], "hi 0\nno newline");
         assert_eq!(by.ranks[&1], "hi 1\nx\nerr [2] not a tag\n");
         assert_eq!(by.launcher, "--------\nPrimary job terminated\n");
+    }
+
+    #[test]
+    fn a_line_written_in_pieces_is_one_line() {
+        let by = ByRank::of(
+            Family::OpenMpi,
+            "[1,1]<stdout>:test result: [1,1]<stdout>:ok. 1 passed\n[1,0]<stdout>:a[1,0]<stdout>:b\n",
+        );
+        assert_eq!(by.ranks[&1], "test result: ok. 1 passed\n");
+        assert_eq!(by.ranks[&0], "ab\n");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::output::{split_line, ByRank, Piece};
 use crate::Family;
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
@@ -63,9 +64,16 @@ pub fn supervise(
     drop(tx);
     let start = Instant::now();
     let mut output = ByRank::default();
+    // Each rank's line so far on each stream, for `live`, which sees whole lines.
+    let mut partial: HashMap<(bool, Option<u32>), String> = HashMap::new();
     let mut take = |(err, line): (bool, String), output: &mut ByRank| {
         for piece in split_line(family, &line) {
-            live(err, &piece);
+            let so_far = partial.entry((err, piece.rank)).or_default();
+            so_far.push_str(&piece.text);
+            if piece.ends_line {
+                let text = std::mem::take(so_far);
+                live(err, &Piece { text, ..piece });
+            }
         }
         output.push_line(family, &line);
     };
@@ -96,6 +104,13 @@ pub fn supervise(
                 if !done {
                     // A rank left behind holds the pipes: end the group it is in.
                     signal_group(pgid, libc::SIGKILL);
+                }
+                // Lines a rank left unfinished.
+                for ((err, rank), text) in partial.drain() {
+                    if !text.is_empty() {
+                        let ends_line = true;
+                        live(err, &Piece { rank, text, ends_line });
+                    }
                 }
                 return Ok(Finished {
                     status,

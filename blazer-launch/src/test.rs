@@ -70,10 +70,12 @@ pub fn child_args(test: &str) -> Vec<OsString> {
 }
 
 /// Whether a rank's output shows the test passed there: libtest's summary of one passed test.
+/// Line ends are ignored: a launcher may cut a line where the program wrote it in pieces (Open
+/// MPI's `--tag-output` puts `test result: ` and `ok. 1 passed` on lines of their own).
 pub fn rank_passed(output: &str) -> bool {
     output
-        .lines()
-        .any(|l| l.starts_with("test result: ok. 1 passed"))
+        .replace('\n', "")
+        .contains("test result: ok. 1 passed")
 }
 
 /// Relaunches the current test executable on `ranks` ranks to run exactly `test` (its libtest
@@ -237,6 +239,17 @@ mod tests {
         assert_eq!(libtest_name("demo::tests::adds"), "tests::adds");
         assert_eq!(libtest_name("attribute::adds"), "adds");
         assert_eq!(libtest_name("adds"), "adds");
+    }
+
+    #[test]
+    fn a_summary_cut_in_pieces_still_passes() {
+        assert!(rank_passed(
+            "running 1 test\ntest result: \nok. 1 passed; 0 failed\n"
+        ));
+        assert!(!rank_passed("test result: \nFAILED. 0 passed; 1 failed\n"));
+        assert!(!rank_passed(
+            "test result: ok. 0 passed; 0 failed; 1 ignored\n"
+        ));
     }
 
     #[test]
