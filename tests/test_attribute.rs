@@ -197,3 +197,11 @@ fn a_hanging_test_is_killed_at_its_time_limit() {
         assert!(gone, "rank process {pid} outlived the time-out:\n{report}");
     }
 }
+
+/// Compiles: a body that only panics has the type `!`, which must not fall back to `()`
+/// through the lint rustc denies (`dependency_on_unit_never_type_fallback`).
+#[blazer::test(ranks = 1)]
+#[ignore = "only compiled: its body only panics"]
+fn a_body_that_only_panics_compiles() {
+    panic!("never run");
+}

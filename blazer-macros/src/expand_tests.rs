@@ -147,3 +147,13 @@ fn multi_rank_test() {
     .expect("expands");
     check("test_ranks_timeout", pretty(out));
 }
+
+#[test]
+fn multi_rank_test_without_result() {
+    let out = crate::test_fn::expand(
+        "ranks = 2".parse().unwrap(),
+        "fn gives_up() { panic!(\"no\") }".parse().unwrap(),
+    )
+    .expect("expands");
+    check("test_unit", pretty(out));
+}

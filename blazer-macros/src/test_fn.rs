@@ -138,7 +138,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         block,
     } = func;
     let name = &sig.ident;
-    let output = &sig.output;
+    // `-> ()` spelled out for a body without a return type: a body that only panics would
+    // otherwise make the closure's type `!`, which falls back to `()` with a lint.
+    let output = match &sig.output {
+        syn::ReturnType::Default => quote!(-> ()),
+        ty => quote!(#ty),
+    };
     Ok(quote! {
         #[::core::prelude::v1::test]
         #(#attrs)*
