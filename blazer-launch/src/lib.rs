@@ -11,7 +11,7 @@
 //!   and per-rank output need;
 //! * [`supervise`] runs a plan with a time limit, kills the launcher's process group at the
 //!   limit, and splits the output by rank ([`output`]);
-//! * [`test`] is the support of `#[blazer::test]`: the relaunch and its report.
+//! * [`test`](mod@test) is the support of `#[blazer::test]`: the relaunch and its report.
 
 mod launcher;
 mod mpi;

@@ -109,7 +109,14 @@ pub fn supervise(
                 for ((err, rank), text) in partial.drain() {
                     if !text.is_empty() {
                         let ends_line = true;
-                        live(err, &Piece { rank, text, ends_line });
+                        live(
+                            err,
+                            &Piece {
+                                rank,
+                                text,
+                                ends_line,
+                            },
+                        );
                     }
                 }
                 return Ok(Finished {
