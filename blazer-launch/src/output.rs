@@ -24,18 +24,8 @@ pub struct Piece {
 /// (`[1,0]<stdout>:a[1,1]<stdout>:b`): both pieces are returned.
 pub fn split_line(family: Family, line: &str) -> Vec<Piece> {
     match family {
-        Family::OpenMpi => split_open_mpi(line),
-        Family::Mpich => {
-            let tagged = line.strip_prefix('[').and_then(|rest| {
-                let (rank, text) = rest.split_once("] ")?;
-                Some(Piece {
-                    rank: Some(rank.parse().ok()?),
-                    text: text.to_string(),
-                    ends_line: true,
-                })
-            });
-            vec![tagged.unwrap_or_else(|| untagged(line))]
-        }
+        Family::OpenMpi => split_at_tags(line, open_mpi_tag),
+        Family::Mpich => split_at_tags(line, hydra_tag),
         Family::Slurm => {
             let tagged = line.split_once(": ").and_then(|(rank, text)| {
                 Some(Piece {
@@ -70,11 +60,23 @@ fn open_mpi_tag(s: &str) -> Option<(u32, usize)> {
     Some((rank, 1 + ids.len() + 1 + stream_len))
 }
 
-fn split_open_mpi(line: &str) -> Vec<Piece> {
-    // Where each tag starts, found by scanning for '[' and checking the tag's shape.
+/// Hydra's `[rank] ` at the start of `s`: the rank and the tag's length. Like Open MPI,
+/// Hydra tags every chunk, so a tag may follow a rank's unfinished line; text that itself
+/// holds `[digits] ` after other text on a line is taken for a tag too.
+fn hydra_tag(s: &str) -> Option<(u32, usize)> {
+    let rest = s.strip_prefix('[')?;
+    let (rank, after) = rest.split_once(']')?;
+    if !after.starts_with(' ') || rank.is_empty() || !rank.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((rank.parse().ok()?, rank.len() + 3))
+}
+
+/// Splits `line` at each tag `tag` recognises (scanning every `[`).
+fn split_at_tags(line: &str, tag: fn(&str) -> Option<(u32, usize)>) -> Vec<Piece> {
     let mut starts = Vec::new();
     for (i, _) in line.match_indices('[') {
-        if let Some((rank, len)) = open_mpi_tag(&line[i..]) {
+        if let Some((rank, len)) = tag(&line[i..]) {
             starts.push((i, rank, len));
         }
     }
@@ -159,9 +161,12 @@ mod tests {
 
     #[test]
     fn hydra_and_srun_tags() {
-        let by = ByRank::of(Family::Mpich, "[0] a\n[1] b: c\n[x] d\nplain\n");
-        assert_eq!(by.ranks[&0], "a\n");
-        assert_eq!(by.ranks[&1], "b: c\n");
+        let by = ByRank::of(
+            Family::Mpich,
+            "[0] a\n[1] b: c\n[x] d\nplain\n[0] part[1] hi\n[1] part[1] rest\n[0] rest\n",
+        );
+        assert_eq!(by.ranks[&0], "a\npartrest\n");
+        assert_eq!(by.ranks[&1], "b: c\nhi\npartrest\n");
         assert_eq!(by.launcher, "[x] d\nplain\n");
         let by = ByRank::of(Family::Slurm, " 0: a\n10: b\nsrun: error: x\n");
         assert_eq!(by.ranks[&0], "a\n");

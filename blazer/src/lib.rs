@@ -36,6 +36,10 @@
 //!   driver and return `Result<_, blazer::Error>` with results in input order. A panicking or
 //!   failing task gives an `Err` naming the task, rank and message; nothing hangs.
 //! * Tasks that call primitives themselves run them inline on their own rank.
+//! * `#[blazer::test(ranks = N)]` is a test whose body runs on N ranks, with plain `cargo
+//!   test`: the test relaunches itself under the MPI launcher and reports each rank's output
+//!   when it fails. `cargo blazer run -n N` and `cargo blazer test -n N` (the `cargo-blazer`
+//!   package) build and launch programs and tests with the right launcher.
 //!
 //! ## The `blazer!` composition language
 //!

@@ -25,8 +25,8 @@ pub fn run<R: DriverOutcome>(path: &str, ranks: u32, timeout: Duration, body: im
             let code = crate::run(body);
             if code != ExitCode::SUCCESS {
                 panic!(
-                    "blazer::test `{test}`: the body failed on rank {} of {} ({code:?}; its \
-                     error or panic is above)",
+                    "blazer::test `{test}`: the body failed on rank {} of {} (its error or \
+                     panic is above)",
                     blazer_runtime::rank(),
                     blazer_runtime::size()
                 );
