@@ -135,3 +135,25 @@ fn map_reduce_scatter() {
     );
     compose("scatter_partial", "scatter(0..10, add(100))");
 }
+
+#[test]
+fn multi_rank_test() {
+    let out = crate::test_fn::expand(
+        "ranks = 4, timeout = \"90s\"".parse().unwrap(),
+        "#[ignore] fn squares() -> blazer::Result<()> { assert_eq!(blazer::size(), 4); Ok(()) }"
+            .parse()
+            .unwrap(),
+    )
+    .expect("expands");
+    check("test_ranks_timeout", pretty(out));
+}
+
+#[test]
+fn multi_rank_test_without_result() {
+    let out = crate::test_fn::expand(
+        "ranks = 2".parse().unwrap(),
+        "fn gives_up() { panic!(\"no\") }".parse().unwrap(),
+    )
+    .expect("expands");
+    check("test_unit", pretty(out));
+}

@@ -13,6 +13,7 @@ mod expand_tests;
 mod main_fn;
 mod options;
 mod task;
+mod test_fn;
 
 /// Makes a plain function a blazer task, callable by ID on every rank.
 ///
@@ -69,6 +70,45 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     match main_fn::expand(attr.into(), item.clone()) {
         Ok(tokens) => tokens.into(),
         Err(e) => main_fn::on_error(item, e).into(),
+    }
+}
+
+/// A test whose body runs under blazer's runtime on `ranks` ranks, with plain `cargo test`.
+///
+/// Run as usual by `cargo test` (a world of one, not under a launcher), the test relaunches
+/// its own test executable under the launcher of the MPI it links (`mpirun`, MPICH's
+/// `mpiexec`, or `srun` inside a Slurm allocation) on `ranks` ranks, filtered to exactly this
+/// test (`--exact`), with `BLAZER_TEST_CHILD` set to the test's name. The relaunched ranks
+/// run the body as `#[blazer::main]` runs `main`'s: on rank 0, while ranks 1..N-1 serve its
+/// tasks. The test fails when any rank fails, and the failure message holds each rank's output
+/// (the failed ranks' first) and the command that ran them. At the time limit the launcher's
+/// whole process group is killed and the test fails, saying so.
+///
+/// Started by a launcher already (`cargo blazer test -n N`, `mpirun -n N test-exe --exact
+/// name`), the test runs the body in that world, whatever its size.
+///
+/// The function takes no arguments and returns `()` or `Result<(), E: Debug>`, like a
+/// `#[test]`; other attributes (`#[ignore]`, doc comments) are kept. Options:
+/// `ranks = N` (required), `timeout = "60s"` (`ms`, `s` or `m`; default 120 s) and
+/// `crate = path` (as for `#[blazer::main]`). `#[should_panic]` is not supported.
+///
+/// ```ignore
+/// #[blazer::task]
+/// fn sqr(x: i64) -> i64 { x * x }
+///
+/// #[blazer::test(ranks = 4, timeout = "60s")]
+/// fn squares_on_four_ranks() -> blazer::Result<()> {
+///     assert_eq!(blazer::size(), 4);
+///     assert_eq!(blazer::map(blazer::task::<sqr>(), vec![1, 2, 3])?, vec![1, 4, 9]);
+///     Ok(())
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item: proc_macro2::TokenStream = item.into();
+    match test_fn::expand(attr.into(), item.clone()) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => test_fn::on_error(item, e).into(),
     }
 }
 

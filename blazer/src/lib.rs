@@ -36,6 +36,10 @@
 //!   driver and return `Result<_, blazer::Error>` with results in input order. A panicking or
 //!   failing task gives an `Err` naming the task, rank and message; nothing hangs.
 //! * Tasks that call primitives themselves run them inline on their own rank.
+//! * `#[blazer::test(ranks = N)]` is a test whose body runs on N ranks, with plain `cargo
+//!   test`: the test relaunches itself under the MPI launcher and reports each rank's output
+//!   when it fails. `cargo blazer run -n N` and `cargo blazer test -n N` (the `cargo-blazer`
+//!   package) build and launch programs and tests with the right launcher.
 //!
 //! ## The `blazer!` composition language
 //!
@@ -75,7 +79,7 @@
 //! branches of a `parallel`. A task named like a keyword (`map`, ...) must be called through
 //! the plain API.
 
-pub use blazer_macros::{blazer, main, task};
+pub use blazer_macros::{blazer, main, task, test};
 
 // Flows: typed computations built from tasks.
 pub use blazer_runtime::{call, constant, fork, partial, task, Branches, Call, Flow, Task, TaskId};
@@ -109,3 +113,8 @@ pub use blazer_runtime::sim;
 
 #[doc(hidden)]
 pub use blazer_runtime::{__private, ForkPlan};
+
+/// What `#[blazer::test]` expands to calls: not an API of its own.
+#[doc(hidden)]
+#[path = "testing.rs"]
+pub mod __test;

@@ -8,5 +8,6 @@ fn ui() {
     t.compile_fail("tests/ui/task_*.rs");
     t.compile_fail("tests/ui/main_*.rs");
     t.compile_fail("tests/ui/compose_*.rs");
+    t.compile_fail("tests/ui/test_*.rs");
     t.pass("tests/ui/pass_*.rs");
 }
