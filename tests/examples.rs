@@ -101,3 +101,42 @@ fn streaming_example_counts_every_record_on_1_2_4_ranks() {
         );
     }
 }
+
+/// The distributed heat stencil: the same field, bit for bit, as a serial run, on every
+/// world size.
+#[test]
+fn heat_on_1_2_4_ranks_matches_the_serial_field() {
+    let mut totals = Vec::new();
+    for n in sizes_within_limit(&[1, 2, 4]) {
+        let run = mpirun(n, &example("heat"), &["20000", "40"]);
+        let lines = run.ok_lines();
+        assert_eq!(
+            lines.last(),
+            Some(&"bit-identical to the serial run: true"),
+            "on {n} ranks: {run:#?}"
+        );
+        assert_eq!(lines[0], format!("cells 20000, steps 40, partitions {n}"));
+        totals.push(lines[1].to_string());
+    }
+    totals.dedup();
+    assert_eq!(totals.len(), 1, "{totals:?}");
+}
+
+/// The distributed word count: the serial counts on every world size.
+#[test]
+fn wordcount_on_1_2_4_ranks_matches_the_serial_count() {
+    let mut outputs = Vec::new();
+    for n in sizes_within_limit(&[1, 2, 4]) {
+        let run = mpirun(n, &example("wordcount"), &["5000"]);
+        let lines = run.ok_lines();
+        assert_eq!(
+            lines.last(),
+            Some(&"same as the serial count: true"),
+            "on {n} ranks: {run:#?}"
+        );
+        assert_eq!(lines.len(), 13, "twelve words, then the check: {lines:#?}");
+        outputs.push(run.stdout.clone());
+    }
+    outputs.dedup();
+    assert_eq!(outputs.len(), 1, "{outputs:#?}");
+}

@@ -23,6 +23,7 @@ const RUNTIME: &[(&str, u32)] = &[
     ("gpu::nvrtc", 2),
     ("sigterm", 2),
     ("wire::codec", 2),
+    ("wire::traffic", 2),
     ("wire::transport", 3),
     ("wire::varint", 3),
     ("wire::data_op", 3),

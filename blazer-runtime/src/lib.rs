@@ -97,6 +97,7 @@ pub use raw::{Plain, RawVec};
 /// and a `serde_bytes::ByteBuf` (or `#[serde(with = "serde_bytes")]`) as one block.
 pub use serde_bytes;
 pub use task::{Task, TaskId};
+pub use wire::traffic::bytes_at_driver;
 pub use world::{host, host_of, is_root, local_rank, local_size, node_of, nodes, rank, size};
 
 /// The `cudarc` crate blazer's GPU context is built on (contexts, streams, kernels, NVRTC),

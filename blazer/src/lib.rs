@@ -88,10 +88,10 @@ pub use blazer_runtime::{
     map, map_chunked, on_every_rank, parallel, parallel_settled, pipeline, reduce, scatter,
 };
 // Streams, shared variables and the local pipe combinators.
+/// Distributed collections: partitions that stay on the ranks that computed them.
+pub use blazer_runtime::{bytes_at_driver, partitions_held, Border, Dataset, Element, Halo, Items};
 pub use blazer_runtime::{chunks, shared, stream, Chunks, Feed, Shared, Stream};
 pub use blazer_runtime::{filter, pipe, r#where, select, Pipe, Select, Where};
-/// Distributed collections: partitions that stay on the ranks that computed them.
-pub use blazer_runtime::{partitions_held, Border, Dataset, Element, Halo, Items};
 // Where this process stands.
 pub use blazer_runtime::{
     host, host_of, is_root, local_rank, local_size, node_of, nodes, rank, root_println, size,

@@ -52,6 +52,7 @@ pub(crate) fn exchange(sends: &[(i32, Vec<u8>)], from: &[i32]) -> Result<Vec<Vec
         mpi::request::scope(|scope| {
             let mut sending = Vec::new();
             for ((to, bytes), length) in sends.iter().zip(&lengths) {
+                crate::wire::traffic::sent(comm.rank(), *to, 8 + bytes.len());
                 let to = comm.process_at_rank(*to);
                 sending.push(WaitGuard::from(to.immediate_send_with_tag(
                     scope,

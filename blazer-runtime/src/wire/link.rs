@@ -120,6 +120,7 @@ impl Link for MpiLink {
     }
 
     fn send(&mut self, rank: i32, message: Encoded) {
+        crate::wire::traffic::sent(0, rank, message.bytes());
         self.outbox.send(
             &self.world,
             rank,
@@ -238,6 +239,7 @@ impl<'a> WorkerLink<'a> {
             Encoded::new(ToDriver::Unanswerable(e.to_string())).expect("a string encodes")
         });
         if to == 0 {
+            crate::wire::traffic::sent(self.world.rank(), 0, encoded.bytes());
             let driver = self.world.process_at_rank(0);
             encoded.send_blocking(&driver, TAG_TO_DRIVER, TAG_BLOCK_TO_DRIVER);
         } else {

@@ -21,5 +21,6 @@ pub(crate) mod message;
 pub(crate) mod outbox;
 pub(crate) mod payload;
 pub(crate) mod plan;
+pub(crate) mod traffic;
 pub(crate) mod transport;
 pub(crate) mod varint;
