@@ -135,3 +135,71 @@ fn dropped_datasets_free_their_partitions_on_every_rank() {
         assert!(growth < 4 * 1024, "on {n} ranks: RSS grew {growth} KiB");
     }
 }
+
+/// A rank that stops answering in the middle of a dataset step, with
+/// `BLAZER_WORKER_TIMEOUT`: the step fails naming the rank, the rank is declared lost and
+/// the job ends with `LOST`, within seconds.
+#[test]
+fn a_rank_lost_in_a_step_is_named_and_ends_the_job() {
+    let Some(n) = common::size_between(3, 3) else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let run = common::mpirun_env(n, &program(), &["stall"], &[("BLAZER_WORKER_TIMEOUT", "2")]);
+    run.assert_failed();
+    assert!(started.elapsed().as_secs() < 40, "{run:#?}");
+    let last = n - 1;
+    assert!(
+        run.stdout.contains(&format!(
+            "STALL ERR task `blazer_datasets::add` failed on rank 0"
+        )) && run
+            .stdout
+            .contains(&format!("no data from rank {last} within 2.0 s")),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr.contains(&format!("lost rank(s) {last} "))
+            && run.stderr.contains("ending the job (MPI_Abort)"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        run.code,
+        Some(i32::from(blazer::exit_code::LOST)),
+        "{run:#?}"
+    );
+}
+
+/// `BLAZER_CHECKPOINT` keeps the primitives' results, not datasets: a second run over the
+/// same checkpoint takes the `map` from the log and computes the dataset again, with the
+/// same result.
+#[test]
+fn a_resumed_run_takes_primitives_from_the_checkpoint_and_recomputes_datasets() {
+    let Some(n) = common::size_between(2, 2) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("blazer-datasets-ck-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    let ck = dir.join("ck");
+    let env = [
+        ("BLAZER_CHECKPOINT", ck.to_str().unwrap()),
+        ("BLAZER_DATASETS_LOG", log.to_str().unwrap()),
+    ];
+    let runs: Vec<(Vec<String>, usize)> = (0..2)
+        .map(|_| {
+            let run = common::mpirun_env(n, &program(), &["checkpointed"], &env);
+            let lines = run.ok_lines().iter().map(|l| l.to_string()).collect();
+            let computed = std::fs::read_to_string(&log).unwrap().lines().count();
+            std::fs::write(&log, "").unwrap();
+            (lines, computed)
+        })
+        .collect();
+    let total: u64 = (0..100u64).map(|x| x * 9).sum();
+    for (lines, _) in &runs {
+        assert_eq!(lines, &[format!("TOTAL Some({total})")]);
+    }
+    // 100 items in the map and 100 in the dataset; then the dataset's 100 only.
+    assert_eq!((runs[0].1, runs[1].1), (200, 100), "{runs:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

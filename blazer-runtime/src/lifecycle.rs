@@ -48,7 +48,8 @@ impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
 /// The version of blazer's start-up and wire protocol; ranks must agree on it. Version 5: the
 /// start-up checks begin with one reduction (`extremes`) instead of an all-gather; replies
 /// report the worker's run time; packed batches (`Plan::Each`) and spreads down a tree.
-const PROTOCOL_VERSION: u64 = 5;
+/// Version 6: dataset steps (`Plan::Data`) and the data communicator they exchange on.
+const PROTOCOL_VERSION: u64 = 6;
 
 /// Starts MPI, runs `body` on rank 0 while ranks 1..N-1 serve tasks, then shuts every rank
 /// down. This is what `#[blazer::main]` expands to.

@@ -177,6 +177,8 @@ fn run(mode: &str) -> blazer::Result<()> {
         "rebalance" => rebalance(),
         "failure" => failure(),
         "free" => free(),
+        "stall" => stall(),
+        "checkpointed" => checkpointed(),
         other => Err(blazer::Error::Usage(format!("unknown mode `{other}`"))),
     }
 }
@@ -412,4 +414,58 @@ fn rss_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Stops the process that runs it on the last rank (for 10 s): a rank that stops answering
+/// in the middle of a dataset step.
+#[blazer::task]
+fn freeze_on_last_rank(x: u64) -> u64 {
+    if blazer::rank() == blazer::size() - 1 && x % 1000 == 999 {
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("sh")
+            .args(["-c", &format!("sleep 10; kill -CONT {pid}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status();
+    }
+    x
+}
+
+fn stall() -> blazer::Result<()> {
+    let stalled = Dataset::range(1000 * blazer::size() as u64).map::<freeze_on_last_rank>();
+    match stalled.reduce::<add>() {
+        Ok(v) => println!("STALL OK {v:?}"),
+        Err(e) => println!("STALL ERR {e}"),
+    }
+    Ok(())
+}
+
+/// Appends a line to `BLAZER_DATASETS_LOG` each time it runs: how a test counts what a
+/// resumed run computed again.
+#[blazer::task]
+fn logged(x: u64) -> u64 {
+    if let Some(path) = std::env::var_os("BLAZER_DATASETS_LOG") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .expect("log");
+        writeln!(f, "{x}").expect("log line");
+    }
+    x * 3
+}
+
+/// A checkpointed `map`, a dataset made from its results, and a dataset step of the same
+/// task: on a resumed run the `map` comes from the checkpoint and the dataset is computed
+/// again.
+fn checkpointed() -> blazer::Result<()> {
+    let mapped = blazer::map(blazer::task::<logged>(), 0..100u64)?;
+    let total = Dataset::scatter(mapped).map::<logged>().reduce::<add>()?;
+    println!("TOTAL {total:?}");
+    Ok(())
 }

@@ -688,8 +688,9 @@ impl WorkQueue {
         self.link.gather_traces()
     }
 
-    /// Tells every worker to leave its serve loop.
-    pub(crate) fn shutdown(&mut self) {
+    /// Ends the whole job (`MPI_Abort`, exit code `LOST`) when a rank was lost: a lost rank
+    /// can neither be released nor finalised with.
+    fn abort_if_lost(&mut self) {
         if self.live < self.workers.len() {
             let lost: Vec<String> = self
                 .workers
@@ -697,7 +698,6 @@ impl WorkQueue {
                 .filter(|(_, w)| w.lost)
                 .map(|(i, _)| i.rank().to_string())
                 .collect();
-            // A lost rank can neither be released nor finalised with: end the whole job.
             eprintln!(
                 "blazer: ending the job (MPI_Abort): rank(s) {} were lost",
                 lost.join(", ")
@@ -707,13 +707,20 @@ impl WorkQueue {
             crate::output::drain(Duration::from_secs(2));
             self.link.abort(i32::from(exit_code::LOST));
         }
-        // Collect answers nobody waits for any more (a stream dropped early): a worker blocked
-        // sending a large one would never see the shutdown.
+    }
+
+    /// Tells every worker to leave its serve loop.
+    pub(crate) fn shutdown(&mut self) {
+        self.abort_if_lost();
+        // Collect answers nobody waits for any more (a stream dropped early, a dataset's
+        // posted steps): a worker blocked sending a large one would never see the shutdown.
         while self.in_flight > 0 {
             if self.receive_one().is_err() {
                 break;
             }
         }
+        // A rank may be found lost while those answers are awaited.
+        self.abort_if_lost();
         // The beats sent while the last replies went (a worker stops once its reply is out):
         // received rather than left behind.
         self.receive_beats();
