@@ -42,7 +42,7 @@ export CARGO_TARGET_DIR="${BLAZER_MPICH_TARGET_DIR:-target/mpich}" MPICC=mpicc.m
 for name in "${!OMPI_@}"; do
     unset "$name"
 done
-tests=(--test primitives --test faults --test examples --test observability --test field --test bulk --test shapes --test shared --test wire --test resume --test scale --test packing)
+tests=(--test primitives --test faults --test examples --test observability --test field --test bulk --test shapes --test shared --test wire --test resume --test scale --test packing --test datasets)
 cargo build -p blazer-suite --examples
 cargo test -p blazer-suite "${tests[@]}" --no-run
 # A build that picked Open MPI would run each rank as a world of one: refuse it.

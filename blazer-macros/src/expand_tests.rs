@@ -128,6 +128,14 @@ fn homogeneous_parallel() {
 }
 
 #[test]
+fn dataset_steps() {
+    compose(
+        "dataset_steps",
+        "pipeline[map(sqr, vec![1, 2, 3]), dataset[map(sqr), filter(even), map_overlap(smooth, 1, Open), reduce(add)]]",
+    );
+}
+
+#[test]
 fn map_reduce_scatter() {
     compose(
         "map_reduce",

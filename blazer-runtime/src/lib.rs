@@ -23,6 +23,10 @@
 //!                            tags) → outbox, heartbeat → link (the seam: every MPI call
 //!                            between the driver and its workers)
 //! registry, trace            tasks by ID; task spans for BLAZER_TRACE
+//! wire/data_op → dist/part,  a dataset step as it travels; each rank's partitions; bytes
+//! dist/exchange →            rank to rank on the data communicator; a step's typed code
+//! dist/kernel → dist/run     found from its distance to an anchor; one step run on this
+//!                            rank (halos, shuffles, rebalancing, folds up a tree)
 //! exec, checkpoint/key,      runs a Plan or a Batch here, knowing no message; the keys of
 //! driver/recovery,           checkpointed calls; what to run again (retries, lost ranks); the
 //! driver/workers,            driver's record of each worker; a simulated world behind the
@@ -31,8 +35,8 @@
 //! worker                     ranks 1..: the serve loop, and spreads down a tree of workers
 //! driver/queue → dispatch    rank 0: the work queue (WorkQueue, result slots) over a Link →
 //!                            how the API runs batches; progress bars
-//! api/, checkpoint/resume,   the user API: flow, checkpoint/resume (checkpointed calls) →
-//! gpu/                       stream → primitives → shared, combinators; GPUs
+//! api/, checkpoint/resume,   the user API: flow, dataset, checkpoint/resume (checkpointed
+//! gpu/                       calls) → stream → primitives → shared, combinators; GPUs
 //! sim, lifecycle             the driver against a simulated world (blazer::sim); MPI
 //!                            start-up, handshake, driver/worker split, shutdown
 //! __private (private.rs)     what the macros' expansions call

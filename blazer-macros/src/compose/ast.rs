@@ -39,6 +39,46 @@ pub(super) enum Node {
         data: Option<Expr>,
         span: Span,
     },
+    /// `dataset[source?, step, ..., action?]`: a `blazer::Dataset` built and used on the
+    /// driver; inside a pipeline after the first stage, the stage before's output is
+    /// scattered into it.
+    Dataset { items: Vec<DataItem>, span: Span },
+}
+
+/// One item of a `dataset[...]`: `name` or `name(args...)`.
+pub(super) struct DataItem {
+    pub(super) name: syn::Ident,
+    pub(super) args: Vec<Expr>,
+}
+
+/// What a `dataset[...]` item is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum DataRole {
+    /// Makes the dataset: `range(n)`, `generate(task, n)`, `scatter(data)`.
+    Source,
+    /// Makes a dataset from the one before.
+    Step,
+    /// Ends the dataset with a value on the driver.
+    Action,
+}
+
+impl DataItem {
+    /// The item's role and the number of arguments it takes, or `None` for an unknown name.
+    pub(super) fn role(&self) -> Option<(DataRole, usize)> {
+        Some(match self.name.to_string().as_str() {
+            "range" | "scatter" => (DataRole::Source, 1),
+            "generate" => (DataRole::Source, 2),
+            "map" | "filter" | "flat_map" | "map_partitions" | "reduce_by_key" => {
+                (DataRole::Step, 1)
+            }
+            "map_overlap" => (DataRole::Step, 3),
+            "group_by_key" | "rebalance" => (DataRole::Step, 0),
+            "reduce" | "take" => (DataRole::Action, 1),
+            "count" | "collect" => (DataRole::Action, 0),
+            "fold" => (DataRole::Action, 3),
+            _ => return None,
+        })
+    }
 }
 
 /// Which data-parallel primitive a [`Node::Data`] is.
@@ -66,7 +106,8 @@ impl Node {
             | Node::Pipeline { span, .. }
             | Node::Parallel { span, .. }
             | Node::Const { span, .. }
-            | Node::Data { span, .. } => *span,
+            | Node::Data { span, .. }
+            | Node::Dataset { span, .. } => *span,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! Type and arity checks are left to the compiler on the generated code, spanned on the
 //! offending stage.
 
-use super::ast::Node;
+use super::ast::{DataItem, DataRole, Node};
 
 /// Where a node stands: does it receive an input, and must it be a `Flow` (data)?
 #[derive(Clone, Copy)]
@@ -103,6 +103,73 @@ fn visit(node: &Node, place: Place, errors: &mut Vec<syn::Error>) {
                 },
                 errors,
             );
+        }
+        Node::Dataset { items, span } => check_dataset(items, *span, place, errors),
+    }
+}
+
+/// A `dataset[...]`: known items with their numbers of arguments, a source exactly where
+/// there is no stage input, steps in the middle, at most one action and only last.
+fn check_dataset(
+    items: &[DataItem],
+    span: proc_macro2::Span,
+    place: Place,
+    errors: &mut Vec<syn::Error>,
+) {
+    if place.in_flow {
+        errors.push(syn::Error::new(
+            span,
+            "`dataset[...]` runs on the driver: it cannot be a branch of `parallel[...]` or the \
+             task of a `map`, `reduce` or `scatter`; make it a stage of the outer pipeline",
+        ));
+        return;
+    }
+    for (i, item) in items.iter().enumerate() {
+        let Some((role, arity)) = item.role() else {
+            errors.push(syn::Error::new(
+                item.name.span(),
+                format!(
+                    "unknown dataset item `{}`: expected a source (range, generate, scatter), a \
+                     step (map, filter, flat_map, map_partitions, map_overlap, group_by_key, \
+                     reduce_by_key, rebalance) or an action (reduce, fold, count, collect, take)",
+                    item.name
+                ),
+            ));
+            continue;
+        };
+        let name = &item.name;
+        if item.args.len() != arity {
+            errors.push(syn::Error::new(
+                name.span(),
+                format!(
+                    "`{name}` takes {arity} argument(s) in a dataset, here {}",
+                    item.args.len()
+                ),
+            ));
+        }
+        match role {
+            DataRole::Source if place.has_input => errors.push(syn::Error::new(
+                name.span(),
+                format!(
+                    "here the dataset is the stage before's output (scattered); remove `{name}(...)`"
+                ),
+            )),
+            DataRole::Source if i > 0 => errors.push(syn::Error::new(
+                name.span(),
+                format!("`{name}` makes a dataset: it can only come first"),
+            )),
+            DataRole::Step | DataRole::Action if i == 0 && !place.has_input => {
+                errors.push(syn::Error::new(
+                    name.span(),
+                    "a dataset with no stage before it starts with a source: `range(n)`, \
+                     `generate(task, n)` or `scatter(data)`",
+                ))
+            }
+            DataRole::Action if i + 1 < items.len() => errors.push(syn::Error::new(
+                name.span(),
+                format!("`{name}` ends a dataset with a value: it can only come last"),
+            )),
+            _ => {}
         }
     }
 }

@@ -46,6 +46,64 @@ impl Gen {
                 data,
                 span,
             } => self.data_primitive(*kind, stage, quote!(#data), *span),
+            Node::Dataset { items, span } => self.dataset(items, None, *span),
+        }
+    }
+
+    /// A `dataset[...]`: `blazer::Dataset` method calls, each task named by type on its own
+    /// tokens, so that a task whose input is not the dataset's items is reported there.
+    /// `input`: the stage before's output, scattered.
+    fn dataset(
+        &self,
+        items: &[ast::DataItem],
+        input: Option<TokenStream>,
+        span: Span,
+    ) -> TokenStream {
+        let krate = self.krate(span);
+        let mut items = items.iter();
+        let mut code = match input {
+            Some(value) => quote_spanned!(span=> #krate::Dataset::scatter(#value)),
+            None => {
+                let source = items.next().expect("checked: a source");
+                let name = &source.name;
+                let args = &source.args;
+                match name.to_string().as_str() {
+                    "generate" => {
+                        let (task, n) = (&args[0], &args[1]);
+                        quote_spanned!(name.span()=> #krate::Dataset::generate::<#task>(#n))
+                    }
+                    _ => quote_spanned!(name.span()=> #krate::Dataset::#name(#(#args),*)),
+                }
+            }
+        };
+        let mut action = None;
+        for item in items {
+            let name = &item.name;
+            let args = &item.args;
+            let at = name.span();
+            let call = match name.to_string().as_str() {
+                "map" | "filter" | "flat_map" | "map_partitions" | "reduce_by_key" | "reduce" => {
+                    let task = &args[0];
+                    quote_spanned!(at=> #name::<#task>())
+                }
+                "map_overlap" => {
+                    let (task, halo, border) = (&args[0], &args[1], &args[2]);
+                    quote_spanned!(at=> map_overlap::<#task>(#halo, #krate::Border::#border))
+                }
+                "fold" => {
+                    let (step, combine, zero) = (&args[0], &args[1], &args[2]);
+                    quote_spanned!(at=> fold::<#step, #combine>(#zero))
+                }
+                _ => quote_spanned!(at=> #name(#(#args),*)),
+            };
+            match item.role() {
+                Some((ast::DataRole::Action, _)) => action = Some(call),
+                _ => code = quote_spanned!(at=> #code.#call),
+            }
+        }
+        match action {
+            Some(action) => quote_spanned!(span=> (#code).#action),
+            None => quote_spanned!(span=> ::std::result::Result::<_, #krate::Error>::Ok(#code)),
         }
     }
 
@@ -56,7 +114,17 @@ impl Gen {
         let mut code: Option<TokenStream> = None;
         let mut run: Vec<&Node> = Vec::new();
         for stage in flat {
-            if let Node::Data {
+            if let Node::Dataset { items, span } = stage {
+                code = Some(self.flush(code, &mut run));
+                code = Some(match code.take() {
+                    Some(prev) if !prev.is_empty() => {
+                        let value = value_var(*span);
+                        let body = self.dataset(items, Some(quote!(#value)), *span);
+                        quote_spanned!(*span=> #prev.and_then(|#value| #body))
+                    }
+                    _ => self.dataset(items, None, *span),
+                });
+            } else if let Node::Data {
                 kind,
                 stage: inner,
                 data,
@@ -175,7 +243,7 @@ impl Gen {
             }
             Node::Const { value, span } => quote_spanned!(*span=> #krate::constant(#value)),
             // Rejected by the check.
-            Node::Data { span, .. } => {
+            Node::Data { span, .. } | Node::Dataset { span, .. } => {
                 quote_spanned!(*span=> ::std::compile_error!("unreachable"))
             }
         }
@@ -207,7 +275,7 @@ impl Gen {
             Node::Const { value, span } => {
                 quote_spanned!(*span=> #krate::constant::<(), _>(#value))
             }
-            Node::Data { span, .. } => {
+            Node::Data { span, .. } | Node::Dataset { span, .. } => {
                 quote_spanned!(*span=> ::std::compile_error!("unreachable"))
             }
         }
@@ -262,7 +330,7 @@ fn value_var(span: Span) -> Ident {
 fn input_is_fixed(node: &Node) -> bool {
     match node {
         Node::Task { .. } => true,
-        Node::Const { .. } | Node::Data { .. } => false,
+        Node::Const { .. } | Node::Data { .. } | Node::Dataset { .. } => false,
         Node::Pipeline { stages, .. } => stages.first().is_some_and(input_is_fixed),
         Node::Parallel { branches, .. } => branches.iter().any(input_is_fixed),
     }

@@ -5,10 +5,12 @@
 //! node := "pipeline" "[" node,+ "]" | "parallel" "[" node,+ "]"
 //!       | "map" "(" node ["," expr] ")" | "reduce" "(" node ["," expr] ")"
 //!       | "scatter" "(" [expr ","] node ")" | "constant" "(" expr ")"
+//!       | "dataset" "[" item,+ "]"
 //!       | path ["(" expr,* ")"]
+//! item := ident ["(" expr,* ")"]
 //! ```
 
-use super::ast::{DataKind, Invocation, Node};
+use super::ast::{DataItem, DataKind, Invocation, Node};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -50,6 +52,9 @@ impl Parse for Node {
             let keyword: Ident = input.parse()?;
             let content;
             bracketed!(content in input);
+            if keyword == "dataset" {
+                return parse_dataset(keyword, &content);
+            }
             let items: Punctuated<Node, Token![,]> =
                 content.parse_terminated(Node::parse, Token![,])?;
             let span = keyword.span();
@@ -86,7 +91,7 @@ impl Parse for Node {
                 other => Err(syn::Error::new(
                     span,
                     format!(
-                        "unknown form `{other}[...]`: expected `pipeline[...]` or `parallel[...]`"
+                        "unknown form `{other}[...]`: expected `pipeline[...]`, `parallel[...]` or `dataset[...]`"
                     ),
                 )),
             };
@@ -181,6 +186,32 @@ fn parse_data(kind: DataKind, keyword: Ident, content: ParseStream) -> syn::Resu
         kind,
         stage: Box::new(stage),
         data,
+        span,
+    })
+}
+
+/// `dataset[item, ...]`: each item a name with its arguments, checked in `check.rs`.
+fn parse_dataset(keyword: Ident, content: ParseStream) -> syn::Result<Node> {
+    let parse_item = |input: ParseStream| -> syn::Result<DataItem> {
+        let name: Ident = input.parse()?;
+        let args = if input.peek(syn::token::Paren) {
+            let inner;
+            parenthesized!(inner in input);
+            let args: Punctuated<Expr, Token![,]> =
+                inner.parse_terminated(Expr::parse, Token![,])?;
+            args.into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        Ok(DataItem { name, args })
+    };
+    let items: Punctuated<DataItem, Token![,]> = content.parse_terminated(parse_item, Token![,])?;
+    let span = keyword.span();
+    if items.is_empty() {
+        return Err(syn::Error::new(span, "`dataset[]` needs at least one item"));
+    }
+    Ok(Node::Dataset {
+        items: items.into_iter().collect(),
         span,
     })
 }
