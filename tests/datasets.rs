@@ -150,11 +150,11 @@ fn a_rank_lost_in_a_step_is_named_and_ends_the_job() {
     assert!(started.elapsed().as_secs() < 40, "{run:#?}");
     let last = n - 1;
     assert!(
-        run.stdout.contains(&format!(
-            "STALL ERR task `blazer_datasets::add` failed on rank 0"
-        )) && run
-            .stdout
-            .contains(&format!("no data from rank {last} within 2.0 s")),
+        run.stdout
+            .contains("STALL ERR task `blazer_datasets::add` failed on rank 0")
+            && run
+                .stdout
+                .contains(&format!("no data from rank {last} within 2.0 s")),
         "{run:#?}"
     );
     assert!(

@@ -147,3 +147,35 @@ fn scale_benchmark_prints_one_line_per_grain() {
         ]
     );
 }
+
+/// The dataset benchmark runs in its quick mode and prints its three figures, the stencil's
+/// fields bit-identical and both bytes sums the same.
+#[test]
+fn dataset_benchmark_prints_its_three_figures() {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_blazer-dataset-bench"));
+    let run = mpirun_env(
+        2,
+        &bench,
+        &[],
+        &[("BLAZER_BENCH_QUICK", "1"), ("BLAZER_PROGRESS", "0")],
+    );
+    let lines = run.ok_lines();
+    let starts: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        starts,
+        ["heat_ms_per_step", "bytes_at_rank0", "per_item_us"],
+        "{lines:#?}"
+    );
+    assert!(lines[0].contains("ratio=") && lines[0].contains("bit-identical"));
+    assert!(lines[1].contains("same sum: true"), "{}", lines[1]);
+    let dist: u64 = lines[1]
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("dist="))
+        .and_then(|v| v.parse().ok())
+        .expect("dist=");
+    // O(workers): a few hundred bytes for one worker, whatever the items.
+    assert!(dist < 4096, "{}", lines[1]);
+}

@@ -94,7 +94,19 @@ impl Drop for Handle {
 }
 
 /// A distributed collection of `T`: one partition on each rank, kept there between steps.
-/// See the [module docs](self) and the README's "Datasets" section.
+///
+/// Every rank holds one partition of every dataset, the driver (rank 0) too: partition `p`
+/// lives on rank `p`. A step (`map`, `filter`, `map_overlap`, `group_by_key`, ...) is one
+/// small message from the driver to each worker; the items never leave their ranks unless
+/// the step moves them rank to rank (halos, shuffles, rebalancing) or the driver asks for
+/// them (`collect`, `take`, a fold's result). Steps are issued without waiting: a failed
+/// task leaves a failed partition, and the next action on the dataset (or on one made from
+/// it) returns that failure, naming the partition, the rank and the task.
+///
+/// A step takes its dataset by value. When that was the last handle, the step takes the
+/// partitions over (no copy: a `map_overlap` that updates its items in place allocates
+/// nothing); clone the handle first to keep the dataset. A dataset's partitions are freed
+/// on every rank when its last handle drops. See the README's "Datasets" section.
 ///
 /// ```no_run
 /// # use blazer_runtime as blazer;

@@ -12,6 +12,7 @@ use mpi::point_to_point::{Destination, Source};
 use mpi::request::WaitGuard;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 
 /// Tag of a message's length.
@@ -20,23 +21,28 @@ const TAG_LENGTH: i32 = 50_000;
 const TAG_CHUNK: i32 = 50_001;
 
 thread_local! {
-    /// The data communicator, on the thread that runs the steps.
-    static DATA: RefCell<Option<SimpleCommunicator>> = const { RefCell::new(None) };
+    /// The data communicator, on the thread that runs the steps. Never freed by the
+    /// thread's destructors: MPICH's `MPI_Abort` ends the process through `exit`, which runs
+    /// them, and freeing a communicator after the abort fails an assertion that turns the
+    /// job's exit code into 1 (`wire/link.rs`, `abort`). [`uninstall`] frees it.
+    static DATA: RefCell<Option<ManuallyDrop<SimpleCommunicator>>> = const { RefCell::new(None) };
 }
 
 /// Makes `comm` (every rank's duplicate of blazer's world) the data communicator.
 pub(crate) fn install(comm: SimpleCommunicator) {
-    DATA.set(Some(comm));
+    DATA.set(Some(ManuallyDrop::new(comm)));
 }
 
-/// Drops the data communicator (before `MPI_Finalize`).
+/// Frees the data communicator (before `MPI_Finalize`).
 pub(crate) fn uninstall() {
-    DATA.take();
+    if let Some(comm) = DATA.take() {
+        drop(ManuallyDrop::into_inner(comm));
+    }
 }
 
 fn with_data<R>(f: impl FnOnce(&SimpleCommunicator) -> Result<R, String>) -> Result<R, String> {
     DATA.with_borrow(|comm| match comm {
-        Some(comm) => f(comm),
+        Some(comm) => f(&**comm),
         None => Err("no data communicator on this rank (blazer is not running)".into()),
     })
 }
