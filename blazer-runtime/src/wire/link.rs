@@ -96,6 +96,7 @@ impl MpiLink {
     ) -> Result<Incoming> {
         let status = receive_reusing(probed, &mut self.inbox);
         let rank = status.source_rank();
+        crate::report::record::received(rank, self.inbox.len(), true);
         // Replies free windows: sends completed meanwhile are let go of here.
         self.outbox.reap();
         let Some(n) = blocks_after(status.tag(), TAG_TO_DRIVER) else {
@@ -120,6 +121,7 @@ impl Link for MpiLink {
     }
 
     fn send(&mut self, rank: i32, message: Encoded) {
+        crate::report::record::sent(rank, message.len());
         self.outbox.send(
             &self.world,
             rank,
