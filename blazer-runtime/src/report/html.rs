@@ -200,7 +200,7 @@ pub(crate) fn render(run: &Run) -> String {
         let _ = writeln!(
             h,
             "<g class=\"lane\" data-rank=\"{rank}\" data-colour=\"{colour}\">\
-             <rect x=\"{LEFT}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"#ececec\"/>\
+             <rect x=\"{LEFT}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"#e4ecf7\"/>\
              <text x=\"4\" y=\"{}\" font-size=\"12\">rank {rank}</text>\
              <title>rank {rank} ({})</title>",
             WIDTH - LEFT,
