@@ -2,7 +2,9 @@
 # Sets up and runs every check: formatting, clippy, unit, doc, macro and multi-rank tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# --browser: Debian's Chromium too, the headless browser tests/report.rs draws
+# BLAZER_REPORT's page with (without it that test is skipped, as kind `browser`).
+scripts/setup.sh --browser
 . scripts/mpi-env.sh
 . scripts/lib/skips.sh
 cargo fmt --all -- --check
