@@ -305,7 +305,9 @@ fn the_browser_counts_only_when_asked_for() {
     assert!(run(&root, &["--check", "--browser"]).is_empty());
     let fresh = Root::fresh_image();
     assert_eq!(
-        run(&fresh, &["--check", "--browser"]).last().map(String::as_str),
+        run(&fresh, &["--check", "--browser"])
+            .last()
+            .map(String::as_str),
         Some("chromium")
     );
     let listed = run(&Root::fresh_image(), &["--packages", "--browser"]);
