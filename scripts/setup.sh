@@ -8,6 +8,9 @@
 #   scripts/setup.sh --check     prints the packages it would install, one a line; installs nothing
 #   scripts/setup.sh --packages  prints every package it may install (.ci/run purges them)
 #
+# With --browser as well (before or after the others), Debian's Chromium counts too: the
+# headless browser that tests/report.rs draws BLAZER_REPORT's page with (scripts/test.sh).
+#
 # BLAZER_SETUP_ROOT (default /) is the file system the checks look at: tests/setup.rs points
 # it at fake roots holding what a fresh image holds. Only --check accepts another root.
 set -euo pipefail
@@ -16,18 +19,26 @@ shopt -s nullglob
 # Every package missing_packages may name, in its order.
 packages=(openmpi-bin libopenmpi-dev libclang1-14 libclang-common-14-dev)
 check=false
-case "${1:-}" in
-    --check) check=true ;;
-    --packages)
-        printf '%s\n' "${packages[@]}"
-        exit 0
-        ;;
-    "") ;;
-    *)
-        echo "usage: scripts/setup.sh [--check | --packages]" >&2
-        exit 2
-        ;;
-esac
+list=false
+browser=false
+for arg in "$@"; do
+    case "$arg" in
+        --check) check=true ;;
+        --packages) list=true ;;
+        --browser) browser=true ;;
+        *)
+            echo "usage: scripts/setup.sh [--check | --packages] [--browser]" >&2
+            exit 2
+            ;;
+    esac
+done
+if $browser; then
+    packages+=(chromium)
+fi
+if $list; then
+    printf '%s\n' "${packages[@]}"
+    exit 0
+fi
 root="${BLAZER_SETUP_ROOT:-/}"
 root="${root%/}" # "" for /, so that "$root/usr" is "/usr"
 if [ -n "$root" ] && ! $check; then
@@ -124,6 +135,10 @@ missing_packages() {
         "$root"/usr/lib/clang/*/include/stddef.h "$root"/usr/local/lib/clang/*/include/stddef.h \
         "$root"/usr/local/llvm*/lib/clang/*/include/stddef.h \
         || echo libclang-common-14-dev
+    # The headless browser of tests/report.rs, when asked for (--browser).
+    if $browser; then
+        on_path chromium || echo chromium
+    fi
 }
 
 need=()

@@ -2,7 +2,9 @@
 # Sets up and runs every check: formatting, clippy, unit, doc, macro and multi-rank tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# --browser: Debian's Chromium too, the headless browser tests/report.rs draws
+# BLAZER_REPORT's page with (without it that test is skipped, as kind `browser`).
+scripts/setup.sh --browser
 . scripts/mpi-env.sh
 . scripts/lib/skips.sh
 cargo fmt --all -- --check
@@ -30,6 +32,10 @@ cargo test -p blazer-suite --features gpu --test gpu
 # under its mpiexec, on 2 ranks at most: see the script.
 # Its skips are recorded under `mpich:KIND` (BLAZER_SKIP_KIND_PREFIX), allowed there by design.
 BLAZER_SKIP_KIND_PREFIX=mpich: scripts/test-mpich.sh
+# The published packages' docs as docs.rs builds them: MPICH as the only MPI (docs.rs's build
+# image has MPICH and no Open MPI), DOCS_RS=1, `--cfg docsrs`, their docs.rs features; in
+# MPICH's target directory, so it compiles little after the step above.
+scripts/docs-rs.sh
 # How many checks were left out, and which; under BLAZER_STRICT_SKIPS=1 (CI), a skip of a
 # kind that must run fails here.
 skips_report

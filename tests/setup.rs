@@ -273,3 +273,44 @@ fn clang_headers_and_open_mpi_are_checked_each() {
     root.file(&format!("{MULTIARCH}/mpich/include/mpi.h"), b"", 0o644);
     assert_eq!(root.missing(), ["libopenmpi-dev"]);
 }
+
+/// `--browser` adds Debian's Chromium (tests/report.rs draws the report with it): named when
+/// it is not on the PATH, listed by `--packages --browser` for .ci/run's purge, and nowhere
+/// without the flag.
+#[test]
+fn the_browser_counts_only_when_asked_for() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/setup.sh");
+    let run = |root: &Root, args: &[&str]| {
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .env("BLAZER_SETUP_ROOT", &root.0)
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env_remove("LIBCLANG_PATH")
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("LIBRARY_PATH")
+            .output()
+            .expect("run bash");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let root = Root::complete();
+    assert!(run(&root, &["--check"]).is_empty());
+    assert_eq!(run(&root, &["--check", "--browser"]), ["chromium"]);
+    assert_eq!(run(&root, &["--browser", "--check"]), ["chromium"]);
+    root.file("usr/bin/chromium", b"#!/bin/sh\n", 0o755);
+    assert!(run(&root, &["--check", "--browser"]).is_empty());
+    let fresh = Root::fresh_image();
+    assert_eq!(
+        run(&fresh, &["--check", "--browser"])
+            .last()
+            .map(String::as_str),
+        Some("chromium")
+    );
+    let listed = run(&Root::fresh_image(), &["--packages", "--browser"]);
+    assert_eq!(listed.last().map(String::as_str), Some("chromium"));
+    assert_eq!(listed.len(), 5, "{listed:?}");
+}

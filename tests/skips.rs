@@ -34,7 +34,14 @@ fn the_count_of_skipped_checks_is_printed() {
 
 #[test]
 fn strict_runs_fail_on_a_skip_they_must_not_make() {
-    for must_run in ["memory", "ranks", "cluster", "multihost", "launcher"] {
+    for must_run in [
+        "memory",
+        "ranks",
+        "cluster",
+        "multihost",
+        "launcher",
+        "browser",
+    ] {
         let (code, text) = report(&format!("{must_run}\\tt\\twhy\\n"), true);
         assert_eq!(code, 1, "{must_run}: {text}");
         assert!(text.contains("must not skip"), "{text}");

@@ -15,6 +15,8 @@ pub(crate) struct Config {
     pub(crate) worker_timeout: Option<Duration>,
     /// `BLAZER_TRACE`: where rank 0 writes the merged Chrome/Perfetto trace.
     pub(crate) trace: Option<PathBuf>,
+    /// `BLAZER_REPORT`: where rank 0 writes the run's self-contained HTML report.
+    pub(crate) report: Option<PathBuf>,
     /// `BLAZER_BACKTRACE=1`: keep Rust's full panic report for panics inside tasks.
     pub(crate) backtrace: bool,
     /// `BLAZER_PROGRESS`: `0`/`false`/`off`/`no` hides progress bars, `1`/`true`/`on`/`yes`
@@ -55,6 +57,7 @@ impl Config {
                 .filter(|secs| *secs > 0.0)
                 .and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
             trace: nonempty("BLAZER_TRACE").map(PathBuf::from),
+            report: nonempty("BLAZER_REPORT").map(PathBuf::from),
             backtrace: var("BLAZER_BACKTRACE").as_deref() == Some("1"),
             progress: var("BLAZER_PROGRESS"),
             under_ci: var("CI").is_some(),
@@ -116,6 +119,7 @@ mod tests {
         let c = from(&[
             ("BLAZER_WORKER_TIMEOUT", " 2.5 "),
             ("BLAZER_TRACE", "/tmp/t.json"),
+            ("BLAZER_REPORT", "run.html"),
             ("BLAZER_BACKTRACE", "1"),
             ("BLAZER_PROGRESS", "0"),
             ("CI", "true"),
@@ -124,6 +128,7 @@ mod tests {
         ]);
         assert_eq!(c.worker_timeout, Some(Duration::from_millis(2500)));
         assert_eq!(c.trace, Some(PathBuf::from("/tmp/t.json")));
+        assert_eq!(c.report, Some(PathBuf::from("run.html")));
         assert!(c.backtrace && c.under_ci);
         assert_eq!(c.progress.as_deref(), Some("0"));
         assert_eq!(c.gpu_wait.as_deref(), Some("0.5"));
@@ -171,6 +176,8 @@ mod tests {
             );
         }
         assert_eq!(from(&[("BLAZER_TRACE", "")]).trace, None);
+        assert_eq!(from(&[("BLAZER_REPORT", "")]).report, None);
+        assert_eq!(none.report, None);
         assert!(!from(&[("BLAZER_BACKTRACE", "yes")]).backtrace);
     }
 }

@@ -9,12 +9,13 @@
 //! ```text
 //! error, config, task, raw,  foundations: errors and exit codes, BLAZER_* settings, the Task
 //! os, output, driver/pace,   trait and TaskId, plain-number vectors, the OS calls std lacks
-//! sim/scenario               (flock, the program's mapped image); letting the launcher read
+//! sim/scenario, report/html  (flock, the program's mapped image); letting the launcher read
 //!                            this process's output before an abort; how many items a batch
-//!                            takes; what a simulated world is made of
+//!                            takes; what a simulated world is made of; BLAZER_REPORT's page
 //! world, identity,           facts about the process: rank, size, hosts, nodes; the build
-//! checkpoint/log             identity; the driver's durable log of finished results
-//!                            (BLAZER_CHECKPOINT)
+//! checkpoint/log,            identity; the driver's durable log of finished results
+//! report/record              (BLAZER_CHECKPOINT); what BLAZER_REPORT records (calls, bytes,
+//!                            failures, memory) and its writing
 //! checkpoint/session,        the log opened around the driver's body, and which calls are
 //! sigterm                    checkpointed; SIGTERM caught on every rank, the driver's fallback
 //! wire/                      codec → transport (parts beside messages, in MPI-sized chunks)
@@ -72,6 +73,7 @@ mod os;
 mod output;
 mod raw;
 mod registry;
+mod report;
 mod sigterm;
 pub mod sim;
 mod task;

@@ -39,6 +39,7 @@ impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("Error: {e:?}");
+                crate::report::record::outcome(format!("the driver's body returned {e:?}"));
                 ExitCode::FAILURE
             }
         }
@@ -159,11 +160,22 @@ pub fn run_on<R: DriverOutcome>(
             .collect(),
     );
 
-    // Rank 0 decides whether to trace and tells every rank.
+    // Rank 0 decides whether to trace (bit 1) and report (bit 2), and tells every rank.
     let trace_path = config().trace.as_deref();
-    let mut tracing = u8::from(rank == 0 && trace_path.is_some());
+    let report_path = config().report.as_deref();
+    let mut tracing = if rank == 0 {
+        u8::from(trace_path.is_some()) | (u8::from(report_path.is_some()) << 1)
+    } else {
+        0
+    };
     world.process_at_rank(0).broadcast_into(&mut tracing);
-    crate::trace::set_enabled(tracing == 1);
+    crate::trace::set_enabled(tracing != 0);
+    if tracing & 2 != 0 {
+        if rank == 0 {
+            crate::report::record::begin((0..size).map(world::host_of).collect());
+        }
+        crate::report::record::start_sampler(rank);
+    }
     let beats = heartbeats(&world);
     // Where a spread's answers travel up its tree (worker.rs): every rank makes it.
     let tree = world.duplicate();
@@ -192,7 +204,10 @@ pub fn run_on<R: DriverOutcome>(
             // Report first: releasing the workers may have to abort the job (a lost rank).
             match outcome {
                 Ok(r) => r.report(),
-                Err(_) => ExitCode::from(exit_code::PANIC),
+                Err(_) => {
+                    crate::report::record::outcome("the driver's body panicked".into());
+                    ExitCode::from(exit_code::PANIC)
+                }
             }
         }
         Err(why) => {
@@ -210,20 +225,33 @@ pub fn run_on<R: DriverOutcome>(
     let gathered = match dispatch::uninstall() {
         Some(mut queue) => {
             queue.shutdown();
-            match trace_path {
-                Some(_) => queue.gather_traces(),
-                None => Ok(Vec::new()),
+            if tracing != 0 {
+                queue.gather_traces()
+            } else {
+                Ok(Vec::new())
             }
         }
         None => Ok(Vec::new()),
     };
     crate::dist::exchange::uninstall();
+    let merged = gathered
+        .map_err(|e| e.to_string())
+        .and_then(crate::trace::merge);
     if let Some(path) = trace_path {
-        if let Err(e) = gathered
-            .map_err(|e| e.to_string())
-            .and_then(|gathered| crate::trace::write(gathered, path))
+        if let Err(e) = merged
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|merged| crate::trace::write(merged, path))
         {
             eprintln!("blazer: trace not written: {e}");
+        }
+    }
+    if report_path.is_some() {
+        let merged = merged
+            .map_err(|e| eprintln!("blazer: the report shows the driver's view of the tasks: {e}"))
+            .ok();
+        if let Err(e) = crate::trace::write_report(merged) {
+            eprintln!("blazer: report not written: {e}");
         }
     }
     code

@@ -284,6 +284,8 @@ fn announce(how: &str) {
         "blazer: SIGTERM received: {log}; ending the job with exit code {} {how}",
         exit_code::TERMINATED
     );
+    // BLAZER_REPORT: what the driver saw, before the job ends.
+    crate::report::record::write_at_sigterm();
 }
 
 #[cfg(test)]

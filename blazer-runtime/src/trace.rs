@@ -1,7 +1,12 @@
 //! `BLAZER_TRACE=path.json`: a merged trace of every task on every rank, written by the
 //! driver at shutdown in the Chrome/Perfetto trace-event format (open it at
 //! <https://ui.perfetto.dev> or `chrome://tracing`). One row per rank shows load balance.
+//!
+//! The same spans, with each rank's memory samples, make the task stream of
+//! `BLAZER_REPORT`'s page (`report/`): tasks are traced when either is set.
 
+use crate::report::html::{Sample, Span};
+use crate::report::record;
 use crate::wire::codec::{decode, encode};
 use crate::world;
 use serde::{Deserialize, Serialize};
@@ -28,7 +33,8 @@ pub(crate) struct Event {
     pub(crate) dur_us: u64,
 }
 
-/// True when tasks are being traced (decided by rank 0 from `BLAZER_TRACE`, told to all).
+/// True when tasks are being traced (decided by rank 0 from `BLAZER_TRACE` and
+/// `BLAZER_REPORT`, told to all).
 pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
@@ -61,24 +67,73 @@ fn take() -> Vec<Event> {
     EVENTS.with_borrow_mut(std::mem::take)
 }
 
-/// This rank's events and host, encoded for the driver (sent by `wire/link.rs`).
+/// What a worker sends the driver at shutdown: its host, its task runs and its memory
+/// samples (`BLAZER_REPORT`; none without it).
+type Sent = (String, Vec<Event>, Vec<(u64, u64)>);
+
+/// This rank's events, host and memory samples, encoded for the driver (sent by
+/// `wire/link.rs`).
 pub(crate) fn encoded_events() -> Vec<u8> {
-    encode(&(world::host(), take())).unwrap_or_default()
+    let samples = record::take_samples(world::rank())
+        .into_iter()
+        .map(|s| (s.at_us, s.rss_kib))
+        .collect();
+    let sent: Sent = (world::host(), take(), samples);
+    encode(&sent).unwrap_or_default()
 }
 
-/// Writes the driver's events and those `gathered` from the workers (`(rank, encoded
-/// events)`) to `path`.
-pub(crate) fn write(gathered: Vec<(i32, Vec<u8>)>, path: &std::path::Path) -> Result<(), String> {
-    let mut events = take();
-    let mut hosts = vec![(0, world::host())];
+/// Every rank's events, hosts and memory samples, merged on the driver.
+#[derive(Debug, Default)]
+pub(crate) struct Merged {
+    events: Vec<Event>,
+    hosts: Vec<(i32, String)>,
+    samples: Vec<Sample>,
+}
+
+/// The driver's events with those `gathered` from the workers (`(rank, encoded events)`).
+pub(crate) fn merge(gathered: Vec<(i32, Vec<u8>)>) -> Result<Merged, String> {
+    let mut merged = Merged {
+        events: take(),
+        hosts: vec![(0, world::host())],
+        samples: Vec::new(),
+    };
     for (rank, bytes) in gathered {
-        let (host, theirs): (String, Vec<Event>) =
-            decode(&bytes, rank).map_err(|e| e.to_string())?;
-        hosts.push((rank, host));
-        events.extend(theirs);
+        let (host, theirs, samples): Sent = decode(&bytes, rank).map_err(|e| e.to_string())?;
+        merged.hosts.push((rank, host));
+        merged.events.extend(theirs);
+        merged
+            .samples
+            .extend(samples.into_iter().map(|(at_us, rss_kib)| Sample {
+                rank,
+                at_us,
+                rss_kib,
+            }));
     }
-    std::fs::write(path, to_chrome_json(&events, &hosts))
+    Ok(merged)
+}
+
+/// Writes the merged events to `path` as a Chrome trace.
+pub(crate) fn write(merged: &Merged, path: &std::path::Path) -> Result<(), String> {
+    std::fs::write(path, to_chrome_json(&merged.events, &merged.hosts))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Writes `BLAZER_REPORT`'s page with the merged events as its task stream, or, when they
+/// could not be gathered (`None`), the batches the driver heard of.
+pub(crate) fn write_report(merged: Option<Merged>) -> Result<(), String> {
+    record::write_at_end(merged.map(|m| {
+        let spans = m
+            .events
+            .into_iter()
+            .map(|e| Span {
+                rank: e.rank,
+                task: e.task,
+                start_us: e.start_us,
+                dur_us: e.dur_us,
+            })
+            .collect();
+        (spans, m.samples)
+    }))
 }
 
 /// Renders events as a Chrome trace: one process per rank, times relative to the first event.

@@ -3,7 +3,8 @@
 # run without some resource (memory, ranks, a GPU, the test servers) cannot pass for a full one.
 #
 # Kinds: ranks (BLAZER_MAX_RANKS), launcher (a check MPICH's Hydra cannot support), memory,
-# gpu, cluster and multihost (their servers skipped on purpose).
+# gpu, cluster and multihost (their servers skipped on purpose), browser (no chromium on the
+# PATH: tests/report.rs's screenshot check).
 #
 # With BLAZER_STRICT_SKIPS=1 (CI sets it: .ci/run) a skip of a kind outside
 # BLAZER_ALLOWED_SKIPS fails the run. CI has no GPU, and runs MPICH on at most 2 ranks by

@@ -601,6 +601,26 @@ fn run(mode: &str) -> blazer::Result<()> {
             blazer::root_println!("FIRST {:?}", first.expect("a first result")?);
             note("body done");
         }
+        "report" => {
+            // BLAZER_REPORT (tests/report.rs): tasks of 15 ms, 4 per worker, spread one by one
+            // over every worker; a stream; and one failing task among three.
+            let n = 4 * blazer::size().max(1) as usize;
+            let naps = blazer::map_chunked(task::<nap>(), vec![15u64; n], 1)?.len();
+            let streamed = blazer::stream(vec![5u64; 8], task::<nap>())
+                .batch(1)
+                .count();
+            let settled = blazer::parallel_settled((1..=3).map(call::<boom>))?;
+            let failed = settled.iter().filter(|s| s.is_err()).count();
+            blazer::root_println!("REPORT DONE {naps} {streamed} {failed}");
+        }
+        "report-sigterm" => {
+            // A long stream of 50 ms tasks, each result noted, until SIGTERM ends the job.
+            write_pid();
+            for r in blazer::stream(vec![50u64; 10_000], task::<nap>()).batch(1) {
+                r?;
+                note("r");
+            }
+        }
         "progress" => {
             // About 1.6 s of work per call (on one worker), so that a bar has time to draw.
             let n = blazer::map_chunked(task::<nap>(), vec![8u64; 200], 1)?.len();

@@ -307,7 +307,7 @@ fn wait_reporting(label: &str, outputs: usize, call: SubmissionId) -> Result<Vec
         let (slots, filled) = on_queue(|q| q.poll(call).map(|r| (r, q.filled(call))))?;
         if let Some(slots) = slots {
             if let Some(bar) = bar {
-                bar.finish();
+                bar.finish_with(outputs as u64);
             }
             return Ok(slots);
         }

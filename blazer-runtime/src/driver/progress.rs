@@ -7,6 +7,9 @@
 //!
 //! A bar starts hidden and is drawn from the first update after [`SHOW_AFTER`]: most calls
 //! end in milliseconds, and a bar flashed for each of them is noise.
+//!
+//! Each bar is also a call of `BLAZER_REPORT`'s page (`report/record.rs`): with the report on,
+//! a call has a [`Progress`] even when no bar is drawn, and tells the report how far it got.
 
 use std::cell::Cell;
 use std::io::{IsTerminal, Write};
@@ -21,6 +24,10 @@ pub(crate) struct Progress {
     bar: indicatif::ProgressBar,
     started: Instant,
     shown: Cell<bool>,
+    /// Whether the bar may be drawn (bars on), or only counts for the report.
+    draws: bool,
+    /// The call's handle in `BLAZER_REPORT`'s record, when the report is on.
+    call: Option<usize>,
 }
 
 impl Progress {
@@ -30,7 +37,12 @@ impl Progress {
         let config = crate::config::config();
         let on =
             crate::world::is_root() && shown(terminal, config.under_ci, config.progress.as_deref());
-        on.then(|| Progress::hidden(label, total, Instant::now()))
+        let call = crate::report::record::call_started(label, total);
+        (on || call.is_some()).then(|| Progress {
+            draws: on,
+            call,
+            ..Progress::hidden(label, total, Instant::now())
+        })
     }
 
     /// A bar that is not drawn yet, for a call that started at `started`.
@@ -51,6 +63,8 @@ impl Progress {
             bar,
             started,
             shown: Cell::new(false),
+            draws: true,
+            call: None,
         }
     }
 
@@ -61,7 +75,13 @@ impl Progress {
     }
 
     fn set_at(&self, done: u64, now: Instant) {
-        if !self.shown.get() && now.saturating_duration_since(self.started) >= SHOW_AFTER {
+        if let Some(call) = self.call {
+            crate::report::record::call_progress(call, done);
+        }
+        if self.draws
+            && !self.shown.get()
+            && now.saturating_duration_since(self.started) >= SHOW_AFTER
+        {
             self.shown.set(true);
             self.bar
                 .set_draw_target(indicatif::ProgressDrawTarget::term_like_with_hz(
@@ -72,8 +92,19 @@ impl Progress {
         self.bar.set_position(done);
     }
 
-    /// Removes the bar (if it was drawn).
+    /// Removes the bar (if it was drawn); the call ends where it got.
     pub(crate) fn finish(self) {
+        if let Some(call) = self.call {
+            crate::report::record::call_finished(call, None);
+        }
+        self.bar.finish_and_clear();
+    }
+
+    /// Removes the bar (if it was drawn): the call ended with `done` items done.
+    pub(crate) fn finish_with(self, done: u64) {
+        if let Some(call) = self.call {
+            crate::report::record::call_finished(call, Some(done));
+        }
         self.bar.finish_and_clear();
     }
 }
@@ -141,6 +172,18 @@ mod tests {
         p.set_at(3, t0 + SHOW_AFTER);
         assert!(p.shown.get() && !p.bar.is_hidden(), "drawn after a second");
         p.finish();
+    }
+
+    #[test]
+    fn a_bar_kept_only_for_the_report_is_never_drawn() {
+        let t0 = Instant::now();
+        let p = Progress {
+            draws: false,
+            ..Progress::hidden("map", Some(10), t0)
+        };
+        p.set_at(3, t0 + SHOW_AFTER * 2);
+        assert!(!p.shown.get() && p.bar.is_hidden());
+        p.finish_with(10);
     }
 
     #[test]

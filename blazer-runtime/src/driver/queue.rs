@@ -16,6 +16,7 @@ use crate::driver::recovery::{Recovery, Rerun};
 use crate::driver::silence::Silence;
 use crate::driver::workers::{Worker, WorkerIndex, Workers};
 use crate::error::{exit_code, Error, TaskFailure};
+use crate::report::record as report;
 use crate::sigterm::Ending;
 use crate::wire::codec::encode;
 use crate::wire::heartbeat;
@@ -545,6 +546,14 @@ impl WorkQueue {
         if let Some(c) = self.calls.get_mut(&call) {
             if let Some(observe) = self.observers.get_mut(&call) {
                 observe(first, &outputs);
+            }
+            if report::enabled() {
+                if let Some((items, us)) = ran {
+                    report::batch_ran(rank, items, us);
+                }
+                for f in outputs.iter().filter_map(|o| o.as_ref().err()) {
+                    report::failed(f.rank, &f.task, &f.message);
+                }
             }
             if let Some((items, us)) = ran {
                 c.ran.0 += items;

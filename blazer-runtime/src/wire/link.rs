@@ -96,6 +96,7 @@ impl MpiLink {
     ) -> Result<Incoming> {
         let status = receive_reusing(probed, &mut self.inbox);
         let rank = status.source_rank();
+        crate::report::record::received(rank, self.inbox.len(), true);
         // Replies free windows: sends completed meanwhile are let go of here.
         self.outbox.reap();
         let Some(n) = blocks_after(status.tag(), TAG_TO_DRIVER) else {
@@ -120,7 +121,8 @@ impl Link for MpiLink {
     }
 
     fn send(&mut self, rank: i32, message: Encoded) {
-        crate::wire::traffic::sent(0, rank, message.bytes());
+        crate::wire::traffic::sent(0, rank, message.len());
+        crate::report::record::sent(rank, message.len());
         self.outbox.send(
             &self.world,
             rank,
@@ -239,7 +241,7 @@ impl<'a> WorkerLink<'a> {
             Encoded::new(ToDriver::Unanswerable(e.to_string())).expect("a string encodes")
         });
         if to == 0 {
-            crate::wire::traffic::sent(self.world.rank(), 0, encoded.bytes());
+            crate::wire::traffic::sent(self.world.rank(), 0, encoded.len());
             let driver = self.world.process_at_rank(0);
             encoded.send_blocking(&driver, TAG_TO_DRIVER, TAG_BLOCK_TO_DRIVER);
         } else {

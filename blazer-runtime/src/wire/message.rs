@@ -165,6 +165,8 @@ impl PartSource for FromMpi<'_, '_> {
     }
 
     fn receive_part(&mut self, buffer: &mut [u8], received: &mut usize) -> Result<()> {
+        // BLAZER_REPORT counts the parts of the driver's replies among the bytes moved.
+        crate::report::record::received(self.from.rank(), buffer.len(), false);
         receive_part(self.from, self.tag, buffer, received)
     }
 

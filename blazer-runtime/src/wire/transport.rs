@@ -153,11 +153,6 @@ impl Encoded {
         })
     }
 
-    /// The bytes that travel: the header and every part.
-    pub(crate) fn bytes(&self) -> usize {
-        self.header.len() + self.blocks.iter().map(|&(_, len)| len).sum::<usize>()
-    }
-
     /// The MPI messages that follow the header: each part cut into chunks.
     fn messages(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.blocks().flat_map(|b| b.chunks(CHUNK))
