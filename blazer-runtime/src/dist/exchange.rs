@@ -42,7 +42,7 @@ pub(crate) fn uninstall() {
 
 fn with_data<R>(f: impl FnOnce(&SimpleCommunicator) -> Result<R, String>) -> Result<R, String> {
     DATA.with_borrow(|comm| match comm {
-        Some(comm) => f(&**comm),
+        Some(comm) => f(comm),
         None => Err("no data communicator on this rank (blazer is not running)".into()),
     })
 }
