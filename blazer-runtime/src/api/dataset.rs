@@ -94,7 +94,7 @@ impl Drop for Handle {
 }
 
 /// A distributed collection of `T`: one partition on each rank, kept there between steps.
-/// See the [module docs](self) and the README's "Datasets" section.
+/// See the [module docs](self) and the guide's "Datasets" page (`docs/guide/datasets.md`).
 ///
 /// ```no_run
 /// # use blazer_runtime as blazer;
