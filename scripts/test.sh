@@ -26,6 +26,9 @@ scripts/scale-sim.sh --quick
 # clear no-GPU error, with a GPU they run real kernels.
 cargo clippy --workspace --all-targets --features gpu -- -D warnings
 cargo test -p blazer-runtime --features gpu
+# The guide's GPU page (docs/guide/gpu.md) is compiled only with the feature; `cargo test
+# --workspace` above runs the README's and the rest of the guide's code blocks (blazer/src/guide.rs).
+cargo test -p blazer-hpc --features gpu --doc
 cargo build -p blazer-suite --features gpu --example dovectors
 cargo test -p blazer-suite --features gpu --test gpu
 # The multi-rank tests again, built against MPICH (the base of most clusters' MPIs) and run

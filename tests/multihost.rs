@@ -404,7 +404,8 @@ fn a_host_cut_off_mid_run_ends_the_job_with_an_error_naming_the_host() {
     let Some(c) = cluster() else { return };
     // Open MPI notices a silent peer only through TCP keep-alive on its daemons' connections
     // (defaults: 300 s idle + 9 probes 20 s apart, so about 8 minutes). These settings make it
-    // about 5 s; the README recommends them for real clusters too.
+    // about 5 s; the guide (docs/guide/running.md) recommends them for real
+    // clusters too.
     let keepalive = [
         "--mca",
         "oob_tcp_keepalive_time",

@@ -39,7 +39,8 @@ fn mpirun_env(n: usize, exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Run 
     let mut cmd = Command::new("timeout");
     cmd.args(["--kill-after=10", "120", &launcher]);
     if open_mpi {
-        // Run as root on a small machine: see the README's notes on Open MPI settings.
+        // Run as root on a small machine: see the guide's notes on Open MPI settings
+        // (docs/guide/running.md).
         cmd.arg("--oversubscribe")
             .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
             .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")

@@ -1,7 +1,8 @@
 //! Every `BLAZER_*` environment variable the runtime reads, read once per process.
 //!
 //! Modules ask [`config()`] instead of the environment, so the settings are listed in one
-//! place (and in the README's table), and a setting cannot change half-way through a run.
+//! place (and in the guide's table, `docs/guide/streaming.md`), and a setting cannot change
+//! half-way through a run.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -118,3 +118,7 @@ pub use blazer_runtime::{__private, ForkPlan};
 #[doc(hidden)]
 #[path = "testing.rs"]
 pub mod __test;
+
+/// The README's and the guide's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+mod guide;

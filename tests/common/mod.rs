@@ -162,7 +162,8 @@ fn command(program: &str) -> Command {
 /// The launcher's settings for this machine, and no Rust backtraces.
 fn mpi_settings(cmd: &mut Command) {
     if open_mpi() {
-        // Run as root on a small machine: see the README's notes on Open MPI settings.
+        // Run as root on a small machine: see the guide's notes on Open MPI settings
+        // (docs/guide/running.md).
         cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
             .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
             .env("OMPI_MCA_pml", "ob1")

@@ -106,7 +106,7 @@ impl Drop for Handle {
 /// A step takes its dataset by value. When that was the last handle, the step takes the
 /// partitions over (no copy: a `map_overlap` that updates its items in place allocates
 /// nothing); clone the handle first to keep the dataset. A dataset's partitions are freed
-/// on every rank when its last handle drops. See the README's "Datasets" section.
+/// on every rank when its last handle drops. See the guide's "Datasets" page (`docs/guide/datasets.md`).
 ///
 /// ```no_run
 /// # use blazer_runtime as blazer;
