@@ -5,33 +5,9 @@
 //!
 //! `mpirun -n 4 target/release/examples/heat [CELLS] [STEPS]`
 
-use blazer::{Border, Dataset, Halo};
-
-/// The diffusion number, dt * alpha / dx^2 (stable up to 0.5).
-const R: f64 = 0.25;
-
-/// One Jacobi step of a partition with its two halo cells, in place: each cell's old value
-/// is kept in `prev` until its right neighbour has used it. The field's ends are held at 0.
-#[blazer::task]
-fn step(halo: Halo<f64>) -> Vec<f64> {
-    let Halo {
-        before,
-        mut items,
-        after,
-    } = halo;
-    let n = items.len();
-    let mut prev = before.last().copied().unwrap_or(0.0);
-    for i in 0..n {
-        let cur = items[i];
-        let next = match items.get(i + 1) {
-            Some(&next) => next,
-            None => after.first().copied().unwrap_or(0.0),
-        };
-        items[i] = cur + R * (prev - 2.0 * cur + next);
-        prev = cur;
-    }
-    items
-}
+use blazer::{Border, Dataset};
+// The step task (`Halo<f64>` in, the partition updated in place out) and its serial twin.
+use blazer_suite::heat::{serial_step, step};
 
 /// The starting temperature of cell `i`: a hot band in the middle.
 #[blazer::task]
@@ -43,20 +19,13 @@ fn initial(i: u64) -> f64 {
     }
 }
 
-/// The same steps on one process, the same arithmetic in the same order.
+/// The same steps on one process.
 fn serial(cells: u64, steps: usize) -> Vec<f64> {
     let mut field: Vec<f64> = (0..cells)
         .map(|i| if i % 1000 < 100 { 100.0 } else { 0.0 })
         .collect();
-    let n = field.len();
-    let mut next = vec![0.0; n];
     for _ in 0..steps {
-        for i in 0..n {
-            let prev = if i == 0 { 0.0 } else { field[i - 1] };
-            let after = if i + 1 == n { 0.0 } else { field[i + 1] };
-            next[i] = field[i] + R * (prev - 2.0 * field[i] + after);
-        }
-        std::mem::swap(&mut field, &mut next);
+        field = serial_step(&field, false);
     }
     field
 }

@@ -5,6 +5,7 @@
 
 pub mod dopow;
 pub mod example1;
+pub mod heat;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

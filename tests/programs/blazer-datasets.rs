@@ -3,6 +3,7 @@
 //! `SAME name` or `DIFF name: ...` per check, or the lines `tests/datasets.rs` asserts on.
 
 use blazer::{Border, Dataset, Halo};
+use blazer_suite::heat::{serial_step as heat_serial, step as heat_step};
 use std::collections::HashMap;
 
 #[blazer::task]
@@ -66,53 +67,6 @@ fn fragile(x: u64) -> Result<u64, String> {
     } else {
         Ok(x)
     }
-}
-
-/// The heat equation's diffusion number.
-const R: f64 = 0.25;
-
-/// One Jacobi step of the 1-D heat equation, in place (each cell's old value is kept until
-/// its right neighbour has used it).
-#[blazer::task]
-fn heat_step(halo: Halo<f64>) -> Vec<f64> {
-    let Halo {
-        before,
-        mut items,
-        after,
-    } = halo;
-    let n = items.len();
-    let mut prev = before.last().copied().unwrap_or(0.0);
-    for i in 0..n {
-        let cur = items[i];
-        let next = if i + 1 < n {
-            items[i + 1]
-        } else {
-            after.first().copied().unwrap_or(0.0)
-        };
-        items[i] = cur + R * (prev - 2.0 * cur + next);
-        prev = cur;
-    }
-    items
-}
-
-/// The same step over the whole field, serially, with the border given.
-fn heat_serial(field: &[f64], periodic: bool) -> Vec<f64> {
-    let n = field.len();
-    (0..n)
-        .map(|i| {
-            let prev = match i {
-                0 if periodic => field[n - 1],
-                0 => 0.0,
-                _ => field[i - 1],
-            };
-            let next = match i + 1 {
-                j if j == n && periodic => field[0],
-                j if j == n => 0.0,
-                j => field[j],
-            };
-            field[i] + R * (prev - 2.0 * field[i] + next)
-        })
-        .collect()
 }
 
 /// Sums of each item with its `halo` neighbours on either side (a wider stencil).

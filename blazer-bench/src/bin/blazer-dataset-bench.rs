@@ -26,11 +26,10 @@
 use blazer::mpi::collective::CommunicatorCollectives;
 use blazer::mpi::point_to_point::{Destination, Source};
 use blazer::mpi::topology::{Communicator, SimpleCommunicator};
-use blazer::{call, task, Border, Dataset, Halo};
+use blazer::{call, task, Border, Dataset};
+use blazer_suite::heat::{step, R};
 use std::time::Instant;
 
-/// The diffusion number.
-const R: f64 = 0.25;
 const TAG_LEFT: i32 = 901;
 const TAG_RIGHT: i32 = 902;
 
@@ -41,28 +40,6 @@ fn heat_init(i: u64) -> f64 {
 #[blazer::task]
 fn initial(i: u64) -> f64 {
     heat_init(i)
-}
-
-/// One step of a partition, in place.
-#[blazer::task]
-fn step(halo: Halo<f64>) -> Vec<f64> {
-    let Halo {
-        before,
-        mut items,
-        after,
-    } = halo;
-    let n = items.len();
-    let mut prev = before.last().copied().unwrap_or(0.0);
-    for i in 0..n {
-        let cur = items[i];
-        let next = match items.get(i + 1) {
-            Some(&next) => next,
-            None => after.first().copied().unwrap_or(0.0),
-        };
-        items[i] = cur + R * (prev - 2.0 * cur + next);
-        prev = cur;
-    }
-    items
 }
 
 /// The rsmpi baseline on every rank: `(seconds of rank 0's steps, FNV hash of the field on

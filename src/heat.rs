@@ -1,0 +1,52 @@
+//! The 1-D heat equation (3-point Jacobi stencil) as a dataset step, shared by the `heat`
+//! example, the dataset tests and `blazer-dataset-bench`; and the same step serially, to
+//! check the distributed field bit for bit.
+
+use blazer::Halo;
+
+/// The diffusion number, dt * alpha / dx^2 (stable up to 0.5).
+pub const R: f64 = 0.25;
+
+/// One step of a partition with its two halo cells, in place: each cell's old value is kept
+/// in `prev` until its right neighbour has used it. Past an open border the field is 0.
+#[blazer::task]
+pub fn step(halo: Halo<f64>) -> Vec<f64> {
+    let Halo {
+        before,
+        mut items,
+        after,
+    } = halo;
+    let n = items.len();
+    let mut prev = before.last().copied().unwrap_or(0.0);
+    for i in 0..n {
+        let cur = items[i];
+        let next = match items.get(i + 1) {
+            Some(&next) => next,
+            None => after.first().copied().unwrap_or(0.0),
+        };
+        items[i] = cur + R * (prev - 2.0 * cur + next);
+        prev = cur;
+    }
+    items
+}
+
+/// The same step over a whole field in one process, periodic or with 0 past both ends:
+/// the same arithmetic in the same order.
+pub fn serial_step(field: &[f64], periodic: bool) -> Vec<f64> {
+    let n = field.len();
+    (0..n)
+        .map(|i| {
+            let prev = match i {
+                0 if periodic => field[n - 1],
+                0 => 0.0,
+                _ => field[i - 1],
+            };
+            let next = match i + 1 {
+                j if j == n && periodic => field[0],
+                j if j == n => 0.0,
+                j => field[j],
+            };
+            field[i] + R * (prev - 2.0 * field[i] + next)
+        })
+        .collect()
+}
