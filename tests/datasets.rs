@@ -203,3 +203,30 @@ fn a_resumed_run_takes_primitives_from_the_checkpoint_and_recomputes_datasets() 
     assert_eq!((runs[0].1, runs[1].1), (200, 100), "{runs:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A dataset made inside a task, or on another thread of the driver, is an error naming
+/// where datasets belong; nothing hangs and the job goes on.
+#[test]
+fn datasets_off_the_driver_thread_are_refused() {
+    for n in sizes_within_limit(&[2, 3]) {
+        let run = mpirun(n, &program(), &["misuse"]);
+        let lines = run.ok_lines();
+        let line = |p: &str| {
+            lines
+                .iter()
+                .find(|l| l.starts_with(p))
+                .unwrap_or_else(|| panic!("{p}: {run:#?}"))
+                .to_string()
+        };
+        assert!(
+            line("NESTED").contains("was called on rank ")
+                && line("NESTED").contains("datasets are made and used by the driver"),
+            "{run:#?}"
+        );
+        assert!(
+            line("THREAD").contains("another thread than the driver's main thread: datasets"),
+            "{run:#?}"
+        );
+        assert!(lines.contains(&"SAME after-misuse"), "{run:#?}");
+    }
+}

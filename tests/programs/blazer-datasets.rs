@@ -132,6 +132,7 @@ fn run(mode: &str) -> blazer::Result<()> {
         "failure" => failure(),
         "free" => free(),
         "stall" => stall(),
+        "misuse" => misuse(),
         "checkpointed" => checkpointed(),
         other => Err(blazer::Error::Usage(format!("unknown mode `{other}`"))),
     }
@@ -421,5 +422,28 @@ fn checkpointed() -> blazer::Result<()> {
     let mapped = blazer::map(blazer::task::<logged>(), 0..100u64)?;
     let total = Dataset::scatter(mapped).map::<logged>().reduce::<add>()?;
     println!("TOTAL {total:?}");
+    Ok(())
+}
+
+/// Makes a dataset inside a task: refused with an error, not a hang.
+#[blazer::task]
+fn nested(n: u64) -> String {
+    match Dataset::range(n).count() {
+        Ok(c) => format!("counted {c}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn misuse() -> blazer::Result<()> {
+    let inside: Vec<String> = blazer::map(blazer::task::<nested>(), vec![10u64])?;
+    println!("NESTED {}", inside[0]);
+    let off_thread = std::thread::spawn(|| match Dataset::range(10).count() {
+        Ok(c) => format!("counted {c}"),
+        Err(e) => e.to_string(),
+    })
+    .join()
+    .expect("thread");
+    println!("THREAD {off_thread}");
+    check("after-misuse", Dataset::range(10).count()?, 10);
     Ok(())
 }

@@ -143,6 +143,7 @@ impl<T> Clone for Dataset<T> {
 /// Sends `op` to every worker (its input for rank `r` from `input(r)`), then runs it on the
 /// driver's own partition; returns the driver's output. Nothing waits for the workers.
 fn issue(op: DataOp, mut input: impl FnMut(i32) -> Payload) -> Result<Payload> {
+    dispatch::on_driver_thread("Dataset")?;
     let own = input(0);
     dispatch::post(placed(&op, 1..world::size(), input))?;
     crate::dist::run::run(&op, own).map_err(Error::Task)
@@ -167,6 +168,7 @@ fn placed(
 /// Runs `op` on ranks `ranks` (rank 0 among them: here) and returns each one's output, in
 /// rank order.
 fn ask(op: DataOp, ranks: std::ops::Range<i32>) -> Result<Vec<Payload>> {
+    dispatch::on_driver_thread("Dataset")?;
     let remote = ranks.start.max(1)..ranks.end;
     let submitted = match remote.is_empty() {
         true => None,
@@ -505,6 +507,9 @@ impl<T: Element> Dataset<T> {
     /// most one). The items cross the driver's link once.
     pub fn scatter(items: Vec<T>) -> Dataset<T> {
         let id = new_id();
+        if let Err(e) = dispatch::on_driver_thread("Dataset") {
+            return Dataset::made(id, Err(e));
+        }
         let parts = world::size().max(1) as usize;
         let n = items.len();
         let mut rest = items;

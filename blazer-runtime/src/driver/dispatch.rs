@@ -55,6 +55,26 @@ fn off_driver_thread(primitive: &str) -> Option<Error> {
     })
 }
 
+/// An error unless this is the driver's thread (rank 0's main thread, or any thread of a
+/// world of one): `what` can only run there.
+pub(crate) fn on_driver_thread(what: &str) -> Result<()> {
+    if world::rank() != 0 {
+        return Err(Error::Usage(format!(
+            "`{what}` was called on rank {} (inside a task): datasets are made and used by the \
+             driver, rank 0, whose steps run on every rank's partition",
+            world::rank()
+        )));
+    }
+    match off_driver_thread(what) {
+        None => Ok(()),
+        Some(_) => Err(Error::Usage(format!(
+            "`{what}` was called from another thread than the driver's main thread: datasets \
+             live on the thread that runs the body of `#[blazer::main]`; hand this thread's \
+             data to it"
+        ))),
+    }
+}
+
 /// Runs `f` with the driver's work queue, or returns `None` when there is none (a world of
 /// one, or a worker running a nested primitive): then the caller runs the work inline.
 /// The borrow never spans user code: the queue only moves messages.
