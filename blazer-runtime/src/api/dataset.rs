@@ -882,3 +882,55 @@ impl Dataset<u64> {
 pub fn partitions_held() -> usize {
     Store::with(|s| s.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `x * x`, a task written by hand (the macros live in another crate).
+    #[derive(Debug, Clone, Copy)]
+    struct Square;
+    impl Task for Square {
+        type Input = u64;
+        type Output = u64;
+        type Head = ();
+        type Last = u64;
+        const ARITY: usize = 1;
+        const NAME: &'static str = "square";
+        const SIGNATURE: &'static str = "fn(u64) -> u64";
+        fn run(x: u64) -> std::result::Result<u64, String> {
+            Ok(x * x)
+        }
+    }
+
+    /// `a + b`.
+    #[derive(Debug, Clone, Copy)]
+    struct Add;
+    impl Task for Add {
+        type Input = (u64, u64);
+        type Output = u64;
+        type Head = u64;
+        type Last = u64;
+        const ARITY: usize = 2;
+        const NAME: &'static str = "add";
+        const SIGNATURE: &'static str = "fn(u64, u64) -> u64";
+        fn run((a, b): (u64, u64)) -> std::result::Result<u64, String> {
+            Ok(a + b)
+        }
+    }
+
+    /// A world of one that never started MPI (a unit test, a tool): every step runs here,
+    /// the shuffles and rebalances too, with nothing to exchange.
+    #[test]
+    fn every_step_runs_in_a_process_without_mpi() {
+        let squares = Dataset::range(10).map::<Square>();
+        assert_eq!(squares.reduce::<Add>().unwrap(), Some(285));
+        assert_eq!(squares.clone().rebalance().count().unwrap(), 10);
+        let pairs = Dataset::scatter(vec![(1u8, 2u64), (2, 5), (1, 3)]);
+        assert_eq!(
+            pairs.reduce_by_key::<Add>().collect().unwrap(),
+            vec![(1, 5), (2, 5)]
+        );
+        assert_eq!(squares.take(3).unwrap(), vec![0, 1, 4]);
+    }
+}

@@ -48,44 +48,80 @@ fn with_data<R>(f: impl FnOnce(&SimpleCommunicator) -> Result<R, String>) -> Res
 }
 
 /// Sends each `(rank, bytes)` and receives one message from each rank of `from`, in that
-/// order; returns what was received. A rank may send to itself.
+/// order; returns what was received. A rank may send to itself: those messages are handed
+/// over here, in order, without MPI (a world of one needs no communicator).
 pub(crate) fn exchange(sends: &[(i32, Vec<u8>)], from: &[i32]) -> Result<Vec<Vec<u8>>, String> {
-    with_data(|comm| {
-        let lengths: Vec<[u8; 8]> = sends
-            .iter()
-            .map(|(_, b)| (b.len() as u64).to_le_bytes())
-            .collect();
-        mpi::request::scope(|scope| {
-            let mut sending = Vec::new();
-            for ((to, bytes), length) in sends.iter().zip(&lengths) {
-                crate::wire::traffic::sent(comm.rank(), *to, 8 + bytes.len());
-                let to = comm.process_at_rank(*to);
-                sending.push(WaitGuard::from(to.immediate_send_with_tag(
-                    scope,
-                    &length[..],
-                    TAG_LENGTH,
-                )));
-                for chunk in bytes.chunks(CHUNK) {
-                    sending.push(WaitGuard::from(
-                        to.immediate_send_with_tag(scope, chunk, TAG_CHUNK),
-                    ));
-                }
+    let me = crate::world::rank();
+    let mut to_self: std::collections::VecDeque<&Vec<u8>> = sends
+        .iter()
+        .filter(|(to, _)| *to == me)
+        .map(|(_, b)| b)
+        .collect();
+    let remote: Vec<&(i32, Vec<u8>)> = sends.iter().filter(|(to, _)| *to != me).collect();
+    let remote_from: Vec<i32> = from.iter().copied().filter(|&r| r != me).collect();
+    let mut received = if remote.is_empty() && remote_from.is_empty() {
+        Vec::new()
+    } else {
+        with_data(|comm| send_and_receive(comm, &remote, &remote_from))?
+    }
+    .into_iter();
+    from.iter()
+        .map(|&r| {
+            if r == me {
+                to_self
+                    .pop_front()
+                    .cloned()
+                    .ok_or_else(|| "a message to itself that this rank did not send".to_string())
+            } else {
+                Ok(received.next().expect("one message per remote rank"))
             }
-            let limit = crate::config::config().worker_timeout;
-            let received = from
-                .iter()
-                .map(|&rank| receive(comm, rank, limit))
-                .collect::<Result<Vec<_>, _>>();
-            // A failed receive still waits for this rank's sends (the guards), which complete
-            // once their receivers take them or the job ends.
-            drop(sending);
-            received
         })
+        .collect()
+}
+
+/// [`exchange`] over MPI, every rank another.
+fn send_and_receive(
+    comm: &SimpleCommunicator,
+    sends: &[&(i32, Vec<u8>)],
+    from: &[i32],
+) -> Result<Vec<Vec<u8>>, String> {
+    let lengths: Vec<[u8; 8]> = sends
+        .iter()
+        .map(|(_, b)| (b.len() as u64).to_le_bytes())
+        .collect();
+    mpi::request::scope(|scope| {
+        let mut sending = Vec::new();
+        for ((to, bytes), length) in sends.iter().map(|s| (&s.0, &s.1)).zip(&lengths) {
+            crate::wire::traffic::sent(comm.rank(), *to, 8 + bytes.len());
+            let to = comm.process_at_rank(*to);
+            sending.push(WaitGuard::from(to.immediate_send_with_tag(
+                scope,
+                &length[..],
+                TAG_LENGTH,
+            )));
+            for chunk in bytes.chunks(CHUNK) {
+                sending.push(WaitGuard::from(
+                    to.immediate_send_with_tag(scope, chunk, TAG_CHUNK),
+                ));
+            }
+        }
+        let limit = crate::config::config().worker_timeout;
+        let received = from
+            .iter()
+            .map(|&rank| receive(comm, rank, limit))
+            .collect::<Result<Vec<_>, _>>();
+        // A failed receive still waits for this rank's sends (the guards), which complete
+        // once their receivers take them or the job ends.
+        drop(sending);
+        received
     })
 }
 
 /// This rank's `value` from every rank, in rank order.
 pub(crate) fn all_gather(value: u64) -> Result<Vec<u64>, String> {
+    if crate::world::size() <= 1 {
+        return Ok(vec![value]);
+    }
     with_data(|comm| {
         let mut all = vec![0u64; comm.size() as usize];
         mpi::collective::CommunicatorCollectives::all_gather_into(comm, &value, &mut all[..]);
