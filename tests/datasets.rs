@@ -137,34 +137,65 @@ fn dropped_datasets_free_their_partitions_on_every_rank() {
 }
 
 /// A rank that stops answering in the middle of a dataset step, with
-/// `BLAZER_WORKER_TIMEOUT`: the step fails naming the rank, the rank is declared lost and
-/// the job ends with `LOST`, within seconds.
+/// `BLAZER_WORKER_TIMEOUT`: the action fails, the rank is declared lost, the datasets are
+/// made again from their lineage on the ranks left (a scattered one from the driver's
+/// copy), and every result is the serial one; the job then ends with `LOST`, a lost rank
+/// being one that cannot be released, within seconds.
 #[test]
-fn a_rank_lost_in_a_step_is_named_and_ends_the_job() {
+fn a_rank_lost_in_a_step_has_its_partitions_made_again_on_the_others() {
     let Some(n) = common::size_between(3, 3) else {
         return;
     };
     let started = std::time::Instant::now();
-    let run = common::mpirun_env(n, &program(), &["stall"], &[("BLAZER_WORKER_TIMEOUT", "2")]);
+    let run = common::mpirun_env(
+        n,
+        &program(),
+        &["recover"],
+        &[("BLAZER_WORKER_TIMEOUT", "2")],
+    );
     run.assert_failed();
     assert!(started.elapsed().as_secs() < 40, "{run:#?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    for check in [
+        "recovered-reduce",
+        "recovered-partitions",
+        "recovered-collect",
+        "recovered-stencil",
+        "after-loss-new",
+    ] {
+        assert!(
+            lines.contains(&format!("SAME {check}").as_str()),
+            "{check}: {run:#?}"
+        );
+    }
     let last = n - 1;
-    assert!(
-        run.stdout
-            .contains("STALL ERR task `blazer_datasets::add` failed on rank 0")
-            && run
-                .stdout
-                .contains(&format!("no data from rank {last} within 2.0 s")),
-        "{run:#?}"
-    );
+    let survivors: Vec<usize> = (0..last).collect();
     assert!(
         run.stderr.contains(&format!("lost rank(s) {last} "))
+            && run.stderr.contains(&format!(
+                "made again from its lineage on rank(s) {survivors:?}"
+            ))
             && run.stderr.contains("ending the job (MPI_Abort)"),
         "{run:#?}"
     );
     assert_eq!(
         run.code,
         Some(i32::from(blazer::exit_code::LOST)),
+        "{run:#?}"
+    );
+}
+
+/// Without `BLAZER_RETRIES` or `BLAZER_WORKER_TIMEOUT`, a rank that dies in a dataset step
+/// ends the job, and the launcher names the rank.
+#[test]
+fn a_rank_killed_in_a_step_ends_the_job_naming_it() {
+    let Some(n) = common::size_between(2, 3) else {
+        return;
+    };
+    let run = mpirun(n, &program(), &["killed"]);
+    run.assert_failed();
+    assert!(
+        common::launcher_reports_signal(&run, n, n - 1, 9),
         "{run:#?}"
     );
 }

@@ -131,8 +131,9 @@ fn run(mode: &str) -> blazer::Result<()> {
         "rebalance" => rebalance(),
         "failure" => failure(),
         "free" => free(),
-        "stall" => stall(),
         "misuse" => misuse(),
+        "recover" => recover(),
+        "killed" => killed(),
         "checkpointed" => checkpointed(),
         other => Err(blazer::Error::Usage(format!("unknown mode `{other}`"))),
     }
@@ -390,15 +391,6 @@ fn freeze_on_last_rank(x: u64) -> u64 {
     x
 }
 
-fn stall() -> blazer::Result<()> {
-    let stalled = Dataset::range(1000 * blazer::size() as u64).map::<freeze_on_last_rank>();
-    match stalled.reduce::<add>() {
-        Ok(v) => println!("STALL OK {v:?}"),
-        Err(e) => println!("STALL ERR {e}"),
-    }
-    Ok(())
-}
-
 /// Appends a line to `BLAZER_DATASETS_LOG` each time it runs: how a test counts what a
 /// resumed run computed again.
 #[blazer::task]
@@ -445,5 +437,60 @@ fn misuse() -> blazer::Result<()> {
     .expect("thread");
     println!("THREAD {off_thread}");
     check("after-misuse", Dataset::range(10).count()?, 10);
+    Ok(())
+}
+
+/// With `BLAZER_WORKER_TIMEOUT`: the last rank stops inside a step; the action on the
+/// dataset fails, the rank is declared lost, the dataset is made again from its lineage on
+/// the ranks left, and the action's result is the serial one. Datasets made after the loss
+/// live on the ranks left.
+fn recover() -> blazer::Result<()> {
+    let n = 1000 * blazer::size() as u64;
+    let field: Vec<f64> = (0..4000).map(|i| ((i * 37) % 101) as f64).collect();
+    let kept = Dataset::scatter(field.clone());
+    let stalled = Dataset::range(n)
+        .map::<freeze_on_last_rank>()
+        .map::<square>();
+    let want: u64 = (0..n).map(|x| x * x).sum();
+    check("recovered-reduce", stalled.reduce::<add>()?, Some(want));
+    check(
+        "recovered-partitions",
+        stalled.partitions(),
+        blazer::size() as usize - 1,
+    );
+    check("recovered-collect", stalled.take(3)?, vec![0, 1, 4]);
+    // A scattered dataset made before the loss, made again from the driver's copy.
+    let mut serial = field.clone();
+    let mut dist = kept;
+    for _ in 0..5 {
+        serial = heat_serial(&serial, true);
+        dist = dist.map_overlap::<heat_step>(1, Border::Periodic);
+    }
+    let got = dist.collect()?;
+    check(
+        "recovered-stencil",
+        got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        serial.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+    );
+    check("after-loss-new", Dataset::range(100).count()?, 100);
+    Ok(())
+}
+
+/// Kills the process that runs it on the last rank (SIGKILL): a rank that dies.
+#[blazer::task]
+fn die_on_last_rank(x: u64) -> u64 {
+    if blazer::rank() == blazer::size() - 1 {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+    }
+    x
+}
+
+/// Without `BLAZER_RETRIES` or `BLAZER_WORKER_TIMEOUT`: a rank that dies in a step ends
+/// the job (MPI's default), and the launcher names it.
+fn killed() -> blazer::Result<()> {
+    let dead = Dataset::range(100 * blazer::size() as u64).map::<die_on_last_rank>();
+    println!("KILLED {:?}", dead.reduce::<add>());
     Ok(())
 }

@@ -19,12 +19,12 @@ use crate::driver::dispatch;
 use crate::driver::queue::Placement;
 use crate::error::{panic_message, Error, Result};
 use crate::task::Task;
-use crate::wire::data_op::{DataId, DataOp, Edge};
+use crate::wire::data_op::{DataId, DataOp, DataStep, Edge};
 use crate::wire::payload::Payload;
 use crate::wire::plan::{Batch, Plan};
 use crate::world;
 use serde::{Deserialize, Serialize};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};
 use std::marker::PhantomData;
@@ -72,12 +72,110 @@ pub enum Border {
 thread_local! {
     /// The next dataset ID (never reused within a run).
     static NEXT_ID: Cell<DataId> = const { Cell::new(1) };
+    /// The members as last read, and how many ranks were lost then.
+    static MEMBERS: RefCell<Option<(usize, Members)>> = const { RefCell::new(None) };
+}
+
+/// The ranks that hold a dataset's partitions, partition `i` on `ranks[i]` (rank 0
+/// first): every rank, or the ranks left after some were lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Members {
+    ranks: Rc<[i32]>,
+    /// Every rank of the world: partition `p` on rank `p`.
+    whole: bool,
+}
+
+impl Members {
+    /// The ranks not lost now.
+    fn now() -> Members {
+        let lost = dispatch::lost_ranks();
+        if let Some(m) = MEMBERS.with_borrow(|c| {
+            c.as_ref()
+                .filter(|(n, _)| *n == lost)
+                .map(|(_, m)| m.clone())
+        }) {
+            return m;
+        }
+        let ranks: Vec<i32> = dispatch::live_ranks();
+        let whole = ranks.len() == world::size().max(1) as usize;
+        let m = Members {
+            ranks: ranks.into(),
+            whole,
+        };
+        MEMBERS.set(Some((lost, m.clone())));
+        m
+    }
+
+    fn parts(&self) -> usize {
+        self.ranks.len()
+    }
+
+    /// `op` with the members it runs on, as it travels.
+    fn step(&self, op: DataOp) -> DataStep {
+        DataStep {
+            members: (!self.whole).then(|| self.ranks.to_vec()),
+            op,
+        }
+    }
+}
+
+/// Makes a source dataset under an ID on the given members.
+type MakeSource = Box<dyn Fn(DataId, &Members) -> Result<()>>;
+/// Makes the step from dataset `src` to `dst` (`consume`: take `src`'s partitions over).
+type MakeStep = Rc<dyn Fn(DataId, DataId, bool) -> DataOp>;
+
+/// How a dataset was made, kept (with `BLAZER_RETRIES` or `BLAZER_WORKER_TIMEOUT`) so that
+/// its partitions can be made again on the ranks left when one is lost.
+enum Lineage {
+    /// Makes the dataset under an ID on the given members.
+    Source(MakeSource),
+    /// A step from the dataset `parent` made: `make(src, dst, consume)`.
+    Step { parent: Rc<Lineage>, make: MakeStep },
+}
+
+impl std::fmt::Debug for Lineage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lineage::Source(_) => write!(f, "Source"),
+            Lineage::Step { parent, .. } => write!(f, "Step({parent:?})"),
+        }
+    }
+}
+
+/// Whether lineage is kept: a lost rank may leave the job going.
+fn recovering() -> bool {
+    let c = crate::config::config();
+    c.retries > 0 || c.worker_timeout.is_some()
+}
+
+/// Makes the dataset `lineage` describes again, on `members`; its new ID.
+fn replay(lineage: &Lineage, members: &Members) -> Result<DataId> {
+    match lineage {
+        Lineage::Source(make) => {
+            let id = new_id();
+            make(id, members)?;
+            Ok(id)
+        }
+        Lineage::Step { parent, make } => {
+            let src = replay(parent, members)?;
+            let dst = new_id();
+            match issue(make(src, dst, true), members, |_| Payload::default()) {
+                Ok(_) | Err(Error::Task(_)) => Ok(dst),
+                Err(e) => Err(e),
+            }
+        }
+    }
 }
 
 /// The driver's handle of one dataset: freeing its partitions when the last one drops.
 #[derive(Debug)]
 struct Handle {
-    id: DataId,
+    /// Its partitions' ID (a new one when they are made again after a loss).
+    id: Cell<DataId>,
+    /// The ranks that hold them.
+    members: RefCell<Members>,
+    /// How to make them again, when kept.
+    lineage: Option<Rc<Lineage>>,
     /// A step took the partitions over: nothing left to free.
     taken: Cell<bool>,
     /// The step that should have made the dataset could not be issued.
@@ -88,7 +186,9 @@ impl Drop for Handle {
     fn drop(&mut self) {
         if !self.taken.get() && self.broken.is_none() {
             // Best effort: a free that cannot be sent leaves memory, not a wrong result.
-            let _ = issue(DataOp::Free { ids: vec![self.id] }, |_| Payload::default());
+            let members = self.members.borrow().clone();
+            let ids = vec![self.id.get()];
+            let _ = issue(DataOp::Free { ids }, &members, |_| Payload::default());
         }
     }
 }
@@ -140,40 +240,52 @@ impl<T> Clone for Dataset<T> {
     }
 }
 
-/// Sends `op` to every worker (its input for rank `r` from `input(r)`), then runs it on the
-/// driver's own partition; returns the driver's output. Nothing waits for the workers.
-fn issue(op: DataOp, mut input: impl FnMut(i32) -> Payload) -> Result<Payload> {
+/// Sends `op` to every member but the driver (its input for partition `i` from
+/// `input(i)`), then runs it on the driver's own partition; returns the driver's output.
+/// Nothing waits for the workers.
+fn issue(
+    op: DataOp,
+    members: &Members,
+    mut input: impl FnMut(usize) -> Payload,
+) -> Result<Payload> {
     dispatch::on_driver_thread("Dataset")?;
+    let step = members.step(op);
     let own = input(0);
-    dispatch::post(placed(&op, 1..world::size(), input))?;
-    crate::dist::run::run(&op, own).map_err(Error::Task)
+    dispatch::post(placed(&step, members, 1..members.parts(), input))?;
+    crate::dist::run::run(&step, own).map_err(Error::Task)
 }
 
-/// One batch of `op` for each rank of `ranks`.
+/// One batch of `step` for each partition of `parts`, on its member.
 fn placed(
-    op: &DataOp,
-    ranks: std::ops::Range<i32>,
-    mut input: impl FnMut(i32) -> Payload,
+    step: &DataStep,
+    members: &Members,
+    parts: std::ops::Range<usize>,
+    mut input: impl FnMut(usize) -> Payload,
 ) -> Vec<(Placement, Batch)> {
-    // Each batch fills its own slot of the call: the first worker's slot 0, and so on.
-    ranks
+    // Each batch fills its own slot of the call: the first one's slot 0, and so on.
+    parts
         .enumerate()
-        .map(|(slot, r)| {
-            let plan = Plan::Data(Box::new(op.clone()));
-            (Placement::Rank(r), Batch::map(slot, plan, vec![input(r)]))
+        .map(|(slot, i)| {
+            let plan = Plan::Data(Box::new(step.clone()));
+            let rank = members.ranks[i];
+            (
+                Placement::Rank(rank),
+                Batch::map(slot, plan, vec![input(i)]),
+            )
         })
         .collect()
 }
 
-/// Runs `op` on ranks `ranks` (rank 0 among them: here) and returns each one's output, in
-/// rank order.
-fn ask(op: DataOp, ranks: std::ops::Range<i32>) -> Result<Vec<Payload>> {
+/// Runs `op` on partitions `parts` (partition 0 among them: here) and returns each one's
+/// output, in partition order.
+fn ask(op: DataOp, members: &Members, parts: std::ops::Range<usize>) -> Result<Vec<Payload>> {
     dispatch::on_driver_thread("Dataset")?;
-    let remote = ranks.start.max(1)..ranks.end;
+    let step = members.step(op);
+    let remote = parts.start.max(1)..parts.end;
     let submitted = match remote.is_empty() {
         true => None,
         false => {
-            let batches = placed(&op, remote.clone(), |_| Payload::default());
+            let batches = placed(&step, members, remote, |_| Payload::default());
             match dispatch::submit("dataset", batches.len(), batches)? {
                 dispatch::Submitted::Remote(call) => Some(call),
                 dispatch::Submitted::Inline(_) => None,
@@ -181,8 +293,8 @@ fn ask(op: DataOp, ranks: std::ops::Range<i32>) -> Result<Vec<Payload>> {
         }
     };
     let mut out = Vec::new();
-    if ranks.start == 0 {
-        out.push(crate::dist::run::run(&op, Payload::default()).map_err(Error::Task)?);
+    if parts.start == 0 {
+        out.push(crate::dist::run::run(&step, Payload::default()).map_err(Error::Task)?);
     }
     if let Some(call) = submitted {
         out.extend(dispatch::first_ok(dispatch::wait(call)?)?);
@@ -486,7 +598,12 @@ where
 // ---- The driver's API. ----
 
 impl<T: Element> Dataset<T> {
-    fn made(id: DataId, issued: Result<Payload>) -> Dataset<T> {
+    fn made(
+        id: DataId,
+        members: Members,
+        lineage: Option<Rc<Lineage>>,
+        issued: Result<Payload>,
+    ) -> Dataset<T> {
         // A step that could not be issued at all (no rank ran it) breaks the dataset; a
         // step that failed here left a failed partition, which the next action reports.
         let broken = match issued {
@@ -495,7 +612,9 @@ impl<T: Element> Dataset<T> {
         };
         Dataset {
             handle: Rc::new(Handle {
-                id,
+                id: Cell::new(id),
+                members: RefCell::new(members),
+                lineage,
                 taken: Cell::new(false),
                 broken,
             }),
@@ -503,44 +622,28 @@ impl<T: Element> Dataset<T> {
         }
     }
 
-    /// A dataset of `items`, cut in order into one partition per rank (lengths differ by at
-    /// most one). The items cross the driver's link once.
-    pub fn scatter(items: Vec<T>) -> Dataset<T> {
+    /// A dataset that `make` makes under an ID on the members now; `make` is kept as its
+    /// lineage when a lost rank may leave the job going.
+    fn from_source(make: impl Fn(DataId, &Members) -> Result<()> + 'static) -> Dataset<T> {
         let id = new_id();
-        if let Err(e) = dispatch::on_driver_thread("Dataset") {
-            return Dataset::made(id, Err(e));
+        let members = Members::now();
+        let issued = dispatch::on_driver_thread("Dataset")
+            .and_then(|()| make(id, &members))
+            .map(|()| Payload::default());
+        let lineage = recovering().then(|| Rc::new(Lineage::Source(Box::new(make))));
+        Dataset::made(id, members, lineage, issued)
+    }
+
+    /// A dataset of `items`, cut in order into one partition per rank (lengths differ by at
+    /// most one). The items cross the driver's link once. With `BLAZER_RETRIES` or
+    /// `BLAZER_WORKER_TIMEOUT` the driver keeps a copy, to make the partitions again if a
+    /// rank is lost.
+    pub fn scatter(items: Vec<T>) -> Dataset<T> {
+        if recovering() {
+            return Dataset::from_source(move |id, m| put_chunks(id, items.clone(), m));
         }
-        let parts = world::size().max(1) as usize;
-        let n = items.len();
-        let mut rest = items;
-        let mut chunks: Vec<Vec<T>> = Vec::with_capacity(parts);
-        for p in (0..parts).rev() {
-            chunks.push(rest.split_off(share_start(p, parts, n)));
-        }
-        chunks.reverse();
-        let mut chunks = chunks.into_iter();
-        let own = chunks.next().unwrap_or_default();
-        let mut encoded = Vec::with_capacity(parts.saturating_sub(1));
-        let mut failed = None;
-        for chunk in chunks {
-            match postcard::to_allocvec(&chunk) {
-                Ok(bytes) => encoded.push(Payload::from(bytes)),
-                Err(e) => failed = Some(Error::Encode(e.to_string())),
-            }
-        }
-        if let Some(e) = failed {
-            return Dataset::made(id, Err(e));
-        }
-        Store::with(|s| s.put(id, Partition::Typed(boxed(own))));
-        let op = DataOp::Put {
-            dst: id,
-            kernel: decoder::<T>().reference(),
-        };
-        let mut encoded = encoded.into_iter();
-        let posted = dispatch::post(placed(&op, 1..world::size(), |_| {
-            encoded.next().unwrap_or_default()
-        }));
-        Dataset::made(id, posted.map(|()| Payload::default()))
+        let items = RefCell::new(Some(items));
+        Dataset::from_source(move |id, m| put_chunks(id, items.take().unwrap_or_default(), m))
     }
 
     /// A dataset of `task(i)` for `i` in `0..n`, each rank computing its own partition's
@@ -550,13 +653,7 @@ impl<T: Element> Dataset<T> {
         F: Task<Input = u64, Output = T>,
     {
         let kernel = const { &Kernel::new::<T>(F::NAME, Body::Generate(generate_body::<F>)) };
-        let id = new_id();
-        let op = DataOp::Generate {
-            dst: id,
-            kernel: kernel.reference(),
-            total: n,
-        };
-        Dataset::made(id, issue(op, |_| Payload::default()))
+        Dataset::from_source(move |id, m| generate_on(kernel, id, n, m))
     }
 
     /// The results of `map(task, items)`, kept where they were computed: the items are
@@ -576,17 +673,97 @@ impl<T: Element> Dataset<T> {
         if consume {
             self.handle.taken.set(true);
         }
-        (self.handle.id, consume, self.handle.broken.clone())
+        (self.handle.id.get(), consume, self.handle.broken.clone())
     }
 
-    /// Issues a step that makes a new dataset from this one.
-    fn step<U: Element>(self, make: impl FnOnce(DataId, DataId, bool) -> DataOp) -> Dataset<U> {
-        let (src, consume, broken) = self.source();
-        let id = new_id();
-        if let Some(e) = broken {
-            return Dataset::<U>::made(id, Err(e));
+    /// The ranks that hold the partitions.
+    fn members(&self) -> Members {
+        self.handle.members.borrow().clone()
+    }
+
+    /// Makes the partitions again on the members now if a rank was lost since they were
+    /// made (with lineage kept), or says that it cannot.
+    fn current(&self) -> Result<()> {
+        if self.handle.broken.is_some() || *self.handle.members.borrow() == Members::now() {
+            return Ok(());
         }
-        Dataset::made(id, issue(make(src, id, consume), |_| Payload::default()))
+        self.rebuild()
+    }
+
+    /// Makes the partitions again from the lineage on the ranks left.
+    fn rebuild(&self) -> Result<()> {
+        let lineage = self.handle.lineage.clone().ok_or_else(|| {
+            Error::Usage(
+                "a rank that held a partition of this dataset was lost; datasets are made again \
+                 on the other ranks only with BLAZER_RETRIES or BLAZER_WORKER_TIMEOUT set"
+                    .into(),
+            )
+        })?;
+        let members = Members::now();
+        let id = replay(&lineage, &members)?;
+        let old = self.handle.id.replace(id);
+        self.handle.members.replace(members.clone());
+        // The ranks left free what they held of the old partitions.
+        let _ = issue(DataOp::Free { ids: vec![old] }, &members, |_| {
+            Payload::default()
+        });
+        eprintln!(
+            "blazer: dataset {old} made again from its lineage on rank(s) {:?} (a rank was lost): \
+             dataset {id}",
+            members.ranks
+        );
+        Ok(())
+    }
+
+    /// Runs an action; when it fails and a rank turns out lost (once the driver has heard
+    /// from every rank), makes the partitions again from their lineage and runs it again.
+    fn acting<R>(&self, act: impl Fn(&Self) -> Result<R>) -> Result<R> {
+        self.current()?;
+        let mut again = 0;
+        loop {
+            match act(self) {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    if self.handle.lineage.is_none() || again >= world::size() {
+                        return Err(e);
+                    }
+                    // The steps out finish or fail: a rank silent past the time-out is
+                    // declared lost meanwhile.
+                    let _ = dispatch::settle_posted();
+                    if *self.handle.members.borrow() == Members::now() {
+                        return Err(e);
+                    }
+                    self.rebuild()?;
+                    again += 1;
+                }
+            }
+        }
+    }
+
+    /// Issues a step that makes a new dataset from this one (kept in the new one's lineage
+    /// when this one has one).
+    fn step<U: Element>(
+        self,
+        make: impl Fn(DataId, DataId, bool) -> DataOp + 'static,
+    ) -> Dataset<U> {
+        let id = new_id();
+        if let Err(e) = self.current() {
+            return Dataset::<U>::made(id, self.members(), None, Err(e));
+        }
+        let members = self.members();
+        let parent = self.handle.lineage.clone();
+        let (src, consume, broken) = self.source();
+        if let Some(e) = broken {
+            return Dataset::<U>::made(id, members, None, Err(e));
+        }
+        let issued = issue(make(src, id, consume), &members, |_| Payload::default());
+        let lineage = parent.map(|parent| {
+            Rc::new(Lineage::Step {
+                parent,
+                make: Rc::new(make),
+            })
+        });
+        Dataset::made(id, members, lineage, issued)
     }
 
     /// `task` on every item, where the items are.
@@ -596,7 +773,7 @@ impl<T: Element> Dataset<T> {
         F::Output: Element,
     {
         let kernel = const { &Kernel::new::<T>(F::NAME, Body::Transform(map_body::<F>)) };
-        self.step(|src, dst, consume| DataOp::Transform {
+        self.step(move |src, dst, consume| DataOp::Transform {
             src,
             dst,
             consume,
@@ -610,7 +787,7 @@ impl<T: Element> Dataset<T> {
         F: Task<Input = T, Output = bool>,
     {
         let kernel = const { &Kernel::new::<T>(F::NAME, Body::Transform(filter_body::<F>)) };
-        self.step(|src, dst, consume| DataOp::Transform {
+        self.step(move |src, dst, consume| DataOp::Transform {
             src,
             dst,
             consume,
@@ -632,7 +809,7 @@ impl<T: Element> Dataset<T> {
                 Body::Transform(flat_map_body::<F, <F::Output as IntoIterator>::Item>),
             )
         };
-        self.step(|src, dst, consume| DataOp::Transform {
+        self.step(move |src, dst, consume| DataOp::Transform {
             src,
             dst,
             consume,
@@ -647,7 +824,7 @@ impl<T: Element> Dataset<T> {
         F::Output: Items,
     {
         let kernel = const { &Kernel::new::<T>(F::NAME, Body::Transform(partition_body::<F, T>)) };
-        self.step(|src, dst, consume| DataOp::Transform {
+        self.step(move |src, dst, consume| DataOp::Transform {
             src,
             dst,
             consume,
@@ -668,7 +845,7 @@ impl<T: Element> Dataset<T> {
             Border::Periodic => Edge::Periodic,
             Border::Open => Edge::Open,
         };
-        self.step(|src, dst, consume| DataOp::Window {
+        self.step(move |src, dst, consume| DataOp::Window {
             src,
             dst,
             consume,
@@ -682,7 +859,7 @@ impl<T: Element> Dataset<T> {
     /// differ by at most one.
     pub fn rebalance(self) -> Dataset<T> {
         let kernel = decoder::<T>().reference();
-        self.step(|src, dst, consume| DataOp::Rebalance {
+        self.step(move |src, dst, consume| DataOp::Rebalance {
             src,
             dst,
             consume,
@@ -694,7 +871,7 @@ impl<T: Element> Dataset<T> {
     fn usable(&self) -> Result<DataId> {
         match &self.handle.broken {
             Some(e) => Err(e.clone()),
-            None => Ok(self.handle.id),
+            None => Ok(self.handle.id.get()),
         }
     }
 
@@ -709,7 +886,7 @@ impl<T: Element> Dataset<T> {
             kernel: kernel.map(Kernel::reference),
             zero,
         };
-        let out = issue(op, |_| Payload::default())?;
+        let out = issue(op, &self.members(), |_| Payload::default())?;
         let value: Option<serde_bytes::ByteBuf> = out.decode()?;
         value
             .map(|v| {
@@ -723,7 +900,7 @@ impl<T: Element> Dataset<T> {
 
     /// How many items, counted where they are and summed up a tree of the ranks.
     pub fn count(&self) -> Result<u64> {
-        Ok(self.fold_op::<u64>(None, Vec::new())?.unwrap_or(0))
+        self.acting(|d| Ok(d.fold_op::<u64>(None, Vec::new())?.unwrap_or(0)))
     }
 
     /// The items combined by `task` in order, each partition on its rank and the results
@@ -741,7 +918,7 @@ impl<T: Element> Dataset<T> {
                 },
             )
         };
-        self.fold_op(Some(kernel), Vec::new())
+        self.acting(|d| d.fold_op(Some(kernel), Vec::new()))
     }
 
     /// Each partition folded by `step` from `zero`, in order, and the partitions' results
@@ -762,22 +939,25 @@ impl<T: Element> Dataset<T> {
             )
         };
         let zero = postcard::to_allocvec(&zero).map_err(|e| Error::Encode(e.to_string()))?;
-        self.fold_op::<S::Output>(Some(kernel), zero)?
-            .ok_or_else(|| Error::Usage("a fold without a result".into()))
+        self.acting(|d| {
+            d.fold_op::<S::Output>(Some(kernel), zero.clone())?
+                .ok_or_else(|| Error::Usage("a fold without a result".into()))
+        })
     }
 
-    /// Reads partitions `ranks`, at most `limit` items of each.
-    fn read(&self, ranks: std::ops::Range<i32>, limit: Option<u64>) -> Result<Vec<T>> {
+    /// Reads partitions `parts`, at most `limit` items of each.
+    fn read(&self, parts: std::ops::Range<usize>, limit: Option<u64>) -> Result<Vec<T>> {
         let op = DataOp::Read {
             src: self.usable()?,
             kernel: decoder::<T>().reference(),
             limit,
         };
+        let members = self.members();
         let mut items = Vec::new();
-        for (i, bytes) in ask(op, ranks.clone())?.into_iter().enumerate() {
+        for (i, bytes) in ask(op, &members, parts.clone())?.into_iter().enumerate() {
             let part: Vec<T> =
                 postcard::from_bytes(&bytes.to_vec()).map_err(|e| Error::Decode {
-                    rank: ranks.start + i as i32,
+                    rank: members.ranks[parts.start + i],
                     message: e.to_string(),
                 })?;
             items.extend(part);
@@ -787,29 +967,72 @@ impl<T: Element> Dataset<T> {
 
     /// Every item, in order, on the driver.
     pub fn collect(&self) -> Result<Vec<T>> {
-        self.read(0..world::size().max(1), None)
+        self.acting(|d| d.read(0..d.partitions(), None))
     }
 
     /// The first `n` items, in order: the driver reads partitions from the first on, one
     /// more partition each round than the round before, until it has `n`.
     pub fn take(&self, n: usize) -> Result<Vec<T>> {
-        let parts = world::size().max(1);
-        let mut items = Vec::new();
-        let (mut next, mut width) = (0, 1);
-        while items.len() < n && next < parts {
-            let end = (next + width).min(parts);
-            let want = (n - items.len()) as u64;
-            items.extend(self.read(next..end, Some(want))?);
-            next = end;
-            width *= 2;
-        }
-        items.truncate(n);
-        Ok(items)
+        self.acting(|d| {
+            let parts = d.partitions();
+            let mut items = Vec::new();
+            let (mut next, mut width) = (0, 1);
+            while items.len() < n && next < parts {
+                let end = (next + width).min(parts);
+                let want = (n - items.len()) as u64;
+                items.extend(d.read(next..end, Some(want))?);
+                next = end;
+                width *= 2;
+            }
+            items.truncate(n);
+            Ok(items)
+        })
     }
 
-    /// How many partitions (one per rank).
+    /// How many partitions: one per rank (per rank left, after a rank was lost).
     pub fn partitions(&self) -> usize {
-        world::size().max(1) as usize
+        self.handle.members.borrow().parts()
+    }
+}
+
+/// Cuts `items` in order into one chunk per member: the driver's own filed here, the
+/// others sent encoded.
+fn put_chunks<T: Element>(id: DataId, items: Vec<T>, members: &Members) -> Result<()> {
+    let parts = members.parts();
+    let n = items.len();
+    let mut rest = items;
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(parts);
+    for p in (0..parts).rev() {
+        chunks.push(rest.split_off(share_start(p, parts, n)));
+    }
+    chunks.reverse();
+    let mut chunks = chunks.into_iter();
+    let own = chunks.next().unwrap_or_default();
+    let encoded = chunks
+        .map(|chunk| postcard::to_allocvec(&chunk).map(Payload::from))
+        .collect::<std::result::Result<Vec<Payload>, _>>()
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    Store::with(|s| s.put(id, Partition::Typed(boxed(own))));
+    let step = members.step(DataOp::Put {
+        dst: id,
+        kernel: decoder::<T>().reference(),
+    });
+    let mut encoded = encoded.into_iter();
+    dispatch::post(placed(&step, members, 1..parts, |_| {
+        encoded.next().unwrap_or_default()
+    }))
+}
+
+/// Makes dataset `id` on `members` with a generating kernel over `0..n`.
+fn generate_on(kernel: &'static Kernel, id: DataId, n: u64, members: &Members) -> Result<()> {
+    let op = DataOp::Generate {
+        dst: id,
+        kernel: kernel.reference(),
+        total: n,
+    };
+    match issue(op, members, |_| Payload::default()) {
+        Ok(_) | Err(Error::Task(_)) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -831,7 +1054,7 @@ where
                 },
             )
         };
-        self.step(|src, dst, consume| DataOp::Shuffle {
+        self.step(move |src, dst, consume| DataOp::Shuffle {
             src,
             dst,
             consume,
@@ -854,7 +1077,7 @@ where
                 },
             )
         };
-        self.step(|src, dst, consume| DataOp::Shuffle {
+        self.step(move |src, dst, consume| DataOp::Shuffle {
             src,
             dst,
             consume,
@@ -867,13 +1090,7 @@ impl Dataset<u64> {
     /// The numbers `0..n`, each rank making its own partition's range.
     pub fn range(n: u64) -> Dataset<u64> {
         let kernel = const { &Kernel::new::<u64>("range", Body::Generate(range_body)) };
-        let id = new_id();
-        let op = DataOp::Generate {
-            dst: id,
-            kernel: kernel.reference(),
-            total: n,
-        };
-        Dataset::made(id, issue(op, |_| Payload::default()))
+        Dataset::from_source(move |id, m| generate_on(kernel, id, n, m))
     }
 }
 

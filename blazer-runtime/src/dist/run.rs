@@ -7,42 +7,104 @@ use crate::dist::exchange::{all_gather, exchange};
 use crate::dist::kernel::{Body, Kernel, Made, Split, WindowFn};
 use crate::dist::part::{concat_encoded, encoded_len, share_start, Input, Part, Partition, Store};
 use crate::error::TaskFailure;
-use crate::wire::data_op::{DataId, DataOp, Edge, KernelRef};
+use crate::wire::data_op::{DataId, DataOp, DataStep, Edge, KernelRef};
 use crate::wire::payload::Payload;
 use crate::world;
 
-/// Where this rank stands: its partition's index and how many there are.
+/// Where this rank stands: its partition's index and how many there are, and which rank
+/// holds each partition (`members`; `None`: partition `p` on rank `p`).
 #[derive(Debug, Clone, Copy)]
-struct Here {
+struct Here<'a> {
+    /// This rank's partition.
     rank: i32,
     parts: i32,
+    members: Option<&'a [i32]>,
 }
 
-impl Here {
-    fn now() -> Here {
-        Here {
-            rank: world::rank(),
-            parts: world::size().max(1),
-        }
+impl<'a> Here<'a> {
+    fn of(members: Option<&'a [i32]>) -> Result<Here<'a>, TaskFailure> {
+        let me = world::rank();
+        let (rank, parts) = match members {
+            None => (me, world::size().max(1)),
+            Some(m) => match m.iter().position(|&r| r == me) {
+                Some(i) => (i as i32, m.len() as i32),
+                None => {
+                    return Err(TaskFailure {
+                        task: "?".into(),
+                        rank: me,
+                        host: world::host(),
+                        message: format!("a dataset step for ranks {m:?}, sent to rank {me}"),
+                    })
+                }
+            },
+        };
+        Ok(Here {
+            rank,
+            parts,
+            members,
+        })
+    }
+
+    /// The rank that holds partition `q`.
+    fn rank_of(self, q: i32) -> i32 {
+        self.members.map_or(q, |m| m[q as usize])
     }
 
     /// A failure of this rank's partition in the step running `task`.
     fn failure(self, task: &str, message: impl std::fmt::Display) -> TaskFailure {
         TaskFailure {
             task: task.to_string(),
-            rank: self.rank,
+            rank: world::rank(),
             host: world::host(),
             message: format!("partition {} of {}: {message}", self.rank, self.parts),
         }
+    }
+
+    /// [`exchange`] with partitions named by index.
+    fn exchange(self, sends: &[(i32, Vec<u8>)], from: &[i32]) -> Result<Vec<Vec<u8>>, String> {
+        if self.members.is_none() {
+            return exchange(sends, from);
+        }
+        let sends: Vec<(i32, Vec<u8>)> = sends
+            .iter()
+            .map(|(q, b)| (self.rank_of(*q), b.clone()))
+            .collect();
+        let from: Vec<i32> = from.iter().map(|&q| self.rank_of(q)).collect();
+        exchange(&sends, &from)
+    }
+
+    /// Every partition's `value`, in partition order: one collective over every rank, or
+    /// one message to and from each other member when some ranks hold none.
+    fn all_gather(self, value: u64) -> Result<Vec<u64>, String> {
+        if self.members.is_none() {
+            return all_gather(value);
+        }
+        let others: Vec<i32> = (0..self.parts).filter(|&q| q != self.rank).collect();
+        let sends: Vec<(i32, Vec<u8>)> = others
+            .iter()
+            .map(|&q| (q, value.to_le_bytes().to_vec()))
+            .collect();
+        let mut got = self.exchange(&sends, &others)?.into_iter();
+        (0..self.parts)
+            .map(|q| {
+                if q == self.rank {
+                    return Ok(value);
+                }
+                let bytes = got.next().unwrap_or_default();
+                <[u8; 8]>::try_from(bytes.as_slice())
+                    .map(u64::from_le_bytes)
+                    .map_err(|_| format!("a malformed length from partition {q}"))
+            })
+            .collect()
     }
 }
 
 /// Runs `op` here; `input` is this rank's share of a `Put`. The output: what the driver
 /// reads of this rank (a read's items, the fold's result on rank 0), or the partition's
 /// length for a step that makes a dataset.
-pub(crate) fn run(op: &DataOp, input: Payload) -> Result<Payload, TaskFailure> {
-    let here = Here::now();
-    match op {
+pub(crate) fn run(step: &DataStep, input: Payload) -> Result<Payload, TaskFailure> {
+    let here = Here::of(step.members.as_deref())?;
+    match &step.op {
         DataOp::Put { dst, kernel } => {
             let kernel = resolve(here, *kernel)?;
             let bytes = input.to_vec();
@@ -156,7 +218,12 @@ fn file(
     Store::with(|s| s.put(dst, part));
     answer.map_err(|_| match Store::with(|s| s.get_mut(dst).map(failure_of)) {
         Some(Some(f)) => f,
-        _ => Here::now().failure("?", "the partition's length does not encode"),
+        _ => TaskFailure {
+            task: "?".into(),
+            rank: world::rank(),
+            host: world::host(),
+            message: "the partition's length does not encode".into(),
+        },
     })
 }
 
@@ -247,7 +314,7 @@ fn window(
     edge: Edge,
     step: WindowFn,
 ) -> Result<Box<dyn Part>, TaskFailure> {
-    let Here { rank, parts } = here;
+    let Here { rank, parts, .. } = here;
     let source = typed_source(here, kernel, src);
     // The first and last `halo` items, for the neighbours.
     let edges = source.as_ref().map_err(Clone::clone).and_then(|part| {
@@ -290,7 +357,8 @@ fn window(
             sends.push((r, piece(last)));
         }
         let from: Vec<i32> = right.into_iter().chain(left).collect();
-        let mut got = exchange(&sends, &from)
+        let mut got = here
+            .exchange(&sends, &from)
             .map_err(|e| here.failure(kernel.task, e))?
             .into_iter();
         let mut next = |neighbour: Option<i32>| match neighbour {
@@ -335,7 +403,7 @@ fn shuffle(
     split: Split,
     merge: fn(Vec<Vec<u8>>) -> Made,
 ) -> Result<Box<dyn Part>, TaskFailure> {
-    let Here { rank, parts } = here;
+    let Here { rank, parts, .. } = here;
     let pieces = with_source(here, kernel, src, consume, |input| {
         split(input, parts as usize).map_err(|e| here.failure(kernel.task, e))
     });
@@ -356,7 +424,9 @@ fn shuffle(
             (Err(f), sends)
         }
     };
-    let received = exchange(&sends, &others).map_err(|e| here.failure(kernel.task, e))?;
+    let received = here
+        .exchange(&sends, &others)
+        .map_err(|e| here.failure(kernel.task, e))?;
     let own = own?;
     let mut all = Vec::with_capacity(parts as usize);
     let mut received = others.iter().zip(received);
@@ -379,11 +449,13 @@ fn rebalance(
     src: DataId,
     consume: bool,
 ) -> Result<(Partition, usize), TaskFailure> {
-    let Here { rank, parts } = here;
+    let Here { rank, parts, .. } = here;
     let source = typed_source(here, kernel, src);
     // u64::MAX: this partition failed, and every rank learns it from the same gather.
     let mine = source.as_ref().map_or(u64::MAX, |p| p.len() as u64);
-    let lens = all_gather(mine).map_err(|e| here.failure(kernel.task, e))?;
+    let lens = here
+        .all_gather(mine)
+        .map_err(|e| here.failure(kernel.task, e))?;
     if let Some(q) = lens.iter().position(|&n| n == u64::MAX) {
         if let Ok(part) = source {
             Store::with(|s| s.put(src, Partition::Typed(part)));
@@ -429,7 +501,9 @@ fn rebalance(
             o.start < o.end
         })
         .collect();
-    let received = exchange(&sends, &from).map_err(|e| here.failure(kernel.task, e))?;
+    let received = here
+        .exchange(&sends, &from)
+        .map_err(|e| here.failure(kernel.task, e))?;
     if !consume {
         Store::with(|s| s.put(src, Partition::Typed(part)));
     }
@@ -473,7 +547,7 @@ fn fold(
     kernel: Option<KernelRef>,
     zero: &[u8],
 ) -> Result<Payload, TaskFailure> {
-    let Here { rank, parts } = here;
+    let Here { rank, parts, .. } = here;
     let kernel = kernel.map(|k| resolve(here, k)).transpose()?;
     let task = kernel.map_or("count", |k| k.task);
     let mut acc: Folded = match kernel {
@@ -507,12 +581,14 @@ fn fold(
     let mut step = 1i32;
     while step < parts {
         if rank & step != 0 {
-            exchange(&[(rank - step, encode_folded(&acc))], &[])
+            here.exchange(&[(rank - step, encode_folded(&acc))], &[])
                 .map_err(|e| here.failure(task, e))?;
             return Ok(Payload::default());
         }
         if rank + step < parts {
-            let got = exchange(&[], &[rank + step]).map_err(|e| here.failure(task, e))?;
+            let got = here
+                .exchange(&[], &[rank + step])
+                .map_err(|e| here.failure(task, e))?;
             let theirs = decode_folded(here, rank + step, &got[0]);
             acc = match (acc, theirs) {
                 (Err(f), _) | (Ok(_), Err(f)) => Err(f),
@@ -529,9 +605,12 @@ fn fold(
 fn part_len(part: &mut Partition) -> Result<usize, TaskFailure> {
     match part {
         Partition::Typed(p) => Ok(p.len()),
-        Partition::Encoded(bytes) => {
-            encoded_len(bytes).map_err(|e| Here::now().failure("count", e))
-        }
+        Partition::Encoded(bytes) => encoded_len(bytes).map_err(|e| TaskFailure {
+            task: "count".into(),
+            rank: world::rank(),
+            host: world::host(),
+            message: e,
+        }),
         Partition::Failed(f) => Err(f.clone()),
     }
 }

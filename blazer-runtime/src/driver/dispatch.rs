@@ -229,6 +229,27 @@ pub(crate) fn wait(call: SubmissionId) -> Result<Vec<Slot>> {
     on_queue(|q| q.wait(call))
 }
 
+/// Waits until every posted call has finished (its batches answered, or failed with their
+/// lost rank): how the driver learns that a rank was lost during a dataset step.
+pub(crate) fn settle_posted() -> Result<()> {
+    reap_posted();
+    while !POSTED.with_borrow(Vec::is_empty) {
+        advance()?;
+        reap_posted();
+    }
+    Ok(())
+}
+
+/// How many worker ranks were lost so far.
+pub(crate) fn lost_ranks() -> usize {
+    with_queue(|q| q.workers() - q.live_workers()).unwrap_or(0)
+}
+
+/// Rank 0 and every worker rank not lost, in rank order.
+pub(crate) fn live_ranks() -> Vec<i32> {
+    with_queue(|q| q.live_ranks()).unwrap_or_else(|| (0..world::size().max(1)).collect())
+}
+
 /// Drops the answers of the posted calls that finished.
 fn reap_posted() {
     let posted = POSTED.take();

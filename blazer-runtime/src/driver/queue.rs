@@ -185,6 +185,18 @@ impl WorkQueue {
         self.live
     }
 
+    /// Rank 0 and every worker rank not lost, in rank order.
+    pub(crate) fn live_ranks(&self) -> Vec<i32> {
+        std::iter::once(0)
+            .chain(
+                self.workers
+                    .iter()
+                    .filter(|(_, w)| !w.lost)
+                    .map(|(i, _)| i.rank()),
+            )
+            .collect()
+    }
+
     /// Batches sent so far.
     pub(crate) fn batches_sent(&self) -> u64 {
         self.sent

@@ -24,6 +24,16 @@ pub(crate) enum Edge {
     Open,
 }
 
+/// A [`DataOp`] and the ranks that hold the dataset's partitions: partition `i` on rank
+/// `members[i]`. `None`: every rank, partition `p` on rank `p` (no rank was lost).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DataStep {
+    /// The ranks of the partitions, in partition order (rank 0 first), when not every rank.
+    pub(crate) members: Option<Vec<i32>>,
+    /// The step.
+    pub(crate) op: DataOp,
+}
+
 /// One step on every rank's partition. `consume`: the driver held the last handle of `src`,
 /// so the step takes the partition over instead of copying it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

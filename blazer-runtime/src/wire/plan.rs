@@ -9,7 +9,7 @@
 
 use crate::error::TaskFailure;
 use crate::task::TaskId;
-use crate::wire::data_op::DataOp;
+use crate::wire::data_op::DataStep;
 use crate::wire::payload::Payload;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -73,7 +73,7 @@ pub(crate) enum Plan {
     Each(#[serde(deserialize_with = "nested")] Vec<Plan>),
     /// A dataset step on this rank's partitions (`dist/run.rs`); the input is this rank's
     /// share of a `Put`.
-    Data(Box<DataOp>),
+    Data(Box<DataStep>),
 }
 
 impl Plan {
