@@ -261,3 +261,31 @@ fn datasets_off_the_driver_thread_are_refused() {
         assert!(lines.contains(&"SAME after-misuse"), "{run:#?}");
     }
 }
+
+/// Dataset steps are spans of `BLAZER_TRACE` (and so of `BLAZER_REPORT`'s task stream) on
+/// every rank that ran them, named by their task.
+#[test]
+fn dataset_steps_are_traced_on_every_rank() {
+    for n in sizes_within_limit(&[2, 3]) {
+        let path = std::env::temp_dir().join(format!(
+            "blazer-datasets-trace-{}-{n}.json",
+            std::process::id()
+        ));
+        let run = common::mpirun_env(
+            n,
+            &program(),
+            &["shuffle"],
+            &[("BLAZER_TRACE", path.to_str().unwrap())],
+        );
+        run.ok_lines();
+        let trace = std::fs::read_to_string(&path).expect("the trace");
+        let _ = std::fs::remove_file(&path);
+        for task in ["blazer_datasets::words_of", "blazer_datasets::count_words"] {
+            for rank in 0..n {
+                let span =
+                    format!("{{\"name\":\"{task}\",\"cat\":\"task\",\"ph\":\"X\",\"pid\":{rank},");
+                assert!(trace.contains(&span), "{task} on rank {rank}: {trace}");
+            }
+        }
+    }
+}

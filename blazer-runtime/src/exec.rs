@@ -55,7 +55,7 @@ pub(crate) fn execute(plan: &Plan, input: Payload) -> Result<Payload, TaskFailur
         }
         Plan::Const(value) => Ok(value.clone()),
         Plan::Each(stages) => each(stages, input),
-        Plan::Data(op) => crate::dist::run::run(op, input),
+        Plan::Data(step) => run_data_step(step, input),
         Plan::Tuple(branches) | Plan::List(branches) => {
             let outputs = branches
                 .iter()
@@ -103,6 +103,20 @@ fn execute_owned(plan: Plan, input: Payload) -> Result<Payload, TaskFailure> {
         Plan::Task { id, bound } => run_task(id, bound.then(input)),
         other => execute(&other, input),
     }
+}
+
+/// Runs a dataset step on this rank's partition (a worker's batch, or the driver's own
+/// part), as a span of the trace and the report when they are on.
+pub(crate) fn run_data_step(
+    step: &crate::wire::data_op::DataStep,
+    input: Payload,
+) -> Result<Payload, TaskFailure> {
+    let start = crate::trace::enabled().then(crate::trace::now_us);
+    let out = crate::dist::run::run(step, input);
+    if let (Some(start), Some(label)) = (start, crate::dist::run::label(step)) {
+        crate::trace::record(label, start);
+    }
+    out
 }
 
 /// Calls task `id` on its encoded arguments.

@@ -252,7 +252,7 @@ fn issue(
     let step = members.step(op);
     let own = input(0);
     dispatch::post(placed(&step, members, 1..members.parts(), input))?;
-    crate::dist::run::run(&step, own).map_err(Error::Task)
+    crate::exec::run_data_step(&step, own).map_err(Error::Task)
 }
 
 /// One batch of `step` for each partition of `parts`, on its member.
@@ -294,7 +294,7 @@ fn ask(op: DataOp, members: &Members, parts: std::ops::Range<usize>) -> Result<V
     };
     let mut out = Vec::new();
     if parts.start == 0 {
-        out.push(crate::dist::run::run(&step, Payload::default()).map_err(Error::Task)?);
+        out.push(crate::exec::run_data_step(&step, Payload::default()).map_err(Error::Task)?);
     }
     if let Some(call) = submitted {
         out.extend(dispatch::first_ok(dispatch::wait(call)?)?);

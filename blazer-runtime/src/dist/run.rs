@@ -189,6 +189,27 @@ pub(crate) fn run(step: &DataStep, input: Payload) -> Result<Payload, TaskFailur
     }
 }
 
+/// What a trace or a report calls one run of `step`: the task(s) its kernel runs, or the
+/// step's kind; `None` for a free (not worth a span).
+pub(crate) fn label(step: &DataStep) -> Option<&'static str> {
+    let task = |k: KernelRef| k.resolve().map_or("dataset step", |k| k.task);
+    Some(match &step.op {
+        DataOp::Put { .. } => "dataset scatter",
+        DataOp::Generate { kernel, .. }
+        | DataOp::Transform { kernel, .. }
+        | DataOp::Window { kernel, .. }
+        | DataOp::Shuffle { kernel, .. } => task(*kernel),
+        DataOp::Rebalance { .. } => "dataset rebalance",
+        DataOp::Fold { kernel: None, .. } => "dataset count",
+        DataOp::Fold {
+            kernel: Some(kernel),
+            ..
+        } => task(*kernel),
+        DataOp::Read { .. } => "dataset read",
+        DataOp::Free { .. } => return None,
+    })
+}
+
 fn resolve(here: Here, kernel: KernelRef) -> Result<&'static Kernel, TaskFailure> {
     kernel.resolve().map_err(|e| here.failure("?", e))
 }
