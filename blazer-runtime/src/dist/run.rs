@@ -61,14 +61,17 @@ impl<'a> Here<'a> {
     }
 
     /// [`exchange`] with partitions named by index.
-    fn exchange(self, sends: &[(i32, Vec<u8>)], from: &[i32]) -> Result<Vec<Vec<u8>>, String> {
+    fn exchange(
+        self,
+        mut sends: Vec<(i32, Vec<u8>)>,
+        from: &[i32],
+    ) -> Result<Vec<Vec<u8>>, String> {
         if self.members.is_none() {
-            return exchange(sends, from);
+            return exchange(&sends, from);
         }
-        let sends: Vec<(i32, Vec<u8>)> = sends
-            .iter()
-            .map(|(q, b)| (self.rank_of(*q), b.clone()))
-            .collect();
+        for (q, _) in sends.iter_mut() {
+            *q = self.rank_of(*q);
+        }
         let from: Vec<i32> = from.iter().map(|&q| self.rank_of(q)).collect();
         exchange(&sends, &from)
     }
@@ -84,7 +87,7 @@ impl<'a> Here<'a> {
             .iter()
             .map(|&q| (q, value.to_le_bytes().to_vec()))
             .collect();
-        let mut got = self.exchange(&sends, &others)?.into_iter();
+        let mut got = self.exchange(sends, &others)?.into_iter();
         (0..self.parts)
             .map(|q| {
                 if q == self.rank {
@@ -229,29 +232,20 @@ fn file(
     dst: DataId,
     made: Result<(Partition, usize), TaskFailure>,
 ) -> Result<Payload, TaskFailure> {
-    let (part, answer) = match made {
-        Ok((part, n)) => (
-            part,
-            Payload::encode(&(n as u64)).map_err(|e| e.to_string()),
-        ),
-        Err(f) => (Partition::Failed(f.clone()), Err(f.message.clone())),
-    };
-    Store::with(|s| s.put(dst, part));
-    answer.map_err(|_| match Store::with(|s| s.get_mut(dst).map(failure_of)) {
-        Some(Some(f)) => f,
-        _ => TaskFailure {
-            task: "?".into(),
-            rank: world::rank(),
-            host: world::host(),
-            message: "the partition's length does not encode".into(),
-        },
-    })
-}
-
-fn failure_of(part: &mut Partition) -> Option<TaskFailure> {
-    match part {
-        Partition::Failed(f) => Some(f.clone()),
-        _ => None,
+    match made {
+        Ok((part, n)) => {
+            Store::with(|s| s.put(dst, part));
+            Payload::encode(&(n as u64)).map_err(|e| TaskFailure {
+                task: "?".into(),
+                rank: world::rank(),
+                host: world::host(),
+                message: format!("the partition's length does not encode: {e}"),
+            })
+        }
+        Err(f) => {
+            Store::with(|s| s.put(dst, Partition::Failed(f.clone())));
+            Err(f)
+        }
     }
 }
 
@@ -379,7 +373,7 @@ fn window(
         }
         let from: Vec<i32> = right.into_iter().chain(left).collect();
         let mut got = here
-            .exchange(&sends, &from)
+            .exchange(sends, &from)
             .map_err(|e| here.failure(kernel.task, e))?
             .into_iter();
         let mut next = |neighbour: Option<i32>| match neighbour {
@@ -446,7 +440,7 @@ fn shuffle(
         }
     };
     let received = here
-        .exchange(&sends, &others)
+        .exchange(sends, &others)
         .map_err(|e| here.failure(kernel.task, e))?;
     let own = own?;
     let mut all = Vec::with_capacity(parts as usize);
@@ -523,7 +517,7 @@ fn rebalance(
         })
         .collect();
     let received = here
-        .exchange(&sends, &from)
+        .exchange(sends, &from)
         .map_err(|e| here.failure(kernel.task, e))?;
     if !consume {
         Store::with(|s| s.put(src, Partition::Typed(part)));
@@ -602,13 +596,13 @@ fn fold(
     let mut step = 1i32;
     while step < parts {
         if rank & step != 0 {
-            here.exchange(&[(rank - step, encode_folded(&acc))], &[])
+            here.exchange(vec![(rank - step, encode_folded(&acc))], &[])
                 .map_err(|e| here.failure(task, e))?;
             return Ok(Payload::default());
         }
         if rank + step < parts {
             let got = here
-                .exchange(&[], &[rank + step])
+                .exchange(Vec::new(), &[rank + step])
                 .map_err(|e| here.failure(task, e))?;
             let theirs = decode_folded(here, rank + step, &got[0]);
             acc = match (acc, theirs) {
