@@ -83,6 +83,10 @@ pub struct Report {
     pub tree_levels: u64,
     /// Workers declared lost (silent past the time-out).
     pub lost: usize,
+    /// Where the efficiency went, as shares of the workers' time: waiting for a first
+    /// batch (the ramp), between batches (a driver that does not keep up), and after their
+    /// last batch (the tail).
+    pub idle: [f64; 3],
     /// Real time the simulation took.
     pub wall: Duration,
 }
@@ -94,7 +98,8 @@ impl std::fmt::Display for Report {
             f,
             "sim workers={} tasks={} driver_us_per_batch={:.2} driver_us_per_task={:.3} \
              driver_MiB={:.2} efficiency={:.3} batches={} makespan_s={:.3} ideal_s={:.3} \
-             root_messages={} root_MiB={:.1} tree_levels={} wall_s={:.1}",
+             root_messages={} root_MiB={:.1} tree_levels={} idle_ramp={:.3} idle_gaps={:.3} \
+             idle_tail={:.3} wall_s={:.1}",
             self.workers,
             self.tasks,
             self.driver_us_per_batch,
@@ -107,6 +112,9 @@ impl std::fmt::Display for Report {
             self.messages_at_root,
             (self.bytes_at_root as f64) / (1u64 << 20) as f64,
             self.tree_levels,
+            self.idle[0],
+            self.idle[1],
+            self.idle[2],
             self.wall.as_secs_f64(),
         )
     }
@@ -191,9 +199,14 @@ pub fn simulate(scenario: &Scenario, workload: Workload) -> Result<Report> {
     crate::world::init_nodes(Vec::new());
     crate::world::init_hosts(Vec::new());
     ran?;
-    let stats = stats.borrow();
     let makespan = queue.link_now();
     let batches = queue.batches_sent().max(1);
+    let (workers, live) = (queue.workers(), queue.live_workers());
+    drop(queue); // its network files the idle times
+    let stats = stats.borrow();
+    let share = |idle: Duration| {
+        idle.as_secs_f64() / (makespan.as_secs_f64() * scenario.workers as f64).max(1e-12)
+    };
     // No schedule beats the work spread evenly, nor the longest task.
     let ideal = (stats.work / scenario.workers as u32).max(stats.longest);
     let per_worker = WorkQueue::bytes_per_worker() * scenario.workers;
@@ -210,7 +223,8 @@ pub fn simulate(scenario: &Scenario, workload: Workload) -> Result<Report> {
         bytes_at_root: stats.bytes_out + stats.bytes_in,
         messages_at_root: stats.messages,
         tree_levels: stats.rounds,
-        lost: queue.workers() - queue.live_workers(),
+        lost: workers - live,
+        idle: stats.idle.map(share),
         wall,
     })
 }

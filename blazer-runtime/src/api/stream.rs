@@ -18,6 +18,16 @@ use std::marker::PhantomData;
 /// The most items a paced batch takes (its bytes are bounded too: [`BATCH_BYTES`]).
 pub(crate) const MAX_PACED_BATCH: usize = 1 << 16;
 
+/// Batches an ordered stream holds at most, in windows: those running (one window) and
+/// those finished early that wait for an older one. With one, a slow batch at the front
+/// stops the stream handing out work: in the simulation, one task in fifty 20 times longer
+/// left workers idle half the time; with 2, a quarter; with 4, 0.1 %.
+const HELD_WINDOWS: usize = 4;
+
+/// The most items a packed batch makes room for before its first item (a caller's
+/// `batch(n)` may be far larger than its source).
+const MAX_PACKED_RESERVE: usize = 1 << 12;
+
 /// An item a stream can consume: a plain value, or the `Result` of an upstream stream (its
 /// error is passed through), so streams chain: `stream(stream(source, f), g)`.
 pub trait Feed<I> {
@@ -91,7 +101,7 @@ impl<S, I, O> Stream<S, I, O> {
             held: None,
             window: 0,
             ordered: true,
-            in_flight: InFlight::Ordered(VecDeque::new()),
+            in_flight: InFlight::ordered(),
             ready: VecDeque::new(),
             exhausted: false,
             progress: None,
@@ -156,11 +166,20 @@ impl Pending {
     }
 }
 
-/// The batches a stream has in flight: in submission order, or (unordered) the remote ones
-/// by call, apart from those finished.
+/// The batches a stream has in flight. Either order keeps the remote ones by call, and the
+/// work queue names them as they finish (`dispatch::take_finished`), so a finished batch
+/// frees its place in the window at once, whatever the others do. In order, the batches
+/// also wait in submission order until the oldest is done; unordered, the finished ones
+/// wait in the order they finished.
 #[derive(Debug)]
 enum InFlight {
-    Ordered(VecDeque<Pending>),
+    Ordered {
+        /// In submission order; the front is batch number `front`.
+        queue: VecDeque<Pending>,
+        front: u64,
+        /// The remote ones, by call: their numbers.
+        remote: HashMap<SubmissionId, u64>,
+    },
     Unordered {
         remote: HashMap<SubmissionId, Shape>,
         done: VecDeque<Pending>,
@@ -168,13 +187,32 @@ enum InFlight {
 }
 
 impl InFlight {
+    fn ordered() -> InFlight {
+        InFlight::Ordered {
+            queue: VecDeque::new(),
+            front: 0,
+            remote: HashMap::new(),
+        }
+    }
+
     fn push_back(&mut self, pending: Pending) {
+        if let Pending::Remote(call, _) = pending {
+            // The work queue names it when it finishes (`take_finished`).
+            dispatch::notify(call);
+        }
         match self {
-            InFlight::Ordered(queue) => queue.push_back(pending),
+            InFlight::Ordered {
+                queue,
+                front,
+                remote,
+            } => {
+                if let Pending::Remote(call, _) = pending {
+                    remote.insert(call, *front + queue.len() as u64);
+                }
+                queue.push_back(pending)
+            }
             InFlight::Unordered { remote, done } => match pending {
                 Pending::Remote(call, shape) => {
-                    // The work queue names it when it finishes (`take_finished`).
-                    dispatch::notify(call);
                     remote.insert(call, shape);
                 }
                 other => done.push_back(other),
@@ -182,10 +220,19 @@ impl InFlight {
         }
     }
 
+    /// Batches held: running, or finished and waiting to be read.
     fn len(&self) -> usize {
         match self {
-            InFlight::Ordered(queue) => queue.len(),
+            InFlight::Ordered { queue, .. } => queue.len(),
             InFlight::Unordered { remote, done } => remote.len() + done.len(),
+        }
+    }
+
+    /// Batches still on the work queue.
+    fn running(&self) -> usize {
+        match self {
+            InFlight::Ordered { remote, .. } => remote.len(),
+            InFlight::Unordered { remote, .. } => remote.len(),
         }
     }
 
@@ -196,13 +243,7 @@ impl InFlight {
     /// The calls still on the work queue.
     fn remote_calls(&self) -> Vec<SubmissionId> {
         match self {
-            InFlight::Ordered(queue) => queue
-                .iter()
-                .filter_map(|p| match p {
-                    Pending::Remote(call, _) => Some(*call),
-                    _ => None,
-                })
-                .collect(),
+            InFlight::Ordered { remote, .. } => remote.keys().copied().collect(),
             InFlight::Unordered { remote, .. } => remote.keys().copied().collect(),
         }
     }
@@ -285,7 +326,9 @@ where
         })
     }
 
-    /// Batches in flight at most (default: two per worker). Bounds the driver's memory.
+    /// Batches in flight at most (default: two per worker). Bounds the driver's memory: in
+    /// order, finished batches may also wait for an older one, at most three windows of
+    /// them, so that a slow batch does not stop the others' workers from taking new ones.
     pub fn window(mut self, batches: usize) -> Self {
         self.window = batches.max(1);
         self
@@ -304,8 +347,8 @@ where
         self
     }
 
-    /// The most batches that were ever in flight at once: at most the window. Lets a test
-    /// or a benchmark check that memory is bounded.
+    /// The most batches that were ever in flight (on the workers) at once: at most the
+    /// window. Lets a test or a benchmark check that memory is bounded.
     pub fn peak_in_flight(&self) -> usize {
         self.peak
     }
@@ -332,7 +375,11 @@ where
         let size = self.batch_size();
         let packs = self.packs() && self.flow.takes_one_value();
         let mut inputs = Vec::new();
-        let mut packed = Packed::default();
+        let mut packed = if packs {
+            Packed::with_capacity(size.min(MAX_PACKED_RESERVE))
+        } else {
+            Packed::default()
+        };
         let mut bytes = 0;
         let mut any = false;
         while inputs.len() + packed.len() < size && bytes < BATCH_BYTES {
@@ -383,6 +430,7 @@ where
         if let Some(r) = &mut self.remaining {
             *r = r.saturating_sub(inputs.len() + packed.len());
         }
+        self.pace.sent(inputs.len() + packed.len());
         self.flush_inputs(&mut inputs);
         self.flush_packed(&mut packed);
         any || !self.exhausted
@@ -437,25 +485,37 @@ where
             .push_back(Pending::of(submitted, Shape::Items));
     }
 
-    /// Moves one finished batch's outputs to `ready`, blocking if needed. Neither order
-    /// looks at every batch in flight: in order only the oldest is looked at, unordered the
-    /// work queue names the calls that finished (`dispatch::take_finished`), so the cost of
-    /// a reply does not grow with the window.
+    /// Moves one finished batch's outputs to `ready`, or notes batches that finished out of
+    /// order (their places in the window are free again), blocking until one of the two.
+    /// Neither order looks at every batch in flight: the work queue names the calls that
+    /// finished (`dispatch::take_finished`), so the cost of a reply does not grow with the
+    /// window.
     fn complete_one(&mut self) -> Result<()> {
         loop {
             let pace = &mut self.pace;
             let finished = match &mut self.in_flight {
-                InFlight::Ordered(queue) => match queue.front_mut() {
-                    None => return Ok(()),
-                    Some(p) => {
-                        Self::settle(pace, p);
-                        if is_done(p) {
-                            queue.pop_front()
-                        } else {
-                            None
-                        }
+                InFlight::Ordered {
+                    queue,
+                    front,
+                    remote,
+                } => {
+                    let mut freed = false;
+                    for call in dispatch::take_finished(|c| remote.contains_key(&c)) {
+                        let number = remote.remove(&call).expect("one of this stream's");
+                        Self::settle(pace, &mut queue[(number - *front) as usize]);
+                        freed = true;
                     }
-                },
+                    match queue.front() {
+                        None => return Ok(()),
+                        Some(p) if is_done(p) => {
+                            *front += 1;
+                            queue.pop_front()
+                        }
+                        // Room in the window for another batch: the caller fills it.
+                        Some(_) if freed => return Ok(()),
+                        Some(_) => None,
+                    }
+                }
                 InFlight::Unordered { remote, done } => {
                     if done.is_empty() {
                         for call in dispatch::take_finished(|c| remote.contains_key(&c)) {
@@ -569,12 +629,17 @@ where
             if let Some(r) = self.ready.pop_front() {
                 return Some(r);
             }
-            // Keep the window full, then wait for the oldest (or any) batch.
-            while !self.exhausted && self.in_flight.len() < self.window_size() {
+            // Keep the window full, then wait for the oldest (or any) batch. In order,
+            // finished batches may wait for an older one, up to `HELD_WINDOWS` windows.
+            let window = self.window_size();
+            while !self.exhausted
+                && self.in_flight.running() < window
+                && self.in_flight.len() < HELD_WINDOWS * window
+            {
                 if !self.submit_batch() {
                     break;
                 }
-                self.peak = self.peak.max(self.in_flight.len());
+                self.peak = self.peak.max(self.in_flight.running());
             }
             if self.in_flight.is_empty() {
                 if let Some(p) = self.progress.take() {

@@ -1,17 +1,23 @@
-//! How many items a batch takes, when the caller did not say.
+//! How many items a batch takes, when the caller did not say. A call goes through three
+//! phases:
 //!
-//! A batch should run long enough that the driver keeps up with every worker at once: with
-//! `W` workers each finishing a batch every `t`, the driver handles `W / t` replies a
-//! second, each costing it about [`DRIVER_US_PER_BATCH`]. Keeping that under
-//! [`DRIVER_SHARE`] of its time asks for batches of at least
-//! `W × DRIVER_US_PER_BATCH / DRIVER_SHARE` µs of work, and never less than
-//! [`MIN_BATCH_US`] (a message's round trip). The work per item is what the workers report
-//! (`Reply::busy_us`), summed over the call's batches so far. Until the first report, the
-//! caller's first guess stands.
-//!
-//! When the number of items `n` is known, batches also stay small enough that every worker
-//! gets several (`n / 4W`, as before pacing): a larger one is taken only when the driver
-//! would otherwise be the bottleneck, and never more than `n / W`.
+//! - **Ramp.** Until the workers' first report, the caller's first guess stands
+//!   ([`first_batch`]: small, so that the driver reaches the last worker soon). Then a batch
+//!   grows at most to what each worker was sent so far, so sizes about double each round:
+//!   a round of big batches right away would starve the workers while the driver encodes
+//!   it.
+//! - **Steady.** A batch should run long enough that the driver keeps up with every worker
+//!   at once: with `W` workers each finishing a batch every `t`, the driver handles `W / t`
+//!   replies a second, each costing it about [`DRIVER_US_PER_BATCH`]. Keeping that under
+//!   [`DRIVER_SHARE`] of its time asks for batches of at least
+//!   `W × DRIVER_US_PER_BATCH / DRIVER_SHARE` µs of work, and never less than
+//!   [`MIN_BATCH_US`] (a message's round trip). The work per item is what the workers report
+//!   (`Reply::busy_us`), summed over the call's batches so far. When the number of items
+//!   `n` is known, a batch also takes at least `n / 4W` (few batches for a short call).
+//! - **Tail.** With `n` known, a batch takes at most the `n / W` items left per worker, so
+//!   the last batches end together; but never so few that handing them out one by one
+//!   takes the driver longer than running them takes the workers (`tail_least`), or the
+//!   tail would be the driver's queue.
 
 /// The driver's cost of one batch, its MPI calls included, in µs: an upper estimate from
 /// the simulation (`scripts/scale-sim.sh`: a few µs of its own code) and from 2 to 4 real
@@ -24,13 +30,15 @@ pub(crate) const DRIVER_SHARE: f64 = 0.25;
 /// The least work a batch is given, in µs.
 pub(crate) const MIN_BATCH_US: f64 = 200.0;
 
-/// The most items of a first batch, before any report.
-pub(crate) const FIRST_BATCH_MAX: usize = 1 << 16;
+/// The most items of a first batch, before any report. The first round reaches the last
+/// worker only once the driver has encoded every worker's first batch, so its batches are
+/// small; later ones grow (`Pace::batch`). In the simulation at 10,000 workers with 1 ms
+/// tasks, 128 left 1.5 % of the workers' time idle in that ramp, where a quarter of each
+/// worker's share (750 items) left 4 to 5 %.
+pub(crate) const FIRST_BATCH_MAX: usize = 128;
 
 /// Items of the first batches of `known` items over `workers` workers, before any report:
-/// a quarter of each worker's share, big enough to amortise messages and small enough to
-/// balance. (Smaller first batches, to reach every worker sooner, cost more batches than
-/// they save in the simulation at 10 to 10,000 workers.)
+/// a quarter of each worker's share, at most [`FIRST_BATCH_MAX`].
 pub(crate) fn first_batch(known: usize, workers: usize) -> usize {
     known.div_ceil(4 * workers.max(1)).clamp(1, FIRST_BATCH_MAX)
 }
@@ -40,6 +48,8 @@ pub(crate) fn first_batch(known: usize, workers: usize) -> usize {
 pub(crate) struct Pace {
     items: u64,
     us: u64,
+    /// Items submitted so far.
+    sent: u64,
 }
 
 impl Pace {
@@ -47,6 +57,11 @@ impl Pace {
     pub(crate) fn observe(&mut self, (items, us): (u64, u64)) {
         self.items += items;
         self.us += us;
+    }
+
+    /// Notes `items` submitted in a batch.
+    pub(crate) fn sent(&mut self, items: usize) {
+        self.sent += items as u64;
     }
 
     /// The work per item, in µs, once measured.
@@ -72,12 +87,26 @@ impl Pace {
         let size = match remaining {
             Some(n) => {
                 let balance = n.div_ceil(4 * workers);
-                balance.max(paced.min(n.div_ceil(workers)))
+                balance.max(paced.min(n.div_ceil(workers).max(tail_least(n, workers, item_us))))
             }
             None => paced,
         };
-        size.clamp(1, limit.max(1))
+        // Grown at most to what each worker was sent so far, about doubling each round:
+        // a round of big batches would starve the workers that finished the small ones
+        // while the driver encodes it.
+        let grown = (self.sent / workers as u64) as usize;
+        size.min(grown.max(guess)).clamp(1, limit.max(1))
     }
+}
+
+/// The fewest items of a tail batch, `n` items left: `k` batches handed out one after the
+/// other end at about `k × DRIVER_US_PER_BATCH + (n / k) × item_us`, least at batches of
+/// `√(n × DRIVER_US_PER_BATCH / item_us)` items; and a batch of `W × DRIVER_US_PER_BATCH`
+/// µs of work already lasts until the driver has handed every worker its own.
+fn tail_least(n: usize, workers: usize, item_us: f64) -> usize {
+    let least_us = (workers as f64 * DRIVER_US_PER_BATCH)
+        .min((n as f64 * DRIVER_US_PER_BATCH * item_us).sqrt());
+    (least_us / item_us).ceil() as usize
 }
 
 #[cfg(test)]
@@ -90,39 +119,68 @@ mod tests {
         assert_eq!(Pace::default().batch(4, 0, None, 1000), 1);
     }
 
+    /// A pace past its ramp: `items` already sent to each of `workers`.
+    fn ramped(workers: usize, items: usize, reported: (u64, u64)) -> Pace {
+        let mut p = Pace::default();
+        p.observe(reported);
+        p.sent(workers * items);
+        p
+    }
+
     #[test]
     fn tiny_tasks_get_big_batches_and_long_ones_small() {
-        let mut tiny = Pace::default();
-        tiny.observe((100, 100)); // 1 µs an item
+        let tiny = ramped(3, 1 << 16, (100, 100)); // 1 µs an item
         assert_eq!(tiny.batch(3, 8, None, 1 << 16), 200);
-        let mut long = Pace::default();
-        long.observe((2, 20_000)); // 10 ms an item
+        let long = ramped(3, 1 << 16, (2, 20_000)); // 10 ms an item
         assert_eq!(long.batch(3, 8, None, 1 << 16), 1);
     }
 
     #[test]
     fn more_workers_ask_for_longer_batches() {
-        let mut p = Pace::default();
-        p.observe((10, 10_000)); // 1 ms an item
+        let p = ramped(100_000, 1 << 16, (10, 10_000)); // 1 ms an item
         assert_eq!(p.batch(10, 1, None, 1 << 16), 1);
         assert_eq!(p.batch(10_000, 1, None, 1 << 16), 400);
         assert_eq!(p.batch(100_000, 1, None, 1 << 16), 4000);
     }
 
     #[test]
-    fn a_known_size_keeps_every_worker_busy() {
+    fn batches_grow_about_twofold_a_round_after_the_first_report() {
         let mut p = Pace::default();
-        p.observe((1000, 1000)); // 1 µs an item: the driver would want 200 an item
-                                 // 100 items on 4 workers: no batch above 25, so all four get work.
-        assert_eq!(p.batch(4, 7, Some(100), 1 << 16), 25);
+        p.observe((100, 100_000)); // 1 ms an item: the steady size at 10,000 workers is 400
+        p.sent(10_000 * 2 * 100); // two rounds of first batches of 100
+        assert_eq!(p.batch(10_000, 100, None, 1 << 16), 200);
+        p.sent(10_000 * 200);
+        assert_eq!(p.batch(10_000, 100, None, 1 << 16), 400);
+    }
+
+    #[test]
+    fn a_known_size_keeps_every_worker_busy() {
+        // 1 µs an item: the driver would want 200 an item.
+        let p = ramped(4, 1 << 16, (1000, 1000));
+        // 100 items on 4 workers: batches of 32 (the tail's least), so all four get work.
+        let size = p.batch(4, 7, Some(100), 1 << 16);
+        assert_eq!(size, 32);
+        assert_eq!(100usize.div_ceil(size), 4);
         // Plenty of items: balance asks for 63, pace for 200.
         assert_eq!(p.batch(4, 7, Some(1000), 1 << 16), 200);
-        let mut slow = Pace::default();
-        slow.observe((1, 1000));
+        let slow = ramped(4, 1 << 16, (1, 1000));
         assert_eq!(
             slow.batch(4, 7, Some(1000), 1 << 16),
             63,
             "balance as before"
         );
+    }
+
+    #[test]
+    fn the_tail_shrinks_only_as_far_as_the_driver_keeps_up() {
+        let p = ramped(10_000, 1 << 16, (10, 10_000)); // 1 ms an item
+                                                       // Plenty left: the steady size.
+        assert_eq!(p.batch(10_000, 1, Some(10_000_000), 1 << 16), 400);
+        // 100 an item left per worker: 10 µs of driver a batch lasts while 10,000 are sent.
+        assert_eq!(p.batch(10_000, 1, Some(1_000_000), 1 << 16), 100);
+        // 10 left per worker: √(100,000 × 10 µs / 1 ms) = 32 a batch, not 10.
+        assert_eq!(p.batch(10_000, 1, Some(100_000), 1 << 16), 32);
+        // A hundred items on 10,000 workers: one each.
+        assert_eq!(p.batch(10_000, 1, Some(100), 1 << 16), 1);
     }
 }

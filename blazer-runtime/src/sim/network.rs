@@ -30,6 +30,14 @@ use std::time::{Duration, Instant};
 
 /// What happens at a time.
 enum What {
+    /// A reply reaches rank 0's network interface, where it waits for the replies that
+    /// came before it.
+    Ready {
+        rank: i32,
+        reply: Encoded,
+        /// Bytes of the batch it answers.
+        sent: usize,
+    },
     /// A reply reaches the driver.
     Reply {
         rank: i32,
@@ -72,6 +80,10 @@ struct SimWorker {
     free_at: Duration,
     /// When it dies, if it does.
     dies_at: Option<Duration>,
+    /// When it started its first batch, if it has had one.
+    first: Option<Duration>,
+    /// Time it sat idle between batches.
+    gaps: Duration,
 }
 
 /// The simulated world; see the module's docs.
@@ -233,7 +245,12 @@ impl Network {
         let w = self.workers[rank as usize - 1];
         let starts = arrives.max(w.free_at);
         let finishes = starts + work;
-        self.workers[rank as usize - 1].free_at = finishes;
+        let sim = &mut self.workers[rank as usize - 1];
+        match sim.first {
+            None => sim.first = Some(starts),
+            Some(_) => sim.gaps += starts - w.free_at,
+        }
+        sim.free_at = finishes;
         let alive_until = w.dies_at.unwrap_or(Duration::MAX);
         if let Some(period) = self.scenario.beat {
             let mut beat = starts + period;
@@ -247,16 +264,42 @@ impl Network {
         }
         let reply = Encoded::new(ToDriver::Done(reply)).expect("a reply encodes");
         let ready = finishes + self.scenario.latency;
-        let lands = ready.max(self.in_free) + self.wire_time(reply.len());
-        self.in_free = lands;
         self.schedule(
-            lands,
-            What::Reply {
+            ready,
+            What::Ready {
                 rank,
                 reply,
                 sent: bytes,
             },
         );
+    }
+
+    /// Replies that reached rank 0's interface by `until`, in the order they reached it,
+    /// each cross it after the one before: they land then. In time order, and only up to
+    /// the first other event, so that a reply sent later but due sooner is not held behind
+    /// one due later.
+    fn route(&mut self, until: Duration) {
+        while let Some(Reverse(Due {
+            at,
+            what: What::Ready { .. },
+            ..
+        })) = self.events.peek()
+        {
+            let at = *at;
+            if at > until {
+                return;
+            }
+            let Some(Reverse(Due {
+                what: What::Ready { rank, reply, sent },
+                ..
+            })) = self.events.pop()
+            else {
+                unreachable!("peeked");
+            };
+            let lands = at.max(self.in_free) + self.wire_time(reply.len());
+            self.in_free = lands;
+            self.schedule(lands, What::Reply { rank, reply, sent });
+        }
     }
 
     /// The driver takes the reply `reply` from `rank`: it decodes it (charged) and pays
@@ -298,6 +341,22 @@ impl Network {
     }
 }
 
+impl Drop for Network {
+    /// The run is over (the queue that held the network is gone): files where the
+    /// workers' idle time went, up to the makespan.
+    fn drop(&mut self) {
+        let makespan = self.now;
+        let mut idle = [Duration::ZERO; 3];
+        for w in &self.workers {
+            let first = w.first.unwrap_or(makespan);
+            idle[0] += first;
+            idle[1] += w.gaps;
+            idle[2] += makespan.saturating_sub(w.free_at.max(first));
+        }
+        self.stats.borrow_mut().idle = idle;
+    }
+}
+
 impl Link for Network {
     fn workers(&self) -> usize {
         self.workers.len()
@@ -317,11 +376,12 @@ impl Link for Network {
     fn receive(&mut self) -> Result<Incoming> {
         self.enter();
         let incoming = loop {
+            self.route(Duration::MAX);
             match self.next_by(Duration::MAX) {
                 Some(What::Reply { rank, reply, sent }) => break Ok(self.take(rank, reply, sent)),
                 // Heartbeats are read by `beats`, which a queue without a time-out never
                 // calls: dropped.
-                Some(What::Beat { .. }) => continue,
+                Some(What::Beat { .. } | What::Ready { .. }) => continue,
                 None => {
                     break Err(Error::Usage(
                         "the simulated world has nothing left to answer: the driver waits \
@@ -338,6 +398,7 @@ impl Link for Network {
     fn poll(&mut self, at_most: Duration) -> Result<Option<Incoming>> {
         self.enter();
         let until = self.now + at_most;
+        self.route(until);
         // Beats due before the next reply stay queued for `beats`.
         let incoming = match self
             .events
@@ -363,6 +424,7 @@ impl Link for Network {
 
     fn beats(&mut self, heard: &mut dyn FnMut(i32)) {
         self.enter();
+        self.route(self.now);
         while let Some(e) = self.events.peek() {
             if e.0.at > self.now || !matches!(e.0.what, What::Beat { .. }) {
                 break;

@@ -125,6 +125,9 @@ pub(crate) struct Stats {
     pub(crate) longest: Duration,
     /// Levels of spread trees walked down and up.
     pub(crate) rounds: u64,
+    /// The workers' idle time, summed over them: before their first batch, between
+    /// batches, after their last (filed when the run is over).
+    pub(crate) idle: [Duration; 3],
 }
 
 #[cfg(test)]

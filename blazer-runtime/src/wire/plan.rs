@@ -132,6 +132,15 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
+    /// Room for `items` items: the first item's length sizes the bytes for the rest
+    /// ([`Packed::push_value`]), so a batch grows its buffers once.
+    pub(crate) fn with_capacity(items: usize) -> Packed {
+        Packed {
+            lens: Vec::with_capacity(items),
+            ..Packed::default()
+        }
+    }
+
     /// Adds an item's postcard bytes.
     pub(crate) fn push(&mut self, item: &[u8]) {
         self.lens.push(item.len() as u32);
@@ -151,6 +160,12 @@ impl Packed {
         if len > max {
             self.bytes.truncate(start);
             return Ok(false);
+        }
+        if self.lens.is_empty() {
+            // Items of a batch tend to be alike: room for the rest at this item's length.
+            let rest = self.lens.capacity().saturating_sub(1);
+            self.bytes
+                .reserve(rest.saturating_mul(len).min(BATCH_BYTES));
         }
         self.lens.push(len as u32);
         Ok(true)
