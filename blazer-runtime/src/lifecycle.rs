@@ -50,7 +50,8 @@ impl<E: fmt::Debug> DriverOutcome for Result<(), E> {
 /// start-up checks begin with one reduction (`extremes`) instead of an all-gather; replies
 /// report the worker's run time; packed batches (`Plan::Each`) and spreads down a tree.
 /// Version 6: dataset steps (`Plan::Data`) and the data communicator they exchange on.
-const PROTOCOL_VERSION: u64 = 6;
+/// Version 7: a packed batch's lengths travel as one block of varints.
+const PROTOCOL_VERSION: u64 = 7;
 
 /// Starts MPI, runs `body` on rank 0 while ranks 1..N-1 serve tasks, then shuts every rank
 /// down. This is what `#[blazer::main]` expands to.

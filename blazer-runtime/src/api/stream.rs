@@ -133,7 +133,9 @@ pub struct Stream<S, I, O> {
     ordered: bool,
     /// Calls in flight, oldest first, with the upstream errors met while filling each.
     in_flight: InFlight,
-    ready: VecDeque<Result<O>>,
+    /// Outputs not yet yielded; an error boxed, so that an output moves in a small slot
+    /// (`Error` is about 80 bytes, a `u64` 8).
+    ready: VecDeque<Ready<O>>,
     exhausted: bool,
     progress: Option<Progress>,
     /// What the progress bar says, and the number of items if known.
@@ -257,12 +259,15 @@ enum Shape {
     Packed(usize),
 }
 
+/// An output waiting in a stream's `ready` queue.
+type Ready<O> = std::result::Result<O, Box<Error>>;
+
 /// The `items` outputs of a packed batch, decoded into `ready` in order: each its value or
 /// its own failure; all of them the batch's failure if it failed as a whole.
 fn unpack<O: DeserializeOwned + 'static>(
     slot: Option<std::result::Result<Payload, crate::error::TaskFailure>>,
     items: usize,
-    ready: &mut VecDeque<Result<O>>,
+    ready: &mut VecDeque<Ready<O>>,
 ) {
     let packed = match slot {
         Some(Ok(payload)) => payload.decode::<Packed>(),
@@ -274,11 +279,13 @@ fn unpack<O: DeserializeOwned + 'static>(
             Some(outputs) if outputs.len() == items => {
                 // Straight into `ready`: no vector of results in between.
                 ready.extend(outputs.into_iter().map(|out| match out {
-                    Ok(bytes) => postcard::from_bytes(bytes).map_err(|e| Error::Decode {
-                        rank: crate::world::rank(),
-                        message: format!("a value: {e}"),
+                    Ok(bytes) => postcard::from_bytes(bytes).map_err(|e| {
+                        Box::new(Error::Decode {
+                            rank: crate::world::rank(),
+                            message: format!("a value: {e}"),
+                        })
                     }),
-                    Err(failure) => Err(Error::Task(failure.clone())),
+                    Err(failure) => Err(Box::new(Error::Task(failure.clone()))),
                 }));
                 return;
             }
@@ -289,7 +296,7 @@ fn unpack<O: DeserializeOwned + 'static>(
         },
         Err(e) => e.clone(),
     };
-    ready.extend((0..items).map(|_| Err(error.clone())));
+    ready.extend((0..items).map(|_| Err(Box::new(error.clone()))));
 }
 
 impl<S, I, O> Stream<S, I, O>
@@ -562,8 +569,11 @@ where
             Pending::Done(slots, Shape::Items) => {
                 self.done += slots.len() as u64;
                 for (_, slot) in slots {
-                    self.ready
-                        .push_back(slot.map_err(Error::Task).and_then(Payload::decode));
+                    self.ready.push_back(
+                        slot.map_err(Error::Task)
+                            .and_then(Payload::decode)
+                            .map_err(Box::new),
+                    );
                 }
             }
             Pending::Done(slots, Shape::Packed(items)) => {
@@ -571,7 +581,7 @@ where
                 let slot = slots.into_iter().next().map(|(_, slot)| slot);
                 unpack(slot, items, &mut self.ready);
             }
-            Pending::Failed(e) => self.ready.push_back(Err(e)),
+            Pending::Failed(e) => self.ready.push_back(Err(Box::new(e))),
             Pending::Remote(..) => unreachable!("only finished batches are taken"),
         }
         if let Some(p) = &self.progress {
@@ -627,7 +637,7 @@ where
         }
         loop {
             if let Some(r) = self.ready.pop_front() {
-                return Some(r);
+                return Some(r.map_err(|e| *e));
             }
             // Keep the window full, then wait for the oldest (or any) batch. In order,
             // finished batches may wait for an older one, up to `HELD_WINDOWS` windows.

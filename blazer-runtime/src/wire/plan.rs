@@ -119,16 +119,70 @@ impl Plan {
 /// Items at most this long (encoded) travel packed: many to one payload ([`Packed`]).
 pub(crate) const PACK_ITEM_MAX: usize = 1024;
 
+/// postcard's output appended to a `Vec` in place: an item costs no move of the `Vec` in
+/// and out, and a varint one `extend_from_slice` (postcard's `to_extend` goes through
+/// `Extend`, byte by byte).
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// Small items side by side in one payload, with their lengths: how a stream sends a batch
 /// of many small items, and gets their outputs back, without a payload (and its
 /// allocations) per item on the driver. An item that failed has length 0 and its failure
 /// in `failed`.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Packed {
-    lens: Vec<u32>,
+    /// Items.
+    count: u32,
+    /// Each item's length, as LEB128 varints one after the other: one block of bytes, read
+    /// and written by a plain loop rather than an element at a time through serde.
+    #[serde(with = "serde_bytes")]
+    lens: Vec<u8>,
     #[serde(with = "serde_bytes")]
     bytes: Vec<u8>,
     failed: Vec<(u32, TaskFailure)>,
+}
+
+/// Appends `n` to `out` as a LEB128 varint.
+fn put_len(out: &mut Vec<u8>, mut n: u32) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// The LEB128 varint at `*at` in `lens`, moving `*at` past it; `None` if it is cut short or
+/// longer than a `u32`.
+fn take_len(lens: &[u8], at: &mut usize) -> Option<u32> {
+    let mut n = 0u32;
+    for shift in (0..35).step_by(7) {
+        let byte = *lens.get(*at)?;
+        *at += 1;
+        n |= u32::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(n);
+        }
+    }
+    None
 }
 
 impl Packed {
@@ -143,7 +197,8 @@ impl Packed {
 
     /// Adds an item's postcard bytes.
     pub(crate) fn push(&mut self, item: &[u8]) {
-        self.lens.push(item.len() as u32);
+        put_len(&mut self.lens, item.len() as u32);
+        self.count += 1;
         self.bytes.extend_from_slice(item);
     }
 
@@ -155,36 +210,57 @@ impl Packed {
         max: usize,
     ) -> Result<bool, postcard::Error> {
         let start = self.bytes.len();
-        self.bytes = postcard::to_extend(value, std::mem::take(&mut self.bytes))?;
+        postcard::serialize_with_flavor(value, Append(&mut self.bytes))?;
         let len = self.bytes.len() - start;
         if len > max {
             self.bytes.truncate(start);
             return Ok(false);
         }
-        if self.lens.is_empty() {
+        if self.count == 0 {
             // Items of a batch tend to be alike: room for the rest at this item's length.
             let rest = self.lens.capacity().saturating_sub(1);
             self.bytes
                 .reserve(rest.saturating_mul(len).min(BATCH_BYTES));
         }
-        self.lens.push(len as u32);
+        put_len(&mut self.lens, len as u32);
+        self.count += 1;
         Ok(true)
     }
 
     /// Adds a failed item.
     pub(crate) fn fail(&mut self, failure: TaskFailure) {
-        self.failed.push((self.lens.len() as u32, failure));
-        self.lens.push(0);
+        self.failed.push((self.count, failure));
+        put_len(&mut self.lens, 0);
+        self.count += 1;
     }
 
     /// Number of items.
     pub(crate) fn len(&self) -> usize {
-        self.lens.len()
+        self.count as usize
     }
 
     /// Bytes of the items together.
     pub(crate) fn byte_len(&self) -> usize {
         self.bytes.len()
+    }
+
+    /// Whether the lengths and failures fit the bytes and the count: the lengths add up to
+    /// the bytes, there are `count` of them, and the failures are in order, each at an
+    /// item of length 0.
+    fn fits(&self) -> bool {
+        let mut failed = self.failed.iter().peekable();
+        let (mut at, mut total, mut items) = (0usize, 0u64, 0u32);
+        while at < self.lens.len() {
+            let Some(len) = take_len(&self.lens, &mut at) else {
+                return false;
+            };
+            if failed.next_if(|(i, _)| *i == items).is_some() && len != 0 {
+                return false;
+            }
+            total += u64::from(len);
+            items += 1;
+        }
+        failed.next().is_none() && items == self.count && total == self.bytes.len() as u64
     }
 
     /// The items in order, each its bytes or its failure; `None` if the lengths and
@@ -193,23 +269,18 @@ impl Packed {
     pub(crate) fn items(
         &self,
     ) -> Option<impl ExactSizeIterator<Item = Result<&[u8], &TaskFailure>> + '_> {
-        let total: u64 = self.lens.iter().map(|&l| u64::from(l)).sum();
-        let failed_fit = self.failed.windows(2).all(|w| w[0].0 < w[1].0)
-            && self
-                .failed
-                .iter()
-                .all(|(i, _)| self.lens.get(*i as usize) == Some(&0));
-        if total != self.bytes.len() as u64 || !failed_fit {
+        if !self.fits() {
             return None;
         }
         let mut failed = self.failed.iter().peekable();
-        let mut at = 0usize;
-        Some(self.lens.iter().enumerate().map(move |(i, &len)| {
-            match failed.next_if(|(f, _)| *f as usize == i) {
+        let (mut at, mut from) = (0usize, 0usize);
+        Some((0..self.count).map(move |i| {
+            let len = take_len(&self.lens, &mut at).expect("checked by fits") as usize;
+            match failed.next_if(|(f, _)| *f == i) {
                 Some((_, failure)) => Err(failure),
                 None => {
-                    let item = &self.bytes[at..at + len as usize];
-                    at += len as usize;
+                    let item = &self.bytes[from..from + len];
+                    from += len;
                     Ok(item)
                 }
             }
@@ -374,6 +445,68 @@ mod tests {
 
     /// Items just under the size that goes out of line stay inline in a batch's message: the
     /// batch closes by bytes, so no message grows with the item count.
+    #[test]
+    fn packed_items_come_back_in_order_with_their_failures() {
+        let failure = TaskFailure {
+            task: "t".into(),
+            rank: 1,
+            host: String::new(),
+            message: "boom".into(),
+        };
+        let long = vec![7u8; 300]; // a length of two varint bytes
+        let mut packed = Packed::with_capacity(4);
+        assert!(packed.push_value(&5u64, 1024).unwrap());
+        packed.fail(failure.clone());
+        packed.push(&long);
+        assert!(
+            !packed.push_value(&vec![0u8; 2000], 1024).unwrap(),
+            "too long"
+        );
+        assert!(packed.push_value(&u64::MAX, 1024).unwrap());
+        let back: Packed = postcard::from_bytes(&postcard::to_allocvec(&packed).unwrap()).unwrap();
+        assert_eq!(back.len(), 4);
+        let items: Vec<_> = back.items().unwrap().collect();
+        assert_eq!(items.len(), 4);
+        assert_eq!(postcard::from_bytes::<u64>(items[0].unwrap()).unwrap(), 5);
+        assert_eq!(items[1], Err(&failure));
+        assert_eq!(items[2], Ok(&long[..]));
+        assert_eq!(
+            postcard::from_bytes::<u64>(items[3].unwrap()).unwrap(),
+            u64::MAX
+        );
+    }
+
+    #[test]
+    fn packed_lengths_that_do_not_fit_are_refused() {
+        let mut packed = Packed::default();
+        packed.push(b"abc");
+        packed.push(b"de");
+        let mut short = packed.clone();
+        short.bytes.pop();
+        assert!(short.items().is_none(), "lengths past the bytes");
+        let mut counted = packed.clone();
+        counted.count = 3;
+        assert!(counted.items().is_none(), "a count the lengths do not have");
+        let mut cut = packed.clone();
+        cut.lens = vec![0x83];
+        assert!(cut.items().is_none(), "a varint cut short");
+        let mut misplaced = packed.clone();
+        misplaced.failed.push((
+            0,
+            TaskFailure {
+                task: "t".into(),
+                rank: 1,
+                host: String::new(),
+                message: String::new(),
+            },
+        ));
+        assert!(
+            misplaced.items().is_none(),
+            "a failure at an item with bytes"
+        );
+        assert_eq!(packed.items().unwrap().count(), 2);
+    }
+
     #[test]
     fn batches_close_at_a_byte_bound() {
         let item = Payload::encode(&vec![1u16; 30_000]).unwrap();
