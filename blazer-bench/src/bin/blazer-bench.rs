@@ -14,6 +14,7 @@ use blazer::mpi::point_to_point::{Destination, Source};
 use blazer::mpi::topology::{Communicator, SimpleCommunicator};
 use blazer::mpi::traits::*;
 use blazer::{call, task};
+use blazer_suite::heat::swap_halos;
 use std::time::{Duration, Instant};
 
 #[blazer::task]
@@ -251,9 +252,6 @@ fn overlap_blocks(n: usize, parts: usize) -> Vec<Vec<f64>> {
 
 const TAG_RAW: i32 = 77;
 const TAG_STOP: i32 = 78;
-/// A halo cell sent to the left neighbour, and one sent to the right.
-const TAG_HALO_LEFT: i32 = 79;
-const TAG_HALO_RIGHT: i32 = 80;
 const TAG_GATHER: i32 = 81;
 const TAG_SCATTER: i32 = 82;
 
@@ -509,29 +507,7 @@ fn raw_heat(world: &SimpleCommunicator, n: usize, steps: usize) -> RawHeat {
     let start = Instant::now();
     for _ in 0..steps {
         let (first, last) = (cur[1], cur[m]);
-        let (mut left_halo, mut right_halo) = (0.0f64, 0.0f64);
-        blazer::mpi::request::scope(|scope| {
-            let mut sends = Vec::new();
-            if rank > 0 {
-                let left = world.process_at_rank(rank - 1);
-                sends.push(left.immediate_send_with_tag(scope, &first, TAG_HALO_LEFT));
-            }
-            if rank + 1 < size {
-                let right = world.process_at_rank(rank + 1);
-                sends.push(right.immediate_send_with_tag(scope, &last, TAG_HALO_RIGHT));
-            }
-            if rank > 0 {
-                let left = world.process_at_rank(rank - 1);
-                left.receive_into_with_tag(&mut left_halo, TAG_HALO_RIGHT);
-            }
-            if rank + 1 < size {
-                let right = world.process_at_rank(rank + 1);
-                right.receive_into_with_tag(&mut right_halo, TAG_HALO_LEFT);
-            }
-            for send in sends {
-                send.wait();
-            }
-        });
+        let (left_halo, right_halo) = swap_halos(world, first, last);
         cur[0] = left_halo;
         cur[m + 1] = right_halo;
         heat_kernel(&cur, &mut next[1..=m]);

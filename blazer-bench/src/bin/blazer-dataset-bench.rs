@@ -27,11 +27,8 @@ use blazer::mpi::collective::CommunicatorCollectives;
 use blazer::mpi::point_to_point::{Destination, Source};
 use blazer::mpi::topology::{Communicator, SimpleCommunicator};
 use blazer::{call, task, Border, Dataset};
-use blazer_suite::heat::{step, R};
+use blazer_suite::heat::{step, swap_halos, R};
 use std::time::Instant;
-
-const TAG_LEFT: i32 = 901;
-const TAG_RIGHT: i32 = 902;
 
 fn heat_init(i: u64) -> f64 {
     ((i * 7919) % 1000) as f64 / 10.0
@@ -59,31 +56,7 @@ fn raw_heat(n: u64, steps: u64) -> (f64, u64) {
     let start = Instant::now();
     for _ in 0..steps {
         let (first, last) = (cur[1], cur[m]);
-        let (mut left_halo, mut right_halo) = (0.0f64, 0.0f64);
-        blazer::mpi::request::scope(|scope| {
-            let mut sends = Vec::new();
-            if rank > 0 {
-                let left = world.process_at_rank(rank - 1);
-                sends.push(left.immediate_send_with_tag(scope, &first, TAG_LEFT));
-            }
-            if rank + 1 < size {
-                let right = world.process_at_rank(rank + 1);
-                sends.push(right.immediate_send_with_tag(scope, &last, TAG_RIGHT));
-            }
-            if rank > 0 {
-                world
-                    .process_at_rank(rank - 1)
-                    .receive_into_with_tag(&mut left_halo, TAG_RIGHT);
-            }
-            if rank + 1 < size {
-                world
-                    .process_at_rank(rank + 1)
-                    .receive_into_with_tag(&mut right_halo, TAG_LEFT);
-            }
-            for send in sends {
-                send.wait();
-            }
-        });
+        let (left_halo, right_halo) = swap_halos(&world, first, last);
         cur[0] = left_halo;
         cur[m + 1] = right_halo;
         for j in 1..=m {
