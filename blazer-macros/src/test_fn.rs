@@ -96,20 +96,11 @@ fn timeout_of(meta: &Meta) -> syn::Result<u64> {
     }
 }
 
-/// `"90s"`, `"500ms"`, `"5m"` in milliseconds; `None` for anything else or zero.
+/// `"90s"`, `"500ms"`, `"5m"` in milliseconds; `None` for anything else or zero: the
+/// launcher's own reading (`blazer_launch::parse_duration`), so the attribute and
+/// `cargo blazer test --timeout` agree.
 fn duration_ms(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let (number, unit) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1_000)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60_000)
-    } else {
-        return None;
-    };
-    let n: u64 = number.trim().parse().ok()?;
-    n.checked_mul(unit).filter(|ms| *ms > 0)
+    blazer_launch::parse_duration(text).and_then(|d| u64::try_from(d.as_millis()).ok())
 }
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
