@@ -23,18 +23,7 @@ fn parse_options(attr: TokenStream) -> syn::Result<Path> {
 }
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    // Report option and signature errors together.
-    let krate = parse_options(attr);
-    let func = syn::parse2::<ItemFn>(item);
-    let checked = func.as_ref().map_err(Clone::clone).and_then(check);
-    crate::errors::all(
-        [krate.as_ref().err(), checked.err().as_ref()]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect(),
-    )?;
-    let (krate, func) = (krate?, func?);
+    let (krate, func, ()) = crate::errors::options_and_fn(parse_options(attr), item, check)?;
     let ItemFn {
         attrs,
         vis,

@@ -104,16 +104,6 @@ fn duration_ms(text: &str) -> Option<u64> {
 }
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let options = parse_options(attr);
-    let func = syn::parse2::<ItemFn>(item);
-    let checked = func.as_ref().map_err(Clone::clone).and_then(check);
-    crate::errors::all(
-        [options.as_ref().err(), checked.err().as_ref()]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect(),
-    )?;
     let (
         Options {
             ranks,
@@ -121,7 +111,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             krate,
         },
         func,
-    ) = (options?, func?);
+        (),
+    ) = crate::errors::options_and_fn(parse_options(attr), item, check)?;
     let ItemFn {
         attrs,
         vis,

@@ -8,23 +8,9 @@ mod options;
 mod signature;
 
 use proc_macro2::TokenStream;
-use syn::ItemFn;
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    // Report option and signature errors together.
-    let options = options::parse(attr);
-    let func = syn::parse2::<ItemFn>(item);
-    let sig = func
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(signature::check);
-    crate::errors::all(
-        [options.as_ref().err(), sig.as_ref().err()]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect(),
-    )?;
-    let (options, func, sig) = (options?, func?, sig?);
+    let (options, func, sig) =
+        crate::errors::options_and_fn(options::parse(attr), item, signature::check)?;
     Ok(codegen::codegen(&func, &sig, &options))
 }
