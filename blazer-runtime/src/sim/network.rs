@@ -381,7 +381,9 @@ impl Link for Network {
                 Some(What::Reply { rank, reply, sent }) => break Ok(self.take(rank, reply, sent)),
                 // Heartbeats are read by `beats`, which a queue without a time-out never
                 // calls: dropped.
-                Some(What::Beat { .. } | What::Ready { .. }) => continue,
+                Some(What::Beat { .. }) => continue,
+                // `route` above moved every reply on top through the interface.
+                Some(What::Ready { .. }) => unreachable!("a reply left at the interface"),
                 None => {
                     break Err(Error::Usage(
                         "the simulated world has nothing left to answer: the driver waits \
